@@ -1,0 +1,309 @@
+//! Builds the image of the read-only file system that `templates/embedfs.c` serves inside the
+//! module.
+//!
+//! Layout (little-endian, offsets from the start of the image):
+//!
+//! ```text
+//! header   magic "PYWFS\0\1\0", node_count u32, mount_count u32, nodes_offset u32,
+//!          mounts_offset u32, names_offset u32, reserved u32, data_offset u64, mtime_ns u64
+//! nodes    node_count × {name_offset u32, name_len u32, parent u32, kind u32 (0 file, 1 dir),
+//!          first_child u32, child_count u32, data_offset u64, size u64}
+//! mounts   mount_count × {path_offset u32, path_len u32, node u32, reserved u32}
+//! names    NUL-terminated names
+//! data     file contents, each 8-byte aligned
+//! ```
+//!
+//! Node 0 is the root. Nodes are in breadth-first order so that every directory's children are
+//! contiguous and sorted by name: a lookup is a binary search per path component, and nothing
+//! is unpacked when the module starts. The output depends only on the paths and contents given:
+//! entries are sorted and the one timestamp is the source date.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use anyhow::{Result, bail};
+
+const MAGIC: &[u8; 8] = b"PYWFS\0\x01\0";
+const HEADER_SIZE: usize = 48;
+const NODE_SIZE: usize = 40;
+const MOUNT_SIZE: usize = 16;
+
+/// A tree of embedded files keyed by absolute guest path.
+#[derive(Debug, Default)]
+pub struct ImageBuilder {
+    files: BTreeMap<String, Vec<u8>>,
+    mounts: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct Dir {
+    dirs: BTreeMap<String, Dir>,
+    files: BTreeMap<String, usize>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Node {
+    name_offset: u32,
+    name_len: u32,
+    parent: u32,
+    kind: u32,
+    first_child: u32,
+    child_count: u32,
+    data_offset: u64,
+    size: u64,
+}
+
+const KIND_DIR: u32 = 1;
+
+enum Pending<'a> {
+    Dir(&'a Dir),
+    File(usize),
+}
+
+/// What went into an image, for status lines and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageStats {
+    pub files: usize,
+    pub dirs: usize,
+    pub bytes: usize,
+}
+
+impl ImageBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a file at `guest`, an absolute `/`-separated path without `.` or `..` parts.
+    pub fn add_file(&mut self, guest: &str, contents: Vec<u8>) -> Result<()> {
+        check_path(guest)?;
+        if self.files.insert(guest.to_string(), contents).is_some() {
+            bail!("`{guest}` was added to the bundle twice");
+        }
+        Ok(())
+    }
+
+    /// Makes `guest` (a directory in the image) visible at that same absolute path.
+    pub fn add_mount(&mut self, guest: &str) -> Result<()> {
+        check_path(guest)?;
+        self.mounts.push(guest.to_string());
+        Ok(())
+    }
+
+    pub fn build(self, mtime_secs: u64) -> Result<(Vec<u8>, ImageStats)> {
+        let mut root = Dir::default();
+        let contents: Vec<&Vec<u8>> = self.files.values().collect();
+        for (index, path) in self.files.keys().enumerate() {
+            insert(&mut root, path, index)?;
+        }
+        for mount in &self.mounts {
+            insert_dir(&mut root, mount)?;
+        }
+
+        // Breadth-first: reserve each directory's children as one contiguous run of indices.
+        let mut nodes: Vec<Node> = vec![Node::default()];
+        let mut names: Vec<u8> = vec![0];
+        let mut data: Vec<u8> = Vec::new();
+        let mut paths: BTreeMap<String, u32> = BTreeMap::new();
+        let mut queue: VecDeque<(u32, Pending, String)> = VecDeque::new();
+        queue.push_back((0, Pending::Dir(&root), String::new()));
+        let mut stats = ImageStats { files: 0, dirs: 0, bytes: 0 };
+        while let Some((index, pending, path)) = queue.pop_front() {
+            paths.insert(if path.is_empty() { "/".into() } else { path.clone() }, index);
+            match pending {
+                Pending::Dir(dir) => {
+                    stats.dirs += 1;
+                    let mut children: Vec<(&String, Pending)> = dir
+                        .dirs
+                        .iter()
+                        .map(|(n, d)| (n, Pending::Dir(d)))
+                        .chain(dir.files.iter().map(|(n, f)| (n, Pending::File(*f))))
+                        .collect();
+                    children.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                    let first_child = u32::try_from(nodes.len())?;
+                    let dir_node = &mut nodes[index as usize];
+                    dir_node.kind = KIND_DIR;
+                    dir_node.first_child = first_child;
+                    dir_node.child_count = u32::try_from(children.len())?;
+                    for (name, child) in children {
+                        let child_index = u32::try_from(nodes.len())?;
+                        nodes.push(Node {
+                            name_offset: u32::try_from(names.len())?,
+                            name_len: u32::try_from(name.len())?,
+                            parent: index,
+                            ..Node::default()
+                        });
+                        names.extend_from_slice(name.as_bytes());
+                        names.push(0);
+                        queue.push_back((child_index, child, format!("{path}/{name}")));
+                    }
+                }
+                Pending::File(file) => {
+                    stats.files += 1;
+                    let bytes = contents[file];
+                    data.resize(data.len().next_multiple_of(8), 0);
+                    nodes[index as usize].data_offset = data.len() as u64;
+                    nodes[index as usize].size = bytes.len() as u64;
+                    stats.bytes += bytes.len();
+                    data.extend_from_slice(bytes);
+                }
+            }
+        }
+
+        let mut mounts = Vec::new();
+        for mount in &self.mounts {
+            let node = paths[mount.as_str()];
+            mounts.push((names.len() as u32, mount.len() as u32, node));
+            names.extend_from_slice(mount.as_bytes());
+            names.push(0);
+        }
+
+        let nodes_offset = HEADER_SIZE;
+        let mounts_offset = nodes_offset + nodes.len() * NODE_SIZE;
+        let names_offset = mounts_offset + mounts.len() * MOUNT_SIZE;
+        let data_offset = (names_offset + names.len()).next_multiple_of(16);
+        let mut out = Vec::with_capacity(data_offset + data.len());
+        out.extend_from_slice(MAGIC);
+        for v in [nodes.len(), mounts.len(), nodes_offset, mounts_offset, names_offset, 0] {
+            out.extend_from_slice(&u32::try_from(v)?.to_le_bytes());
+        }
+        out.extend_from_slice(&(data_offset as u64).to_le_bytes());
+        out.extend_from_slice(&mtime_secs.saturating_mul(1_000_000_000).to_le_bytes());
+        for n in &nodes {
+            for v in [n.name_offset, n.name_len, n.parent, n.kind, n.first_child, n.child_count] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&n.data_offset.to_le_bytes());
+            out.extend_from_slice(&n.size.to_le_bytes());
+        }
+        for (offset, len, node) in mounts {
+            for v in [offset, len, node, 0] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&names);
+        out.resize(data_offset, 0);
+        out.extend_from_slice(&data);
+        Ok((out, stats))
+    }
+}
+
+fn check_path(guest: &str) -> Result<()> {
+    let ok = guest.starts_with('/')
+        && guest.len() > 1
+        && !guest.contains('\0')
+        && guest[1..].split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+    if !ok {
+        bail!("`{guest}` is not a clean absolute path for the bundle");
+    }
+    Ok(())
+}
+
+fn insert(root: &mut Dir, path: &str, index: usize) -> Result<()> {
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let dir = insert_dir(root, parent)?;
+    if dir.dirs.contains_key(name) {
+        bail!("`{path}` is both a file and a directory in the bundle");
+    }
+    dir.files.insert(name.to_string(), index);
+    Ok(())
+}
+
+fn insert_dir<'a>(root: &'a mut Dir, path: &str) -> Result<&'a mut Dir> {
+    let mut dir = root;
+    let mut so_far = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        so_far.push('/');
+        so_far.push_str(part);
+        if dir.files.contains_key(part) {
+            bail!("`{so_far}` is both a file and a directory in the bundle");
+        }
+        dir = dir.dirs.entry(part.to_string()).or_default();
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u32_at(b: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+    }
+    fn u64_at(b: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+    }
+
+    /// A reader written independently of the builder, following the layout in the module docs:
+    /// walks from the root by binary search like embedfs.c does.
+    fn read(image: &[u8], path: &str) -> Option<Vec<u8>> {
+        let nodes = u32_at(image, 16) as usize;
+        let names = u32_at(image, 24) as usize;
+        let data = u64_at(image, 32) as usize;
+        let node = |i: usize| nodes + i * NODE_SIZE;
+        let name = |i: usize| {
+            let at = node(i);
+            let off = names + u32_at(image, at) as usize;
+            &image[off..off + u32_at(image, at + 4) as usize]
+        };
+        let mut current = 0usize;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            let at = node(current);
+            if u32_at(image, at + 12) != 1 {
+                return None;
+            }
+            let first = u32_at(image, at + 16) as usize;
+            let count = u32_at(image, at + 20) as usize;
+            let kids: Vec<usize> = (first..first + count).collect();
+            let found = kids.binary_search_by(|k| name(*k).cmp(part.as_bytes())).ok()?;
+            current = kids[found];
+        }
+        let at = node(current);
+        let off = data + u64_at(image, at + 24) as usize;
+        Some(image[off..off + u64_at(image, at + 32) as usize].to_vec())
+    }
+
+    fn sample(order: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = ImageBuilder::new();
+        for (path, text) in order {
+            b.add_file(path, text.as_bytes().to_vec()).unwrap();
+        }
+        b.add_mount("/app").unwrap();
+        b.add_mount("/usr/local/lib/python3.11").unwrap();
+        b.build(1_700_000_000).unwrap().0
+    }
+
+    #[test]
+    fn files_are_found_by_path() {
+        let files = [
+            ("/app/pkg/__init__.py", ""),
+            ("/app/pkg/data.txt", "some data"),
+            ("/app/pkg.txt", "x"),
+            ("/usr/local/lib/python3.11/os.py", "import sys"),
+        ];
+        let image = sample(&files);
+        assert_eq!(&image[..8], MAGIC);
+        for (path, text) in files {
+            assert_eq!(read(&image, path).as_deref(), Some(text.as_bytes()), "{path}");
+        }
+        assert_eq!(read(&image, "/app/missing"), None);
+        assert_eq!(u32_at(&image, 12), 2, "two mounts");
+        assert_eq!(u64_at(&image, 40), 1_700_000_000_000_000_000);
+    }
+
+    #[test]
+    fn output_does_not_depend_on_insertion_order() {
+        let a = sample(&[("/app/b.py", "b"), ("/app/a.py", "a"), ("/app/z/y.py", "y")]);
+        let b = sample(&[("/app/z/y.py", "y"), ("/app/a.py", "a"), ("/app/b.py", "b")]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn bad_paths_and_conflicts_are_refused() {
+        let mut b = ImageBuilder::new();
+        assert!(b.add_file("relative.py", vec![]).is_err());
+        assert!(b.add_file("/app/../etc/passwd", vec![]).is_err());
+        b.add_file("/app/x", vec![]).unwrap();
+        assert!(b.add_file("/app/x", vec![]).is_err());
+        b.add_file("/app/x/y", vec![]).unwrap();
+        assert!(b.build(0).is_err());
+    }
+}

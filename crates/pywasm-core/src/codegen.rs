@@ -1,0 +1,144 @@
+//! Renders the C entry point and the image assembly from `templates/`. Every value lands in a
+//! `#define` as a C string literal; the program only ever concatenates those constants.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use crate::plan::BuildPlan;
+
+const MAIN_TEMPLATE: &str = include_str!("../../../templates/main.c.in");
+const IMAGE_TEMPLATE: &str = include_str!("../../../templates/image.S.in");
+pub const EMBEDFS_C: &str = include_str!("../../../templates/embedfs.c");
+pub const EMBEDFS_H: &str = include_str!("../../../templates/pywasm_embedfs.h");
+
+/// The C and assembly sources of one build, written into the work directory.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    pub main_c: PathBuf,
+    pub embedfs_c: PathBuf,
+    pub image_s: PathBuf,
+    pub include_dir: PathBuf,
+}
+
+/// The entry point for `plan`.
+pub fn render_main(plan: &BuildPlan) -> Result<String> {
+    render(
+        MAIN_TEMPLATE,
+        &[
+            ("project_name", c_string(&plan.name)),
+            ("entry_module", c_string(&plan.entry.module)),
+            ("entry_attr", c_string(&plan.entry.attr)),
+            ("python_home", c_string(&plan.guest.python_home)),
+            ("stdlib_dir", c_string(&plan.guest.stdlib_dir)),
+            ("app_dir", c_string(&plan.guest.app_dir)),
+        ],
+    )
+}
+
+/// The assembly that places the image file in the module's read-only data.
+pub fn render_image(image: &Path, size: usize) -> Result<String> {
+    let Some(path) = image.to_str() else {
+        bail!("the work directory `{}` is not valid UTF-8; set TMPDIR to a plain path", image.display());
+    };
+    render(IMAGE_TEMPLATE, &[("image_path", c_string(path)), ("image_size", size.to_string())])
+}
+
+/// Writes every generated source into `work`.
+pub fn write_sources(plan: &BuildPlan, work: &Path, image: &Path, image_size: usize) -> Result<Generated> {
+    let generated = Generated {
+        main_c: work.join("main.c"),
+        embedfs_c: work.join("embedfs.c"),
+        image_s: work.join("image.S"),
+        include_dir: work.to_path_buf(),
+    };
+    fs_err::write(&generated.main_c, render_main(plan)?)?;
+    fs_err::write(&generated.embedfs_c, EMBEDFS_C)?;
+    fs_err::write(work.join("pywasm_embedfs.h"), EMBEDFS_H)?;
+    fs_err::write(&generated.image_s, render_image(image, image_size)?)?;
+    Ok(generated)
+}
+
+/// Replaces each `{{key}}`; a placeholder left over is a bug in pywasm, reported as such.
+fn render(template: &str, values: &[(&str, String)]) -> Result<String> {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        out = out.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    if let Some(start) = out.find("{{") {
+        let end = out[start..].find("}}").map_or(out.len(), |e| start + e + 2);
+        bail!("internal error: template placeholder `{}` has no value", &out[start..end]);
+    }
+    Ok(out)
+}
+
+/// A C string literal for `s`: printable ASCII stays, everything else becomes an octal escape
+/// (octal, unlike `\x`, stops after three digits, so a following digit cannot join it).
+pub fn c_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for b in s.bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'?' => out.push_str("\\?"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\{b:03o}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::EntryPoint;
+    use crate::plan::{DEFAULT_SOURCE_DATE_EPOCH, GuestLayout};
+
+    fn plan() -> BuildPlan {
+        BuildPlan {
+            project_dir: "/p".into(),
+            manifest_path: "/p/pyproject.toml".into(),
+            name: "hello".into(),
+            version: "1.0".into(),
+            entry: EntryPoint::parse("hello.cli:main").unwrap(),
+            sources: vec![],
+            output: "/p/dist/hello.wasm".into(),
+            source_date_epoch: DEFAULT_SOURCE_DATE_EPOCH,
+            guest: GuestLayout::for_python("3.11"),
+        }
+    }
+
+    #[test]
+    fn main_c_snapshot() {
+        insta::assert_snapshot!(render_main(&plan()).unwrap());
+    }
+
+    #[test]
+    fn image_s_snapshot() {
+        insta::assert_snapshot!(render_image(Path::new("/work/image.bin"), 1234).unwrap());
+    }
+
+    #[test]
+    fn no_runtime_formatting_in_the_entry_point() {
+        let main = render_main(&plan()).unwrap();
+        for banned in ["printf", "sprintf", "snprintf", "strcat", "strcpy", "malloc"] {
+            assert!(!main.contains(&format!("{banned}(")), "generated C calls {banned}");
+        }
+        assert!(main.contains("#define PYWASM_ENTRY_MODULE \"hello.cli\""));
+        assert!(main.contains("PyRun_SimpleString(PYWASM_RUN_CMD)"));
+    }
+
+    #[test]
+    fn c_strings_escape_everything_unusual() {
+        assert_eq!(c_string("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(c_string("é1"), r#""\303\2511""#);
+        assert_eq!(c_string("??="), r#""\?\?=""#);
+    }
+
+    #[test]
+    fn leftover_placeholders_are_reported() {
+        assert!(render("x {{missing}}", &[]).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! The build pipeline behind `pywasm`.
+//!
+//! A build is a sequence of named stages driven by [`build::build`] from a plain-data
+//! [`plan::BuildPlan`]: manifest → sdk → collect → pycompile → bundle → codegen → link →
+//! postprocess → checksum. Each stage lives in its own module and can be tested on its own.
+
+pub mod build;
+pub mod bundle;
+pub mod checksum;
+pub mod codegen;
+pub mod collect;
+pub mod fsutil;
+pub mod link;
+pub mod manifest;
+pub mod pins;
+pub mod plan;
+pub mod postprocess;
+pub mod process;
+pub mod pycompile;
+pub mod runtime;
+pub mod sdk;
+pub mod shell;
+
+pub use build::{BuildOptions, BuildOutcome, build};
+pub use shell::Shell;
+
+/// The version of this crate, reported by `pywasm --version` and embedded in build outputs.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,338 @@
+//! Reads `pyproject.toml`: `[project]` for the name, version and scripts, and a typed
+//! `[tool.pywasm]` in which unknown keys are refused with their location.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[tool.pywasm]` as users write it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PywasmConfig {
+    /// `module:function`, as in `[project.scripts]`.
+    pub entry: Option<Spanned<String>>,
+    /// Directories (or single `.py` files) that hold the top-level packages and modules.
+    pub sources: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Where the module is written, relative to the project directory.
+    pub output: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PyProjectFile {
+    project: Option<Spanned<ProjectTable>>,
+    tool: Option<ToolTable>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProjectTable {
+    name: Option<Spanned<String>>,
+    version: Option<Spanned<String>>,
+    scripts: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ToolTable {
+    pywasm: Option<PywasmConfig>,
+}
+
+/// A validated `pyproject.toml`.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// The `pyproject.toml` itself.
+    pub path: PathBuf,
+    /// The directory that holds it; relative paths in it are taken from here.
+    pub dir: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub entry: EntryPoint,
+    /// Source roots from `[tool.pywasm] sources`; `None` means detect the layout.
+    pub sources: Option<Vec<Located<PathBuf>>>,
+    pub output: PathBuf,
+}
+
+/// A value with the place in `pyproject.toml` it came from, for errors found later.
+#[derive(Clone, Debug)]
+pub struct Located<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+/// `pyproject.toml:7:9` and the line itself, rendered into errors.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub source_line: String,
+    pub width: usize,
+}
+
+impl Origin {
+    pub fn new(path: &Path, text: &str, span: Range<usize>) -> Origin {
+        let start = span.start.min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let line = text[..start].matches('\n').count() + 1;
+        let column = text[line_start..start].chars().count() + 1;
+        let width = text[start..span.end.clamp(start, line_end)].chars().count().max(1);
+        Origin {
+            path: path.to_path_buf(),
+            line,
+            column,
+            source_line: text[line_start..line_end].trim_end_matches('\r').to_string(),
+            width,
+        }
+    }
+
+    /// An error message pointing at this place, rustc style, with an optional hint.
+    pub fn error(&self, message: &str, help: Option<&str>) -> anyhow::Error {
+        let gutter = self.line.to_string().len();
+        let mut text = format!("{message}\n{:gutter$}--> {}:{}:{}\n", "", self.path.display(), self.line, self.column);
+        let _ = writeln!(text, "{:gutter$} |", "");
+        let _ = writeln!(text, "{} | {}", self.line, self.source_line);
+        let _ = write!(text, "{:gutter$} | {:pad$}{}", "", "", "^".repeat(self.width), pad = self.column - 1);
+        if let Some(help) = help {
+            let _ = write!(text, "\n{:gutter$} = help: {help}", "");
+        }
+        anyhow::anyhow!(text)
+    }
+}
+
+/// `path:line:column` for a byte span of `text`, or just the path without one.
+pub fn locate(path: &Path, text: &str, span: Option<Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let origin = Origin::new(path, text, span);
+            format!("{}:{}:{}", path.display(), origin.line, origin.column)
+        }
+        None => path.display().to_string(),
+    }
+}
+
+/// The function a module runs: `module:attr`, where both may be dotted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryPoint {
+    pub module: String,
+    pub attr: String,
+    pub origin: Option<Origin>,
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.path, self.line, self.column) == (&other.path, other.line, other.column)
+    }
+}
+impl Eq for Origin {}
+
+impl EntryPoint {
+    /// Parses `pkg.mod:func` (an entry-point object reference without extras).
+    pub fn parse(text: &str) -> std::result::Result<EntryPoint, String> {
+        let text = text.trim();
+        let Some((module, attr)) = text.split_once(':') else {
+            return Err(format!("`{text}` is not of the form `module:function`"));
+        };
+        let (module, attr) = (module.trim(), attr.trim());
+        if attr.contains('[') {
+            return Err(format!("`{text}` has extras; pywasm takes `module:function` only"));
+        }
+        for (part, what) in [(module, "module"), (attr, "function")] {
+            if part.is_empty() || !part.split('.').all(is_identifier) {
+                return Err(format!("`{part}` in `{text}` is not a valid Python {what} name"));
+            }
+        }
+        Ok(EntryPoint { module: module.to_string(), attr: attr.to_string(), origin: None })
+    }
+
+    pub fn display(&self) -> String {
+        format!("{}:{}", self.module, self.attr)
+    }
+}
+
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+}
+
+impl Manifest {
+    /// Reads `<dir>/pyproject.toml`.
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let path = dir.join("pyproject.toml");
+        if !path.is_file() {
+            anyhow::bail!(
+                "no `pyproject.toml` in `{}`\n  = help: run pywasm in a Python project directory, or pass one: `pywasm build path/to/project`",
+                dir.display()
+            );
+        }
+        let text = fs_err::read_to_string(&path)?;
+        Manifest::parse(&path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Manifest> {
+        let file: PyProjectFile = toml::from_str(text).map_err(|e| match e.span() {
+            Some(span) => Origin::new(path, text, span).error(&format!("invalid `pyproject.toml`: {}", e.message().trim()), help_for(e.message())),
+            None => anyhow::anyhow!("invalid `{}`: {}", path.display(), e.message().trim()),
+        })?;
+        let at = |span: Range<usize>| Origin::new(path, text, span);
+        let dir = crate::fsutil::parent_dir(path).to_path_buf();
+
+        let Some(project) = file.project else {
+            anyhow::bail!(
+                "`{}` has no `[project]` table\n  = help: add `[project]` with `name` and `version` (PEP 621)",
+                path.display()
+            );
+        };
+        let project_span = project.span();
+        let project = project.into_inner();
+        let Some(name) = project.name else {
+            return Err(at(project_span).error("`[project]` has no `name`", Some("add `name = \"my-app\"`")));
+        };
+        let name_origin = at(name.span());
+        let name = name.into_inner();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(name_origin.error(
+                &format!("`{name}` is not a valid project name"),
+                Some("use letters, digits, `-`, `_` and `.` (PEP 508)"),
+            ));
+        }
+        let version = project.version.map_or_else(|| "0.0.0".to_string(), |v| v.into_inner());
+        let config = file.tool.and_then(|t| t.pywasm).unwrap_or_default();
+
+        let entry = match config.entry {
+            Some(entry) => {
+                let origin = at(entry.span());
+                let mut parsed = EntryPoint::parse(entry.get_ref()).map_err(|msg| {
+                    origin.error(&format!("invalid `[tool.pywasm] entry`: {msg}"), Some("write it as `entry = \"package.module:function\"`"))
+                })?;
+                parsed.origin = Some(origin);
+                parsed
+            }
+            None => default_entry(project.scripts, &at, path)?,
+        };
+
+        let sources = config.sources.map(|list| {
+            list.into_inner()
+                .into_iter()
+                .map(|s| Located { origin: at(s.span()), value: PathBuf::from(s.into_inner()) })
+                .collect()
+        });
+        let output = match config.output {
+            Some(out) if out.get_ref().trim().is_empty() => {
+                return Err(at(out.span()).error("`[tool.pywasm] output` is empty", Some("for example `output = \"dist/app.wasm\"`")));
+            }
+            Some(out) => PathBuf::from(out.into_inner()),
+            None => Path::new("dist").join(format!("{name}.wasm")),
+        };
+        let output = if output.is_absolute() { output } else { dir.join(output) };
+        Ok(Manifest { path: path.to_path_buf(), dir, name, version, entry, sources, output })
+    }
+}
+
+fn default_entry(
+    scripts: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    at: &dyn Fn(Range<usize>) -> Origin,
+    path: &Path,
+) -> Result<EntryPoint> {
+    let help = "set `entry = \"package.module:function\"` under `[tool.pywasm]`";
+    let Some(scripts) = scripts else {
+        anyhow::bail!(
+            "`{}` names no entry point: there is no `[tool.pywasm] entry` and no `[project.scripts]`\n  = help: {help}",
+            path.display()
+        );
+    };
+    let span = scripts.span();
+    let scripts = scripts.into_inner();
+    if scripts.len() != 1 {
+        let names: Vec<_> = scripts.keys().map(|k| format!("`{k}`")).collect();
+        let what = if names.is_empty() { "no scripts".to_string() } else { format!("{} scripts ({})", names.len(), names.join(", ")) };
+        return Err(at(span).error(&format!("cannot choose an entry point: `[project.scripts]` has {what}"), Some(help)));
+    }
+    let Some((_, script)) = scripts.into_iter().next() else { unreachable!("checked above") };
+    let origin = at(script.span());
+    let mut entry = EntryPoint::parse(script.get_ref())
+        .map_err(|msg| origin.error(&format!("invalid `[project.scripts]` entry: {msg}"), Some(help)))?;
+    entry.origin = Some(origin);
+    Ok(entry)
+}
+
+fn help_for(message: &str) -> Option<&'static str> {
+    message
+        .contains("unknown field")
+        .then_some("see the README's configuration section for every `[tool.pywasm]` key")
+}
+
+/// Reads the manifest of `dir` with a short context line for errors that have no location.
+pub fn load(dir: &Path) -> Result<Manifest> {
+    Manifest::load(dir).with_context(|| format!("while reading the project in `{}`", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest> {
+        Manifest::parse(Path::new("/p/pyproject.toml"), text)
+    }
+
+    #[test]
+    fn entry_from_tool_table() {
+        let m = parse("[project]\nname = \"hello\"\nversion = \"1.2\"\n[tool.pywasm]\nentry = \"hello.cli:main\"\n").unwrap();
+        assert_eq!((m.entry.module.as_str(), m.entry.attr.as_str()), ("hello.cli", "main"));
+        assert_eq!(m.version, "1.2");
+        assert_eq!(m.output, Path::new("/p/dist/hello.wasm"));
+    }
+
+    #[test]
+    fn entry_defaults_to_the_single_script() {
+        let m = parse("[project]\nname = \"x\"\n[project.scripts]\nx = \"x.app:run\"\n").unwrap();
+        assert_eq!(m.entry.display(), "x.app:run");
+    }
+
+    #[test]
+    fn several_scripts_need_an_explicit_entry() {
+        let err = parse("[project]\nname = \"x\"\n[project.scripts]\na = \"x:a\"\nb = \"x:b\"\n").unwrap_err().to_string();
+        assert!(err.contains("2 scripts (`a`, `b`)"), "{err}");
+        assert!(err.contains("/p/pyproject.toml:3:1"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_location() {
+        let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\nentyr = 1\n").unwrap_err().to_string();
+        assert!(err.contains("unknown field `entyr`"), "{err}");
+        assert!(err.contains("--> /p/pyproject.toml:5:1"), "{err}");
+        assert!(err.contains("5 | entyr = 1"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_points_at_the_line() {
+        let err = parse("[project]\nname = \"x\nversion = 1\n").unwrap_err().to_string();
+        assert!(err.contains("/p/pyproject.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn bad_entry_syntax() {
+        let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x.main\"\n").unwrap_err().to_string();
+        assert!(err.contains("not of the form `module:function`"), "{err}");
+        assert!(err.contains("pyproject.toml:4:9"), "{err}");
+        let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:1st\"\n").unwrap_err().to_string();
+        assert!(err.contains("not a valid Python function name"), "{err}");
+    }
+
+    #[test]
+    fn no_entry_at_all() {
+        let err = parse("[project]\nname = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("no entry point"), "{err}");
+    }
+
+    #[test]
+    fn other_tools_are_left_alone() {
+        let m = parse("[project]\nname = \"x\"\n[tool.ruff]\nline-length = 99\n[tool.pywasm]\nentry = \"x:m\"\nsources = [\"lib\"]\noutput = \"out/x.wasm\"\n").unwrap();
+        assert_eq!(m.sources.unwrap()[0].value, Path::new("lib"));
+        assert_eq!(m.output, Path::new("/p/out/x.wasm"));
+    }
+}

@@ -1,0 +1,63 @@
+//! The build plan: plain data derived from `pyproject.toml` and the command line, and everything
+//! the later stages need to know about the project. Nothing here touches the file system.
+
+use std::path::PathBuf;
+
+use crate::manifest::{EntryPoint, Origin};
+
+/// 1980-01-01, the earliest time a zip archive can record; used when `SOURCE_DATE_EPOCH` is not
+/// set so that builds are reproducible by default.
+pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 315_532_800;
+
+#[derive(Clone, Debug)]
+pub struct BuildPlan {
+    pub project_dir: PathBuf,
+    pub manifest_path: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub entry: EntryPoint,
+    /// Where top-level packages and modules come from, in sys.path order.
+    pub sources: Vec<SourceRoot>,
+    pub output: PathBuf,
+    /// Seconds since the epoch stamped on every embedded file.
+    pub source_date_epoch: u64,
+    pub guest: GuestLayout,
+}
+
+/// Where things live inside the module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestLayout {
+    /// `sys.prefix`.
+    pub python_home: String,
+    pub stdlib_dir: String,
+    pub app_dir: String,
+}
+
+impl GuestLayout {
+    /// The layout CPython for WASI was configured with (`--prefix=/usr/local`), so `sysconfig`
+    /// and friends agree with where the files are.
+    pub fn for_python(minor: &str) -> GuestLayout {
+        GuestLayout {
+            python_home: "/usr/local".into(),
+            stdlib_dir: format!("/usr/local/lib/python{minor}"),
+            app_dir: "/app".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// `src/`: everything in it is the project's.
+    SrcLayout,
+    /// The project directory itself: only what looks like the project's packages and modules.
+    FlatLayout,
+    /// Listed in `[tool.pywasm] sources`: a directory taken whole, or one `.py` file.
+    Listed,
+}
+
+#[derive(Clone, Debug)]
+pub struct SourceRoot {
+    pub path: PathBuf,
+    pub kind: SourceKind,
+    pub origin: Option<Origin>,
+}

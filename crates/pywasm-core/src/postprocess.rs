@@ -1,0 +1,87 @@
+//! Checks the linked module before it is published: it must validate, export `_start`, and
+//! import nothing but WASI preview1, so that every WASI runtime can run it.
+
+use anyhow::{Context, Result, bail};
+use wasmparser::{Parser, Payload, Validator};
+
+/// What the validator saw; reported in the build's status line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleFacts {
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+pub const WASI_PREVIEW1: &str = "wasi_snapshot_preview1";
+
+pub fn validate(bytes: &[u8]) -> Result<ModuleFacts> {
+    Validator::new().validate_all(bytes).context("the linked module does not validate")?;
+    let mut facts = ModuleFacts { imports: Vec::new(), exports: Vec::new() };
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload? {
+            Payload::ImportSection(reader) => {
+                for import in reader {
+                    let import = import?;
+                    facts.imports.push(format!("{}::{}", import.module, import.name));
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    facts.exports.push(export?.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    let foreign: Vec<&String> =
+        facts.imports.iter().filter(|i| !i.starts_with(&format!("{WASI_PREVIEW1}::"))).collect();
+    if !foreign.is_empty() {
+        bail!(
+            "the module imports functions no WASI runtime provides: {}\n  = help: a C library in the link is missing a definition",
+            foreign.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if !facts.exports.iter().any(|e| e == "_start") {
+        bail!("the linked module has no `_start` export, so it is not a WASI command");
+    }
+    Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal module in the binary format: `(module (import "env" "f" (func)) (func (export "_start")))`.
+    fn module(import_module: &str) -> Vec<u8> {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.extend_from_slice(&[1, 4, 1, 0x60, 0, 0]); // type section: () -> ()
+        let mut imports = vec![1, import_module.len() as u8];
+        imports.extend_from_slice(import_module.as_bytes());
+        imports.extend_from_slice(&[1, b'f', 0, 0]);
+        m.push(2);
+        m.push(imports.len() as u8);
+        m.extend_from_slice(&imports);
+        m.extend_from_slice(&[3, 2, 1, 0]); // function section
+        m.extend_from_slice(&[7, 10, 1, 6]);
+        m.extend_from_slice(b"_start");
+        m.extend_from_slice(&[0, 1]); // export func 1
+        m.extend_from_slice(&[10, 4, 1, 2, 0, 0x0b]); // code section
+        m
+    }
+
+    #[test]
+    fn wasi_imports_pass() {
+        let facts = validate(&module(WASI_PREVIEW1)).unwrap();
+        assert_eq!(facts.imports, ["wasi_snapshot_preview1::f"]);
+    }
+
+    #[test]
+    fn foreign_imports_fail() {
+        let err = validate(&module("env")).unwrap_err().to_string();
+        assert!(err.contains("`env::f`"), "{err}");
+    }
+
+    #[test]
+    fn garbage_fails() {
+        assert!(validate(b"\0asm\x01\0\0\0\x01").is_err());
+    }
+}

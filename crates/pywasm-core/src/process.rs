@@ -1,0 +1,104 @@
+//! The one way pywasm runs another program: the full command is logged in verbose mode, and a
+//! failure carries the command line and what the program wrote to stderr.
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::Shell;
+
+/// Renders a command as a shell would show it, for logs and error messages.
+pub fn display(cmd: &Command) -> String {
+    let mut line = String::new();
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            let _ = write!(line, "{}={} ", key.to_string_lossy(), quote(value));
+        }
+    }
+    line.push_str(&quote(cmd.get_program()));
+    for arg in cmd.get_args() {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    line
+}
+
+fn quote(s: &OsStr) -> String {
+    let s = s.to_string_lossy();
+    let plain = !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain { s.into_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+}
+
+/// Runs `cmd` to completion with stdout and stderr captured. `what` names the step for the error
+/// ("compile `main.c`"). A non-zero exit is an error that shows the command and its stderr.
+pub fn run(shell: &Shell, what: &str, cmd: &mut Command) -> Result<Output> {
+    shell.verbose(&format!("running `{}`", display(cmd)));
+    let output = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("failed to start `{}` to {what}", display(cmd)))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let mut detail = tail(stderr.trim_end(), 40);
+        if detail.is_empty() {
+            detail = tail(stdout.trim_end(), 40);
+        }
+        bail!(
+            "failed to {what}: `{}` exited with {}\n{}",
+            display(cmd),
+            output.status,
+            indent(&detail)
+        );
+    }
+    Ok(output)
+}
+
+/// The last `lines` lines of `text`, so one failing compiler cannot flood the screen.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let skip = all.len().saturating_sub(lines);
+    let mut out = String::new();
+    if skip > 0 {
+        let _ = writeln!(out, "... ({skip} earlier lines not shown)");
+    }
+    out.push_str(&all[skip..].join("\n"));
+    out
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_only_what_needs_it() {
+        let mut cmd = Command::new("zig");
+        cmd.args(["cc", "-o", "a b.wasm", "it's"]);
+        assert_eq!(display(&cmd), r"zig cc -o 'a b.wasm' 'it'\''s'");
+    }
+
+    #[test]
+    fn failure_carries_stderr_and_command() {
+        let shell = Shell::quiet();
+        let err = run(&shell, "fail on purpose", Command::new("sh").args(["-c", "echo boom >&2; exit 3"]))
+            .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("failed to fail on purpose"), "{text}");
+        assert!(text.contains("sh -c 'echo boom >&2; exit 3'"), "{text}");
+        assert!(text.contains("boom"), "{text}");
+    }
+
+    #[test]
+    fn missing_program_is_an_error_not_a_panic() {
+        let shell = Shell::quiet();
+        let err = run(&shell, "run nothing", &mut Command::new("/nonexistent/pywasm-test")).unwrap_err();
+        assert!(format!("{err:#}").contains("failed to start"));
+    }
+}

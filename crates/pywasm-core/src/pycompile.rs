@@ -1,0 +1,333 @@
+//! Compiles Python sources to bytecode at build time with the very CPython that runs them: the
+//! SDK's `python3.11.wasm`, in an embedded wasmtime. Syntax errors surface here, as
+//! `file:line:column`, instead of at run time; the module then loads unchecked hash-based `.pyc`
+//! files and never compiles or stats sources to validate them.
+//!
+//! The stdlib is compiled once per SDK and kept in the cache; the app is compiled on every build.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::collect::FileEntry;
+use crate::manifest::{EntryPoint, Origin};
+use crate::runtime::{Preopen, RunConfig, Runtime};
+use crate::sdk::PythonSdk;
+use crate::{Shell, fsutil};
+
+/// Runs inside python3.11.wasm. Reads the job file named by argv[1], writes one unchecked
+/// hash-based .pyc per source below /out, and a result file with syntax errors and whether the
+/// entry function is defined.
+const COMPILE_SCRIPT: &str = r#"
+import ast, importlib.util, json, os, sys
+from importlib._bootstrap_external import _code_to_hash_pyc
+
+def stmt_lists(body):
+    yield body
+    for node in body:
+        for field in ("body", "orelse", "finalbody"):
+            inner = getattr(node, field, None)
+            if isinstance(inner, list) and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                yield from stmt_lists(inner)
+        for handler in getattr(node, "handlers", []) or []:
+            yield from stmt_lists(handler.body)
+        for case in getattr(node, "cases", []) or []:
+            yield from stmt_lists(case.body)
+
+def target_names(target):
+    if isinstance(target, ast.Name):
+        yield target.id
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from target_names(element)
+
+def defines(tree, name):
+    """True, False, or None when the module could define it dynamically."""
+    for body in stmt_lists(tree.body):
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if node.name == name:
+                    return True
+                if node.name == "__getattr__":
+                    return None
+            elif isinstance(node, ast.Assign):
+                if any(name in target_names(t) for t in node.targets):
+                    return True
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+                if name in target_names(node.target):
+                    return True
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    if alias.name == "*":
+                        return None
+                    if (alias.asname or alias.name.split(".")[0]) == name:
+                        return True
+    return False
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    jobs = json.load(f)
+result = {"errors": [], "compiled": [], "entry_defined": None}
+for job in jobs["files"]:
+    with open(job["src"], "rb") as f:
+        source = f.read()
+    try:
+        code = compile(source, job["filename"], "exec", dont_inherit=True, optimize=0)
+    except SyntaxError as e:
+        result["errors"].append({"filename": job["filename"], "kind": type(e).__name__, "message": e.msg,
+            "line": e.lineno, "column": e.offset, "end_column": e.end_offset if e.end_lineno == e.lineno else None,
+            "text": e.text})
+        continue
+    except ValueError as e:
+        result["errors"].append({"filename": job["filename"], "kind": "ValueError", "message": str(e),
+            "line": None, "column": None, "end_column": None, "text": None})
+        continue
+    pyc = importlib.util.cache_from_source(job["filename"])
+    out = "/out" + pyc
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "wb") as f:
+        f.write(_code_to_hash_pyc(code, importlib.util.source_hash(source), False))
+    result["compiled"].append([job["filename"], pyc])
+    if jobs.get("entry") and jobs["entry"]["filename"] == job["filename"]:
+        result["entry_defined"] = defines(ast.parse(source), jobs["entry"]["name"])
+with open("/out/result.json", "w", encoding="utf-8") as f:
+    json.dump(result, f)
+"#;
+
+const PYTHON_HOME: &str = "/usr/local";
+
+#[derive(Serialize)]
+struct Jobs {
+    files: Vec<Job>,
+    entry: Option<EntryJob>,
+}
+
+#[derive(Serialize)]
+struct Job {
+    src: String,
+    filename: String,
+}
+
+#[derive(Serialize)]
+struct EntryJob {
+    filename: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct CompileResult {
+    errors: Vec<SyntaxErrorReport>,
+    compiled: Vec<(String, String)>,
+    entry_defined: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct SyntaxErrorReport {
+    filename: String,
+    kind: String,
+    message: String,
+    line: Option<usize>,
+    column: Option<usize>,
+    end_column: Option<usize>,
+    text: Option<String>,
+}
+
+/// Compiled bytecode: the guest path of each `.pyc` and its bytes.
+pub type Bytecode = Vec<(String, Vec<u8>)>;
+
+pub struct Compiler<'a> {
+    runtime: Runtime,
+    python: &'a PythonSdk,
+    module: wasmtime::Module,
+    shell: &'a Shell,
+}
+
+impl<'a> Compiler<'a> {
+    /// Loads python3.11.wasm (compiled by cranelift once, then from `cache_dir`).
+    pub fn new(python: &'a PythonSdk, cache_dir: PathBuf, shell: &'a Shell) -> Result<Self> {
+        let runtime = Runtime::new(Some(cache_dir))?;
+        let module = runtime.load(&python.python_wasm())?;
+        Ok(Compiler { runtime, python, module, shell })
+    }
+
+    /// Compiles the stdlib files, or takes them from `cache_root` when this SDK's stdlib was
+    /// compiled before.
+    pub fn stdlib(&self, files: &[FileEntry], cache_root: &Path) -> Result<Bytecode> {
+        let mut key = format!("{}\n{}\n", self.python.digest, COMPILE_SCRIPT);
+        for f in files {
+            key.push_str(&f.guest);
+            key.push('\n');
+        }
+        let dir = cache_root.join(&fsutil::sha256_hex(key.as_bytes())[..16]);
+        if !dir.join("result.json").is_file() {
+            let scratch = tempfile::Builder::new().prefix(".stdlib-").tempdir_in(fsutil::parent_dir(&dir).to_path_buf()).or_else(|_| {
+                fs_err::create_dir_all(cache_root)?;
+                tempfile::Builder::new().prefix(".stdlib-").tempdir_in(cache_root)
+            }).with_context(|| format!("failed to create a directory in `{}`", cache_root.display()))?;
+            let stdlib_guest = files.first().map(|f| stdlib_root(&f.guest)).unwrap_or_default();
+            let jobs: Vec<Job> = files
+                .iter()
+                .filter(|f| f.guest.ends_with(".py"))
+                .map(|f| Job { src: f.guest.clone(), filename: f.guest.clone() })
+                .collect();
+            let preopens = vec![Preopen { host: self.python.stdlib_dir(), guest: stdlib_guest, writable: false }];
+            let result = self.run(Jobs { files: jobs, entry: None }, scratch.path(), preopens)?;
+            for error in &result.errors {
+                // A stdlib file that this CPython cannot compile is shipped as source only.
+                self.shell.verbose(&format!("stdlib file not compiled: {}: {}", error.filename, error.message));
+            }
+            let kept = scratch.keep();
+            if let Err(err) = fs_err::rename(&kept, &dir) {
+                let _ = fs_err::remove_dir_all(&kept);
+                if !dir.join("result.json").is_file() {
+                    return Err(err.into());
+                }
+            }
+        }
+        read_outputs(&dir)
+    }
+
+    /// Compiles the app's sources. Syntax errors are reported with their host file and line;
+    /// the entry function must be defined at the top level of the entry module.
+    pub fn app(&self, files: &[FileEntry], entry: &EntryPoint, entry_file: &FileEntry, work: &Path) -> Result<Bytecode> {
+        let mut preopens: Vec<Preopen> = Vec::new();
+        let mut jobs = Vec::new();
+        let mut host_of: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for file in files.iter().filter(|f| f.guest.ends_with(".py")) {
+            // Each source file's directory is shared read-only under its own guest name.
+            let dir = fsutil::parent_dir(&file.host).to_path_buf();
+            let index = match preopens.iter().position(|p| p.host == dir) {
+                Some(i) => i,
+                None => {
+                    preopens.push(Preopen { host: dir, guest: format!("/src/{}", preopens.len()), writable: false });
+                    preopens.len() - 1
+                }
+            };
+            let name = file.host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            jobs.push(Job { src: format!("/src/{index}/{name}"), filename: file.guest.clone() });
+            host_of.insert(file.guest.clone(), file.host.clone());
+        }
+        let out = work.join("pyc");
+        fs_err::create_dir_all(&out)?;
+        let entry_job = EntryJob { filename: entry_file.guest.clone(), name: entry_attr_head(entry).to_string() };
+        let result = self.run(Jobs { files: jobs, entry: Some(entry_job) }, &out, preopens)?;
+        if !result.errors.is_empty() {
+            let reports: Vec<String> = result.errors.iter().take(10).map(|e| syntax_error(e, &host_of).to_string()).collect();
+            let more = result.errors.len().saturating_sub(10);
+            let tail = if more > 0 { format!("\n... and {more} more") } else { String::new() };
+            bail!("{}{tail}", reports.join("\n\n"));
+        }
+        if result.entry_defined == Some(false) {
+            let message = format!(
+                "entry function `{}` is not defined at the top level of `{}`",
+                entry_attr_head(entry),
+                entry_file.host.display()
+            );
+            let help = "define it there, or point `[tool.pywasm] entry` at the right `module:function`";
+            return Err(match &entry.origin {
+                Some(origin) => origin.error(&message, Some(help)),
+                None => anyhow::anyhow!("{message}\n  = help: {help}"),
+            });
+        }
+        read_outputs(&out)
+    }
+
+    fn run(&self, jobs: Jobs, out: &Path, mut preopens: Vec<Preopen>) -> Result<CompileResult> {
+        fsutil::atomic_write(&out.join("jobs.json"), &serde_json::to_vec(&jobs)?)?;
+        preopens.push(Preopen { host: out.to_path_buf(), guest: "/out".into(), writable: true });
+        // python3.11.wasm was configured with its builder's prefix; PYTHONHOME points it at the
+        // SDK's stdlib, shared at the same place it has inside built modules.
+        let own_stdlib = format!("{PYTHON_HOME}/lib/python{}", self.python.minor);
+        if !preopens.iter().any(|p| p.guest == own_stdlib) {
+            preopens.push(Preopen { host: self.python.stdlib_dir(), guest: own_stdlib, writable: false });
+        }
+        let config = RunConfig {
+            args: ["python", "-S", "-B", "-c", COMPILE_SCRIPT, "/out/jobs.json"].map(String::from).to_vec(),
+            env: vec![("PYTHONHOME".into(), PYTHON_HOME.into())],
+            preopens,
+            ..RunConfig::default()
+        };
+        let run = self.runtime.run(&self.module, &config).context("failed to run the bytecode compiler")?;
+        if run.exit_code != 0 {
+            bail!(
+                "the bytecode compiler (python{}.wasm) exited with {}:\n{}",
+                self.python.minor,
+                run.exit_code,
+                String::from_utf8_lossy(&run.stderr)
+            );
+        }
+        let text = fs_err::read_to_string(out.join("result.json"))?;
+        serde_json::from_str(&text).context("the bytecode compiler wrote an unreadable result")
+    }
+}
+
+fn read_outputs(out: &Path) -> Result<Bytecode> {
+    let result: CompileResult = serde_json::from_str(&fs_err::read_to_string(out.join("result.json"))?)
+        .with_context(|| format!("unreadable compile result in `{}`", out.display()))?;
+    let mut bytecode = Vec::with_capacity(result.compiled.len());
+    for (_, pyc) in result.compiled {
+        let bytes = fs_err::read(out.join(pyc.trim_start_matches('/')))?;
+        bytecode.push((pyc, bytes));
+    }
+    Ok(bytecode)
+}
+
+/// `/usr/local/lib/python3.11` from `/usr/local/lib/python3.11/os.py`.
+fn stdlib_root(guest: &str) -> String {
+    match guest.find("/lib/python") {
+        Some(i) => {
+            let rest = &guest[i + "/lib/python".len()..];
+            let end = rest.find('/').map_or(guest.len(), |j| i + "/lib/python".len() + j);
+            guest[..end].to_string()
+        }
+        None => crate::fsutil::parent_dir(Path::new(guest)).to_string_lossy().into_owned(),
+    }
+}
+
+/// `main` from `main` or `cli.main` (the module-level name that must exist).
+fn entry_attr_head(entry: &EntryPoint) -> &str {
+    entry.attr.split('.').next().unwrap_or(&entry.attr)
+}
+
+fn syntax_error(e: &SyntaxErrorReport, host_of: &BTreeMap<String, PathBuf>) -> anyhow::Error {
+    let host = host_of.get(&e.filename).cloned().unwrap_or_else(|| PathBuf::from(&e.filename));
+    let message = format!("{}: {} in `{}`", e.kind, e.message, host.display());
+    let (Some(line), Some(text)) = (e.line, e.text.as_deref()) else {
+        let place = e.line.map_or(String::new(), |l| format!(":{l}"));
+        return anyhow::anyhow!("{message}\n  --> {}{place}", host.display());
+    };
+    let source_line = text.trim_end_matches(['\n', '\r']).to_string();
+    let column = e.column.unwrap_or(1).max(1);
+    let width = e.end_column.map_or(1, |end| end.saturating_sub(column).max(1));
+    let origin = Origin { path: host, line, column, source_line, width };
+    origin.error(&message, Some("fix the syntax error; pywasm compiles every source at build time"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdlib_root_is_the_versioned_lib_dir() {
+        assert_eq!(stdlib_root("/usr/local/lib/python3.11/json/decoder.py"), "/usr/local/lib/python3.11");
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_host_file() {
+        let report = SyntaxErrorReport {
+            filename: "/app/demo/main.py".into(),
+            kind: "SyntaxError".into(),
+            message: "invalid syntax".into(),
+            line: Some(3),
+            column: Some(9),
+            end_column: Some(10),
+            text: Some("    x = = 1\n".into()),
+        };
+        let hosts = BTreeMap::from([("/app/demo/main.py".to_string(), PathBuf::from("/p/src/demo/main.py"))]);
+        let text = syntax_error(&report, &hosts).to_string();
+        assert!(text.contains("SyntaxError: invalid syntax in `/p/src/demo/main.py`"), "{text}");
+        assert!(text.contains("--> /p/src/demo/main.py:3:9"), "{text}");
+        assert!(text.contains("3 |     x = = 1"), "{text}");
+    }
+}

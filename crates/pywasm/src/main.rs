@@ -1,0 +1,83 @@
+//! `pywasm`: a thin command-line front over `pywasm-core`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pywasm_core::pins::{Pins, ToolchainKind};
+use pywasm_core::sdk::{self, FetchOptions, SdkHome};
+use pywasm_core::shell::{Shell, Verbosity};
+use pywasm_core::{BuildOptions, build};
+
+#[derive(Parser)]
+#[command(name = "pywasm", version, about = "Compile a Python project into one self-contained WebAssembly module")]
+struct Cli {
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print every command pywasm runs.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the project in DIR (default: the current directory) into a .wasm module.
+    Build {
+        dir: Option<PathBuf>,
+        /// Where to write the module (default: `[tool.pywasm] output`, else dist/<name>.wasm).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The C toolchain: `zig` or `wasi-sdk` (default: as pinned in wasi-sdk.toml).
+        #[arg(long, value_parser = ToolchainKind::parse)]
+        toolchain: Option<ToolchainKind>,
+        /// Do not download a missing SDK; fail and say how to get it.
+        #[arg(long)]
+        offline: bool,
+        /// Keep the work directory with the generated C and the image.
+        #[arg(long)]
+        keep_work: bool,
+    },
+    /// Download, verify and unpack the pinned SDK into the cache (PYWASM_HOME).
+    FetchSdk {
+        #[arg(long, value_parser = ToolchainKind::parse)]
+        toolchain: Option<ToolchainKind>,
+        /// Fetch again even when the cache is complete.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let shell = Shell::new(verbosity);
+    match run(cli.command, &shell) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{}", pywasm_core::shell::render_error(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
+    match command {
+        Command::Build { dir, output, toolchain, offline, keep_work } => {
+            let project_dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            let options = BuildOptions { project_dir, output, toolchain, offline, keep_work, ..BuildOptions::default() };
+            build(&options, shell).map(drop)
+        }
+        Command::FetchSdk { toolchain, force } => {
+            let pins = Pins::embedded()?;
+            let home = SdkHome::from_env()?;
+            sdk::fetch(&pins, &home, shell, &FetchOptions { force, toolchain }).map(drop)
+        }
+    }
+}

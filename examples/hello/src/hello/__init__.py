@@ -1,0 +1,1 @@
+"""Greets from inside a WebAssembly module."""

@@ -1,0 +1,649 @@
+/*
+ * A read-only file system embedded in the module and served below wasi-libc.
+ *
+ * wasi-libc reaches the host through functions named
+ * `__imported_wasi_snapshot_preview1_<name>`. Defining them here makes the linker bind libc to
+ * these definitions instead of creating imports; each one serves descriptors of the embedded tree
+ * itself and forwards every other descriptor to the real host function. Because this sits below
+ * libc, Python's importers, `open()` and C libraries using `fopen` all see the same files, and the
+ * module needs no preopened directory and no writable file system from the host.
+ *
+ * The image layout is written by `crates/pywasm-core/src/bundle.rs`; keep the two in step.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wasi/api.h>
+#include <wasi/libc.h>
+
+#include "pywasm_embedfs.h"
+
+#define IMAGE_MAGIC "PYWFS\0\1\0"
+#define NODE_FILE 0u
+#define NODE_DIR 1u
+
+/* Descriptors of the embedded tree live far above anything a host hands out, so the host's own
+ * preopens and open files keep their numbers. */
+#define FD_BASE 0x40000000u
+#define FD_MOUNTS 256u
+#define FD_OPEN_BASE (FD_BASE + FD_MOUNTS)
+
+/* A fixed device number lets `os.path.samefile` and friends tell embedded files apart. */
+#define IMAGE_DEV 0x7079776173ull
+
+struct image_header {
+    char magic[8];
+    uint32_t node_count;
+    uint32_t mount_count;
+    uint32_t nodes_offset;
+    uint32_t mounts_offset;
+    uint32_t names_offset;
+    uint32_t reserved;
+    uint64_t data_offset;
+    uint64_t mtime_ns;
+};
+
+struct image_node {
+    uint32_t name_offset;
+    uint32_t name_len;
+    uint32_t parent;
+    uint32_t kind;
+    uint32_t first_child;
+    uint32_t child_count;
+    uint64_t data_offset;
+    uint64_t size;
+};
+
+struct image_mount {
+    uint32_t path_offset;
+    uint32_t path_len;
+    uint32_t node;
+    uint32_t reserved;
+};
+
+struct open_file {
+    uint32_t node;
+    uint32_t in_use;
+    uint64_t offset;
+};
+
+extern const unsigned char pywasm_image[];
+
+static const struct image_header *header;
+static const struct image_node *nodes;
+static const struct image_mount *mounts;
+static const char *names;
+static const unsigned char *data;
+
+static struct open_file *open_files;
+static uint32_t open_capacity;
+
+#define HOST(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(#name)))
+
+int32_t host_fd_advise(int32_t, int64_t, int64_t, int32_t) HOST(fd_advise);
+int32_t host_fd_allocate(int32_t, int64_t, int64_t) HOST(fd_allocate);
+int32_t host_fd_close(int32_t) HOST(fd_close);
+int32_t host_fd_datasync(int32_t) HOST(fd_datasync);
+int32_t host_fd_fdstat_get(int32_t, int32_t) HOST(fd_fdstat_get);
+int32_t host_fd_fdstat_set_flags(int32_t, int32_t) HOST(fd_fdstat_set_flags);
+int32_t host_fd_fdstat_set_rights(int32_t, int64_t, int64_t) HOST(fd_fdstat_set_rights);
+int32_t host_fd_filestat_get(int32_t, int32_t) HOST(fd_filestat_get);
+int32_t host_fd_filestat_set_size(int32_t, int64_t) HOST(fd_filestat_set_size);
+int32_t host_fd_filestat_set_times(int32_t, int64_t, int64_t, int32_t) HOST(fd_filestat_set_times);
+int32_t host_fd_pread(int32_t, int32_t, int32_t, int64_t, int32_t) HOST(fd_pread);
+int32_t host_fd_prestat_get(int32_t, int32_t) HOST(fd_prestat_get);
+int32_t host_fd_prestat_dir_name(int32_t, int32_t, int32_t) HOST(fd_prestat_dir_name);
+int32_t host_fd_pwrite(int32_t, int32_t, int32_t, int64_t, int32_t) HOST(fd_pwrite);
+int32_t host_fd_read(int32_t, int32_t, int32_t, int32_t) HOST(fd_read);
+int32_t host_fd_readdir(int32_t, int32_t, int32_t, int64_t, int32_t) HOST(fd_readdir);
+int32_t host_fd_renumber(int32_t, int32_t) HOST(fd_renumber);
+int32_t host_fd_seek(int32_t, int64_t, int32_t, int32_t) HOST(fd_seek);
+int32_t host_fd_sync(int32_t) HOST(fd_sync);
+int32_t host_fd_tell(int32_t, int32_t) HOST(fd_tell);
+int32_t host_fd_write(int32_t, int32_t, int32_t, int32_t) HOST(fd_write);
+int32_t host_path_create_directory(int32_t, int32_t, int32_t) HOST(path_create_directory);
+int32_t host_path_filestat_get(int32_t, int32_t, int32_t, int32_t, int32_t) HOST(path_filestat_get);
+int32_t host_path_filestat_set_times(int32_t, int32_t, int32_t, int32_t, int64_t, int64_t, int32_t)
+    HOST(path_filestat_set_times);
+int32_t host_path_link(int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t) HOST(path_link);
+int32_t host_path_open(int32_t, int32_t, int32_t, int32_t, int32_t, int64_t, int64_t, int32_t, int32_t)
+    HOST(path_open);
+int32_t host_path_readlink(int32_t, int32_t, int32_t, int32_t, int32_t, int32_t) HOST(path_readlink);
+int32_t host_path_remove_directory(int32_t, int32_t, int32_t) HOST(path_remove_directory);
+int32_t host_path_rename(int32_t, int32_t, int32_t, int32_t, int32_t, int32_t) HOST(path_rename);
+int32_t host_path_symlink(int32_t, int32_t, int32_t, int32_t, int32_t) HOST(path_symlink);
+int32_t host_path_unlink_file(int32_t, int32_t, int32_t) HOST(path_unlink_file);
+
+/* The rights libc asks for only when a file is opened for writing (cloudlibc's openat); it asks
+ * for FD_SYNC on every open, so that one says nothing. */
+#define WRITE_RIGHTS                                                                                \
+    (__WASI_RIGHTS_FD_DATASYNC | __WASI_RIGHTS_FD_WRITE | __WASI_RIGHTS_FD_ALLOCATE |              \
+     __WASI_RIGHTS_FD_FILESTAT_SET_SIZE)
+
+#define READ_RIGHTS                                                                                 \
+    (__WASI_RIGHTS_FD_READ | __WASI_RIGHTS_FD_SEEK | __WASI_RIGHTS_FD_TELL |                       \
+     __WASI_RIGHTS_FD_ADVISE | __WASI_RIGHTS_FD_FILESTAT_GET | __WASI_RIGHTS_FD_READDIR |          \
+     __WASI_RIGHTS_PATH_OPEN | __WASI_RIGHTS_PATH_FILESTAT_GET | __WASI_RIGHTS_PATH_READLINK |     \
+     __WASI_RIGHTS_POLL_FD_READWRITE)
+
+static int is_embedded(int32_t fd) { return (uint32_t)fd >= FD_BASE; }
+
+/* Returns the node behind an embedded descriptor, or -1 when the descriptor is not open. */
+static int64_t node_of_fd(int32_t fd) {
+    uint32_t ufd = (uint32_t)fd;
+    if (header == NULL || ufd < FD_BASE)
+        return -1;
+    if (ufd < FD_OPEN_BASE) {
+        uint32_t index = ufd - FD_BASE;
+        return index < header->mount_count ? (int64_t)mounts[index].node : -1;
+    }
+    uint32_t slot = ufd - FD_OPEN_BASE;
+    if (slot >= open_capacity || !open_files[slot].in_use)
+        return -1;
+    return open_files[slot].node;
+}
+
+static struct open_file *open_file_of_fd(int32_t fd) {
+    uint32_t ufd = (uint32_t)fd;
+    if (ufd < FD_OPEN_BASE)
+        return NULL;
+    uint32_t slot = ufd - FD_OPEN_BASE;
+    if (slot >= open_capacity || !open_files[slot].in_use)
+        return NULL;
+    return &open_files[slot];
+}
+
+static int compare_name(const struct image_node *node, const char *name, size_t len) {
+    size_t common = node->name_len < len ? node->name_len : len;
+    int c = memcmp(names + node->name_offset, name, common);
+    if (c != 0)
+        return c;
+    return node->name_len < len ? -1 : (node->name_len > len ? 1 : 0);
+}
+
+/* Children of a directory are stored contiguously and sorted by name. */
+static int64_t find_child(uint32_t dir, const char *name, size_t len) {
+    const struct image_node *d = &nodes[dir];
+    uint32_t lo = d->first_child, hi = d->first_child + d->child_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = compare_name(&nodes[mid], name, len);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* Walks `path` from `start`. ".." may not climb above the mount the walk began in, as a host
+ * refuses to leave a preopened directory. */
+static __wasi_errno_t resolve(uint32_t start, const char *path, size_t len, uint32_t *out) {
+    uint32_t current = start;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && path[i] == '/')
+            i++;
+        size_t begin = i;
+        while (i < len && path[i] != '/')
+            i++;
+        size_t part = i - begin;
+        if (part == 0 || (part == 1 && path[begin] == '.')) {
+            if (nodes[current].kind != NODE_DIR)
+                return __WASI_ERRNO_NOTDIR;
+            continue;
+        }
+        if (nodes[current].kind != NODE_DIR)
+            return __WASI_ERRNO_NOTDIR;
+        if (part == 2 && path[begin] == '.' && path[begin + 1] == '.') {
+            if (current == start)
+                return __WASI_ERRNO_NOTCAPABLE;
+            current = nodes[current].parent;
+            continue;
+        }
+        int64_t child = find_child(current, path + begin, part);
+        if (child < 0)
+            return __WASI_ERRNO_NOENT;
+        current = (uint32_t)child;
+    }
+    *out = current;
+    return __WASI_ERRNO_SUCCESS;
+}
+
+static __wasi_filetype_t filetype_of(uint32_t node) {
+    return nodes[node].kind == NODE_DIR ? __WASI_FILETYPE_DIRECTORY
+                                        : __WASI_FILETYPE_REGULAR_FILE;
+}
+
+static void fill_filestat(uint32_t node, __wasi_filestat_t *st) {
+    memset(st, 0, sizeof *st);
+    st->dev = IMAGE_DEV;
+    st->ino = (uint64_t)node + 1;
+    st->filetype = filetype_of(node);
+    st->nlink = 1;
+    st->size = nodes[node].kind == NODE_DIR ? 0 : nodes[node].size;
+    st->atim = header->mtime_ns;
+    st->mtim = header->mtime_ns;
+    st->ctim = header->mtime_ns;
+}
+
+static int32_t allocate_fd(uint32_t node, int32_t *fd) {
+    uint32_t slot = 0;
+    while (slot < open_capacity && open_files[slot].in_use)
+        slot++;
+    if (slot == open_capacity) {
+        uint32_t capacity = open_capacity ? open_capacity * 2 : 16;
+        struct open_file *grown = realloc(open_files, capacity * sizeof *grown);
+        if (grown == NULL)
+            return __WASI_ERRNO_NFILE;
+        memset(grown + open_capacity, 0, (capacity - open_capacity) * sizeof *grown);
+        open_files = grown;
+        open_capacity = capacity;
+    }
+    open_files[slot] = (struct open_file){.node = node, .in_use = 1, .offset = 0};
+    *fd = (int32_t)(FD_OPEN_BASE + slot);
+    return __WASI_ERRNO_SUCCESS;
+}
+
+static size_t copy_out(uint32_t node, uint64_t offset, const __wasi_iovec_t *iovs, size_t count) {
+    const struct image_node *n = &nodes[node];
+    size_t total = 0;
+    for (size_t i = 0; i < count && offset < n->size; i++) {
+        uint64_t left = n->size - offset;
+        size_t chunk = iovs[i].buf_len < left ? iovs[i].buf_len : (size_t)left;
+        memcpy(iovs[i].buf, data + n->data_offset + offset, chunk);
+        offset += chunk;
+        total += chunk;
+    }
+    return total;
+}
+
+int pywasm_embedfs_mount(void) {
+    const struct image_header *h = (const struct image_header *)pywasm_image;
+    if (memcmp(h->magic, IMAGE_MAGIC, 8) != 0)
+        return -1;
+    nodes = (const struct image_node *)(pywasm_image + h->nodes_offset);
+    mounts = (const struct image_mount *)(pywasm_image + h->mounts_offset);
+    names = (const char *)(pywasm_image + h->names_offset);
+    data = pywasm_image + h->data_offset;
+    header = h;
+    for (uint32_t i = 0; i < h->mount_count && i < FD_MOUNTS; i++) {
+        if (__wasilibc_register_preopened_fd((int)(FD_BASE + i), names + mounts[i].path_offset) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- descriptor calls ---------------------------------------------------------------------- */
+
+int32_t __imported_wasi_snapshot_preview1_fd_advise(int32_t fd, int64_t offset, int64_t len,
+                                                    int32_t advice) {
+    if (!is_embedded(fd))
+        return host_fd_advise(fd, offset, len, advice);
+    return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_allocate(int32_t fd, int64_t offset, int64_t len) {
+    if (!is_embedded(fd))
+        return host_fd_allocate(fd, offset, len);
+    return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_close(int32_t fd) {
+    if (!is_embedded(fd))
+        return host_fd_close(fd);
+    struct open_file *f = open_file_of_fd(fd);
+    if (f == NULL)
+        /* Mount descriptors belong to libc's preopen table for the life of the module. */
+        return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_NOTSUP;
+    f->in_use = 0;
+    return __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_datasync(int32_t fd) {
+    if (!is_embedded(fd))
+        return host_fd_datasync(fd);
+    return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_sync(int32_t fd) {
+    if (!is_embedded(fd))
+        return host_fd_sync(fd);
+    return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_fdstat_get(int32_t fd, int32_t out) {
+    if (!is_embedded(fd))
+        return host_fd_fdstat_get(fd, out);
+    int64_t node = node_of_fd(fd);
+    if (node < 0)
+        return __WASI_ERRNO_BADF;
+    __wasi_fdstat_t *st = (__wasi_fdstat_t *)(uintptr_t)out;
+    memset(st, 0, sizeof *st);
+    st->fs_filetype = filetype_of((uint32_t)node);
+    st->fs_rights_base = READ_RIGHTS;
+    /* Write rights are inherited on purpose: libc then asks for them when a program opens a file
+     * for writing, and path_open can refuse with EROFS instead of a confusing EBADF later. */
+    st->fs_rights_inheriting = READ_RIGHTS | WRITE_RIGHTS | __WASI_RIGHTS_FD_SYNC;
+    return __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_fdstat_set_flags(int32_t fd, int32_t flags) {
+    if (!is_embedded(fd))
+        return host_fd_fdstat_set_flags(fd, flags);
+    if (node_of_fd(fd) < 0)
+        return __WASI_ERRNO_BADF;
+    return (flags & __WASI_FDFLAGS_APPEND) ? __WASI_ERRNO_ROFS : __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_fdstat_set_rights(int32_t fd, int64_t base,
+                                                               int64_t inheriting) {
+    if (!is_embedded(fd))
+        return host_fd_fdstat_set_rights(fd, base, inheriting);
+    return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_filestat_get(int32_t fd, int32_t out) {
+    if (!is_embedded(fd))
+        return host_fd_filestat_get(fd, out);
+    int64_t node = node_of_fd(fd);
+    if (node < 0)
+        return __WASI_ERRNO_BADF;
+    fill_filestat((uint32_t)node, (__wasi_filestat_t *)(uintptr_t)out);
+    return __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_filestat_set_size(int32_t fd, int64_t size) {
+    if (!is_embedded(fd))
+        return host_fd_filestat_set_size(fd, size);
+    return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_filestat_set_times(int32_t fd, int64_t atim,
+                                                                int64_t mtim, int32_t flags) {
+    if (!is_embedded(fd))
+        return host_fd_filestat_set_times(fd, atim, mtim, flags);
+    return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_pread(int32_t fd, int32_t iovs, int32_t iovs_len,
+                                                   int64_t offset, int32_t nread) {
+    if (!is_embedded(fd))
+        return host_fd_pread(fd, iovs, iovs_len, offset, nread);
+    struct open_file *f = open_file_of_fd(fd);
+    if (f == NULL)
+        return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ISDIR;
+    if (nodes[f->node].kind == NODE_DIR)
+        return __WASI_ERRNO_ISDIR;
+    if (offset < 0)
+        return __WASI_ERRNO_INVAL;
+    *(__wasi_size_t *)(uintptr_t)nread =
+        copy_out(f->node, (uint64_t)offset, (const __wasi_iovec_t *)(uintptr_t)iovs, (size_t)iovs_len);
+    return __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_prestat_get(int32_t fd, int32_t out) {
+    if (!is_embedded(fd))
+        return host_fd_prestat_get(fd, out);
+    return __WASI_ERRNO_BADF;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_prestat_dir_name(int32_t fd, int32_t path,
+                                                              int32_t len) {
+    if (!is_embedded(fd))
+        return host_fd_prestat_dir_name(fd, path, len);
+    return __WASI_ERRNO_BADF;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_pwrite(int32_t fd, int32_t iovs, int32_t iovs_len,
+                                                    int64_t offset, int32_t nwritten) {
+    if (!is_embedded(fd))
+        return host_fd_pwrite(fd, iovs, iovs_len, offset, nwritten);
+    /* Embedded files are never opened with write rights. */
+    return __WASI_ERRNO_BADF;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_read(int32_t fd, int32_t iovs, int32_t iovs_len,
+                                                  int32_t nread) {
+    if (!is_embedded(fd))
+        return host_fd_read(fd, iovs, iovs_len, nread);
+    struct open_file *f = open_file_of_fd(fd);
+    if (f == NULL)
+        return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ISDIR;
+    if (nodes[f->node].kind == NODE_DIR)
+        return __WASI_ERRNO_ISDIR;
+    size_t n = copy_out(f->node, f->offset, (const __wasi_iovec_t *)(uintptr_t)iovs, (size_t)iovs_len);
+    f->offset += n;
+    *(__wasi_size_t *)(uintptr_t)nread = n;
+    return __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_readdir(int32_t fd, int32_t buf, int32_t buf_len,
+                                                     int64_t cookie, int32_t bufused) {
+    if (!is_embedded(fd))
+        return host_fd_readdir(fd, buf, buf_len, cookie, bufused);
+    int64_t node = node_of_fd(fd);
+    if (node < 0)
+        return __WASI_ERRNO_BADF;
+    const struct image_node *dir = &nodes[node];
+    if (dir->kind != NODE_DIR)
+        return __WASI_ERRNO_NOTDIR;
+    /* Cookies 0 and 1 are "." and ".."; child i has cookie i + 2, and each entry's d_next is the
+     * cookie of the one after it. A full buffer holds a truncated entry, as the spec asks. */
+    uint8_t *out = (uint8_t *)(uintptr_t)buf;
+    size_t capacity = (size_t)(uint32_t)buf_len, used = 0;
+    uint64_t total = (uint64_t)dir->child_count + 2;
+    for (uint64_t c = (uint64_t)cookie; c < total && used < capacity; c++) {
+        uint32_t target;
+        const char *name;
+        size_t name_len;
+        if (c == 0) {
+            target = (uint32_t)node, name = ".", name_len = 1;
+        } else if (c == 1) {
+            target = dir->parent, name = "..", name_len = 2;
+        } else {
+            target = dir->first_child + (uint32_t)(c - 2);
+            name = names + nodes[target].name_offset;
+            name_len = nodes[target].name_len;
+        }
+        __wasi_dirent_t entry = {
+            .d_next = c + 1,
+            .d_ino = (uint64_t)target + 1,
+            .d_namlen = (__wasi_dirnamlen_t)name_len,
+            .d_type = filetype_of(target),
+        };
+        size_t chunk = sizeof entry < capacity - used ? sizeof entry : capacity - used;
+        memcpy(out + used, &entry, chunk);
+        used += chunk;
+        chunk = name_len < capacity - used ? name_len : capacity - used;
+        memcpy(out + used, name, chunk);
+        used += chunk;
+    }
+    *(__wasi_size_t *)(uintptr_t)bufused = (__wasi_size_t)used;
+    return __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_renumber(int32_t fd, int32_t to) {
+    if (!is_embedded(fd) && !is_embedded(to))
+        return host_fd_renumber(fd, to);
+    return __WASI_ERRNO_NOTSUP;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_seek(int32_t fd, int64_t offset, int32_t whence,
+                                                  int32_t newoffset) {
+    if (!is_embedded(fd))
+        return host_fd_seek(fd, offset, whence, newoffset);
+    struct open_file *f = open_file_of_fd(fd);
+    if (f == NULL)
+        return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ISDIR;
+    if (nodes[f->node].kind == NODE_DIR)
+        return __WASI_ERRNO_ISDIR;
+    int64_t base;
+    switch (whence) {
+    case __WASI_WHENCE_SET:
+        base = 0;
+        break;
+    case __WASI_WHENCE_CUR:
+        base = (int64_t)f->offset;
+        break;
+    case __WASI_WHENCE_END:
+        base = (int64_t)nodes[f->node].size;
+        break;
+    default:
+        return __WASI_ERRNO_INVAL;
+    }
+    if ((offset < 0 && base + offset < 0) || (offset > 0 && base > INT64_MAX - offset))
+        return __WASI_ERRNO_INVAL;
+    f->offset = (uint64_t)(base + offset);
+    *(__wasi_filesize_t *)(uintptr_t)newoffset = f->offset;
+    return __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_tell(int32_t fd, int32_t out) {
+    if (!is_embedded(fd))
+        return host_fd_tell(fd, out);
+    struct open_file *f = open_file_of_fd(fd);
+    if (f == NULL)
+        return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ISDIR;
+    *(__wasi_filesize_t *)(uintptr_t)out = f->offset;
+    return __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_fd_write(int32_t fd, int32_t iovs, int32_t iovs_len,
+                                                   int32_t nwritten) {
+    if (!is_embedded(fd))
+        return host_fd_write(fd, iovs, iovs_len, nwritten);
+    /* Embedded files are never opened with write rights. */
+    return __WASI_ERRNO_BADF;
+}
+
+/* ---- path calls ---------------------------------------------------------------------------- */
+
+/* Resolves `path` below the directory behind `fd`. */
+static __wasi_errno_t lookup(int32_t fd, int32_t path, int32_t path_len, uint32_t *out) {
+    int64_t dir = node_of_fd(fd);
+    if (dir < 0)
+        return __WASI_ERRNO_BADF;
+    if (nodes[dir].kind != NODE_DIR)
+        return __WASI_ERRNO_NOTDIR;
+    return resolve((uint32_t)dir, (const char *)(uintptr_t)path, (size_t)(uint32_t)path_len, out);
+}
+
+/* Calls that would change the tree: EROFS when the descriptor is ours and valid. */
+static int32_t refuse_write(int32_t fd) {
+    return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_path_create_directory(int32_t fd, int32_t path,
+                                                                int32_t len) {
+    if (!is_embedded(fd))
+        return host_path_create_directory(fd, path, len);
+    uint32_t node;
+    if (lookup(fd, path, len, &node) == __WASI_ERRNO_SUCCESS)
+        return __WASI_ERRNO_EXIST;
+    return refuse_write(fd);
+}
+
+int32_t __imported_wasi_snapshot_preview1_path_filestat_get(int32_t fd, int32_t flags,
+                                                            int32_t path, int32_t len,
+                                                            int32_t out) {
+    if (!is_embedded(fd))
+        return host_path_filestat_get(fd, flags, path, len, out);
+    uint32_t node;
+    __wasi_errno_t err = lookup(fd, path, len, &node);
+    if (err != __WASI_ERRNO_SUCCESS)
+        return err;
+    fill_filestat(node, (__wasi_filestat_t *)(uintptr_t)out);
+    return __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_path_filestat_set_times(int32_t fd, int32_t flags,
+                                                                  int32_t path, int32_t len,
+                                                                  int64_t atim, int64_t mtim,
+                                                                  int32_t fst_flags) {
+    if (!is_embedded(fd))
+        return host_path_filestat_set_times(fd, flags, path, len, atim, mtim, fst_flags);
+    return refuse_write(fd);
+}
+
+int32_t __imported_wasi_snapshot_preview1_path_link(int32_t old_fd, int32_t old_flags,
+                                                    int32_t old_path, int32_t old_len,
+                                                    int32_t new_fd, int32_t new_path,
+                                                    int32_t new_len) {
+    if (!is_embedded(old_fd) && !is_embedded(new_fd))
+        return host_path_link(old_fd, old_flags, old_path, old_len, new_fd, new_path, new_len);
+    return is_embedded(new_fd) ? refuse_write(new_fd) : __WASI_ERRNO_XDEV;
+}
+
+int32_t __imported_wasi_snapshot_preview1_path_open(int32_t fd, int32_t dirflags, int32_t path,
+                                                    int32_t len, int32_t oflags,
+                                                    int64_t rights_base,
+                                                    int64_t rights_inheriting, int32_t fdflags,
+                                                    int32_t opened) {
+    if (!is_embedded(fd))
+        return host_path_open(fd, dirflags, path, len, oflags, rights_base, rights_inheriting,
+                              fdflags, opened);
+    uint32_t node;
+    __wasi_errno_t err = lookup(fd, path, len, &node);
+    if (err == __WASI_ERRNO_NOENT && (oflags & __WASI_OFLAGS_CREAT))
+        return __WASI_ERRNO_ROFS;
+    if (err != __WASI_ERRNO_SUCCESS)
+        return err;
+    if ((oflags & __WASI_OFLAGS_CREAT) && (oflags & __WASI_OFLAGS_EXCL))
+        return __WASI_ERRNO_EXIST;
+    if ((oflags & __WASI_OFLAGS_DIRECTORY) && nodes[node].kind != NODE_DIR)
+        return __WASI_ERRNO_NOTDIR;
+    int wants_write = ((uint64_t)rights_base & WRITE_RIGHTS) != 0 ||
+                      (oflags & __WASI_OFLAGS_TRUNC) != 0 ||
+                      (fdflags & __WASI_FDFLAGS_APPEND) != 0;
+    if (wants_write)
+        return nodes[node].kind == NODE_DIR ? __WASI_ERRNO_ISDIR : __WASI_ERRNO_ROFS;
+    int32_t newfd;
+    err = allocate_fd(node, &newfd);
+    if (err != __WASI_ERRNO_SUCCESS)
+        return err;
+    *(__wasi_fd_t *)(uintptr_t)opened = (__wasi_fd_t)newfd;
+    return __WASI_ERRNO_SUCCESS;
+}
+
+int32_t __imported_wasi_snapshot_preview1_path_readlink(int32_t fd, int32_t path, int32_t len,
+                                                        int32_t buf, int32_t buf_len,
+                                                        int32_t used) {
+    if (!is_embedded(fd))
+        return host_path_readlink(fd, path, len, buf, buf_len, used);
+    uint32_t node;
+    __wasi_errno_t err = lookup(fd, path, len, &node);
+    return err != __WASI_ERRNO_SUCCESS ? err : __WASI_ERRNO_INVAL;
+}
+
+int32_t __imported_wasi_snapshot_preview1_path_remove_directory(int32_t fd, int32_t path,
+                                                                int32_t len) {
+    if (!is_embedded(fd))
+        return host_path_remove_directory(fd, path, len);
+    return refuse_write(fd);
+}
+
+int32_t __imported_wasi_snapshot_preview1_path_rename(int32_t fd, int32_t old_path,
+                                                      int32_t old_len, int32_t new_fd,
+                                                      int32_t new_path, int32_t new_len) {
+    if (!is_embedded(fd) && !is_embedded(new_fd))
+        return host_path_rename(fd, old_path, old_len, new_fd, new_path, new_len);
+    return is_embedded(fd) ? refuse_write(fd) : __WASI_ERRNO_XDEV;
+}
+
+int32_t __imported_wasi_snapshot_preview1_path_symlink(int32_t old_path, int32_t old_len,
+                                                       int32_t fd, int32_t new_path,
+                                                       int32_t new_len) {
+    if (!is_embedded(fd))
+        return host_path_symlink(old_path, old_len, fd, new_path, new_len);
+    return refuse_write(fd);
+}
+
+int32_t __imported_wasi_snapshot_preview1_path_unlink_file(int32_t fd, int32_t path,
+                                                           int32_t len) {
+    if (!is_embedded(fd))
+        return host_path_unlink_file(fd, path, len);
+    return refuse_write(fd);
+}

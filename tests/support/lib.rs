@@ -1,0 +1,227 @@
+//! Shared machinery of the end-to-end tests: build a project with pywasm, run the module in
+//! wasmtime (the crate) and in node's WASI, and run the same sources with native CPython.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::io::Write;
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail};
+use pywasm_core::runtime::{Preopen, RunConfig, Runtime};
+use pywasm_core::sdk::SdkHome;
+use pywasm_core::{BuildOptions, BuildOutcome, Shell};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// What a program did: the things compared across runtimes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// One invocation: argv (with argv[0]), stdin, and host directories to preopen (guest, host).
+#[derive(Clone, Debug, Default)]
+pub struct Invocation {
+    pub args: Vec<String>,
+    pub stdin: String,
+    pub dirs: Vec<(String, PathBuf)>,
+}
+
+impl Invocation {
+    pub fn new(args: &[&str]) -> Self {
+        Invocation { args: args.iter().map(|s| s.to_string()).collect(), ..Self::default() }
+    }
+    pub fn stdin(mut self, text: &str) -> Self {
+        self.stdin = text.to_string();
+        self
+    }
+    pub fn dir(mut self, guest: &str, host: &Path) -> Self {
+        self.dirs.push((guest.to_string(), host.to_path_buf()));
+        self
+    }
+}
+
+/// A project copied into a temporary directory, so builds never write into the repository.
+/// The directory is kept, and its path printed, when the test fails.
+pub struct Project {
+    dir: Option<tempfile::TempDir>,
+    pub root: PathBuf,
+}
+
+impl Project {
+    pub fn copy_of(source: &Path) -> Project {
+        let dir = tempfile::Builder::new().prefix("pywasm-e2e-").tempdir().expect("temp dir");
+        let root = dir.path().join(source.file_name().expect("named fixture"));
+        copy_tree(source, &root).expect("copy fixture");
+        Project { dir: Some(dir), root }
+    }
+
+    pub fn fixture(name: &str) -> Project {
+        Project::copy_of(&repo().join("tests/fixtures").join(name))
+    }
+
+    pub fn example(name: &str) -> Project {
+        Project::copy_of(&repo().join("examples").join(name))
+    }
+
+    pub fn build(&self) -> Result<BuildOutcome> {
+        build_dir(&self.root)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!("kept the failed test's project at {}", dir.keep().display());
+            }
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs_err::create_dir_all(to)?;
+    for entry in fs_err::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            if entry.file_name() != "dist" && entry.file_name() != "__pycache__" {
+                copy_tree(&entry.path(), &target)?;
+            }
+        } else {
+            fs_err::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds with the SDK that `cargo xtask fetch-sdk` installed; never downloads.
+pub fn build_dir(dir: &Path) -> Result<BuildOutcome> {
+    let options = BuildOptions { project_dir: dir.to_path_buf(), offline: true, home: Some(home()), ..BuildOptions::default() };
+    pywasm_core::build(&options, &Shell::quiet())
+}
+
+pub fn home() -> SdkHome {
+    SdkHome::from_env().expect("PYWASM_HOME or a user cache directory")
+}
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new(Some(home().cache("test-cwasm"))).expect("wasmtime engine"))
+}
+
+/// Runs the module in wasmtime, the crate.
+pub fn run_wasmtime(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
+    let module = runtime().load(wasm)?;
+    let config = RunConfig {
+        args: inv.args.clone(),
+        stdin: inv.stdin.as_bytes().to_vec(),
+        preopens: inv.dirs.iter().map(|(guest, host)| Preopen { host: host.clone(), guest: guest.clone(), writable: false }).collect(),
+        ..RunConfig::default()
+    };
+    let result = runtime().run(&module, &config)?;
+    Ok(Outcome { code: result.exit_code, stdout: utf8(result.stdout), stderr: utf8(result.stderr) })
+}
+
+/// Runs the module in node's WASI with no preopened directory unless the invocation adds some.
+pub fn run_node(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
+    let preopens: Vec<String> = inv
+        .dirs
+        .iter()
+        .map(|(guest, host)| format!("{:?}: {:?}", guest, host.display().to_string()))
+        .collect();
+    let mut cmd = Command::new(node()?);
+    cmd.arg("--no-warnings")
+        .arg(repo().join("tests/support/run-wasi.mjs"))
+        .arg(wasm)
+        .args(&inv.args)
+        .env("PYWASM_PREOPENS", format!("{{{}}}", preopens.join(", ")));
+    spawn(cmd, &inv.stdin)
+}
+
+/// Runs the same sources with native CPython 3.11, the way a console script would: argv[0] as
+/// given, the entry's return value as the exit status.
+pub fn run_native(source_root: &Path, entry: &str, inv: &Invocation) -> Result<Outcome> {
+    let (module, attr) = entry.split_once(':').context("entry is module:function")?;
+    let script = format!(
+        "import sys\nsys.argv = sys.argv[1:]\nsys.path.insert(0, {root:?})\nimport {module} as m\nsys.exit(m.{attr}())\n",
+        root = source_root.display().to_string()
+    );
+    let mut cmd = Command::new(native_python()?);
+    cmd.args(["-I", "-S", "-B", "-c", &script]).args(&inv.args);
+    spawn(cmd, &inv.stdin)
+}
+
+fn spawn(mut cmd: Command, stdin: &str) -> Result<Outcome> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("failed to start {cmd:?}"))?;
+    child.stdin.take().context("stdin")?.write_all(stdin.as_bytes())?;
+    let output = child.wait_with_output()?;
+    let Some(code) = output.status.code() else { bail!("{cmd:?} was killed: {}", output.status) };
+    Ok(Outcome { code, stdout: utf8(output.stdout), stderr: utf8(output.stderr) })
+}
+
+fn utf8(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// node with WASI preview1 (node 20 or later).
+pub fn node() -> Result<PathBuf> {
+    static NODE: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    NODE.get_or_init(|| {
+        let out = Command::new("node").arg("--version").output().map_err(|e| format!("node is required for the end-to-end tests: {e}"))?;
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        if major < 20 {
+            return Err(format!("node 20 or later is required for node:wasi, found `{version}`"));
+        }
+        Ok(PathBuf::from("node"))
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+/// A native CPython of the same minor version as the one inside the modules.
+pub fn native_python() -> Result<PathBuf> {
+    static PYTHON: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        for candidate in ["python3.11", "python3"] {
+            if let Ok(out) = Command::new(candidate).args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).output() {
+                if String::from_utf8_lossy(&out.stdout).trim() == "3.11" {
+                    return Ok(PathBuf::from(candidate));
+                }
+            }
+        }
+        Err("the end-to-end tests compare against native CPython 3.11: put `python3.11` on PATH".to_string())
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+/// Builds nothing; runs `wasm` in wasmtime and node and `entry` natively, and asserts all three
+/// agree on stdout and the exit code. Returns the native outcome for further checks.
+pub fn assert_same_as_native(wasm: &Path, source_root: &Path, entry: &str, inv: &Invocation) -> Outcome {
+    let native = run_native(source_root, entry, inv).expect("native run");
+    let wasmtime = run_wasmtime(wasm, inv).expect("wasmtime run");
+    let node = run_node(wasm, inv).expect("node run");
+    for (runtime, got) in [("wasmtime", &wasmtime), ("node", &node)] {
+        assert_eq!(
+            (got.code, got.stdout.as_str()),
+            (native.code, native.stdout.as_str()),
+            "{runtime} differs from native CPython for {:?}\n{runtime} stderr:\n{}\nnative stderr:\n{}",
+            inv.args,
+            got.stderr,
+            native.stderr
+        );
+    }
+    native
+}
