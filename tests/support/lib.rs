@@ -76,10 +76,10 @@ impl Project {
 
 impl Drop for Project {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some(dir) = self.dir.take() {
-                eprintln!("kept the failed test's project at {}", dir.keep().display());
-            }
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            eprintln!("kept the failed test's project at {}", dir.keep().display());
         }
     }
 }
@@ -195,10 +195,11 @@ pub fn native_python() -> Result<PathBuf> {
     static PYTHON: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
     PYTHON.get_or_init(|| {
         for candidate in ["python3.11", "python3"] {
-            if let Ok(out) = Command::new(candidate).args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).output() {
-                if String::from_utf8_lossy(&out.stdout).trim() == "3.11" {
-                    return Ok(PathBuf::from(candidate));
-                }
+            let probe = Command::new(candidate).args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).output();
+            if let Ok(out) = probe
+                && String::from_utf8_lossy(&out.stdout).trim() == "3.11"
+            {
+                return Ok(PathBuf::from(candidate));
             }
         }
         Err("the end-to-end tests compare against native CPython 3.11: put `python3.11` on PATH".to_string())

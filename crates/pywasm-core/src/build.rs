@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::bundle::ImageBuilder;
 use crate::collect::{self, Collected, FileEntry};
-use crate::manifest::{self, Manifest};
+use crate::manifest::Manifest;
 use crate::pins::{Pins, ToolchainKind};
 use crate::plan::{BuildPlan, DEFAULT_SOURCE_DATE_EPOCH, GuestLayout};
 use crate::pycompile::{Bytecode, Compiler};
@@ -50,7 +50,7 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         Some(home) => home.clone(),
         None => SdkHome::from_env()?,
     };
-    let manifest = manifest::load(&options.project_dir)?;
+    let manifest = Manifest::load(&options.project_dir)?;
     let kind = toolchain_kind(options, &pins)?;
     let sdk = sdk::ensure(&pins, &home, shell, kind, options.offline)?;
     let plan = plan(&manifest, &sdk, options)?;

@@ -161,8 +161,8 @@ pub fn stdlib_files(stdlib_dir: &Path, stdlib_guest: &str) -> Result<Vec<FileEnt
         .into_iter()
         .filter(|rel| {
             let name = rel.to_string_lossy();
-            !(rel.components().count() == 1 && STDLIB_SKIP_TOP.contains(&name.as_ref()))
-                && !name.ends_with(".pyc")
+            let skipped_top = rel.components().count() == 1 && STDLIB_SKIP_TOP.contains(&name.as_ref());
+            !skipped_top && !name.ends_with(".pyc")
         })
         .map(|rel| FileEntry { guest: format!("{stdlib_guest}/{}", slash_path(&rel)), host: stdlib_dir.join(rel) })
         .collect())

@@ -19,6 +19,12 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("failed to write `{}`", tmp.path().display()))?;
+    // Temporary files are created private (0600); a published artifact is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("failed to move the new file into place at `{}`", path.display()))?;
@@ -110,6 +116,11 @@ mod tests {
         assert_eq!(fs_err::read(&path).unwrap(), b"two");
         let names: Vec<_> = fs_err::read_dir(dir.path().join("out")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec!["x.bin"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs_err::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -264,11 +264,6 @@ fn help_for(message: &str) -> Option<&'static str> {
     message
         .contains("unknown field")
         .then_some("see the README's configuration section for every `[tool.pywasm]` key")
-}
-
-/// Reads the manifest of `dir` with a short context line for errors that have no location.
-pub fn load(dir: &Path) -> Result<Manifest> {
-    Manifest::load(dir).with_context(|| format!("while reading the project in `{}`", dir.display()))
 }
 
 #[cfg(test)]

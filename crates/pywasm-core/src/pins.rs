@@ -176,11 +176,7 @@ impl Pins {
 
 /// This machine as `wasi-sdk.toml` names hosts: `x86_64-linux`, `aarch64-macos`, ...
 pub fn host() -> String {
-    let os = match std::env::consts::OS {
-        "macos" => "macos",
-        other => other,
-    };
-    format!("{}-{os}", std::env::consts::ARCH)
+    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
 }
 
 #[cfg(test)]

@@ -57,6 +57,17 @@ pub fn run(shell: &Shell, what: &str, cmd: &mut Command) -> Result<Output> {
     Ok(output)
 }
 
+/// Runs `cmd` with the terminal's stdin, stdout and stderr, for long tools whose output the user
+/// should watch (cargo, test runners). A non-zero exit is an error naming the command.
+pub fn run_streaming(shell: &Shell, what: &str, cmd: &mut Command) -> Result<()> {
+    shell.verbose(&format!("running `{}`", display(cmd)));
+    let status = cmd.status().with_context(|| format!("failed to start `{}` to {what}", display(cmd)))?;
+    if !status.success() {
+        bail!("failed to {what}: `{}` exited with {status}", display(cmd));
+    }
+    Ok(())
+}
+
 /// The last `lines` lines of `text`, so one failing compiler cannot flood the screen.
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();

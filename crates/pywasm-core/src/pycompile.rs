@@ -161,10 +161,12 @@ impl<'a> Compiler<'a> {
         }
         let dir = cache_root.join(&fsutil::sha256_hex(key.as_bytes())[..16]);
         if !dir.join("result.json").is_file() {
-            let scratch = tempfile::Builder::new().prefix(".stdlib-").tempdir_in(fsutil::parent_dir(&dir).to_path_buf()).or_else(|_| {
-                fs_err::create_dir_all(cache_root)?;
-                tempfile::Builder::new().prefix(".stdlib-").tempdir_in(cache_root)
-            }).with_context(|| format!("failed to create a directory in `{}`", cache_root.display()))?;
+            // Compiled beside its final place and renamed, so the cache never holds half a stdlib.
+            fs_err::create_dir_all(cache_root)?;
+            let scratch = tempfile::Builder::new()
+                .prefix(".stdlib-")
+                .tempdir_in(cache_root)
+                .with_context(|| format!("failed to create a directory in `{}`", cache_root.display()))?;
             let stdlib_guest = files.first().map(|f| stdlib_root(&f.guest)).unwrap_or_default();
             let jobs: Vec<Job> = files
                 .iter()

@@ -87,7 +87,9 @@ pub struct PythonSdk {
 
 impl PythonSdk {
     pub fn include_dir(&self) -> PathBuf {
-        self.root.join("include").join(format!("python{}", self.minor))
+        self.root
+            .join("include")
+            .join(format!("python{}", self.minor))
     }
     pub fn lib_dir(&self) -> PathBuf {
         self.root.join("lib")
@@ -96,7 +98,9 @@ impl PythonSdk {
         self.lib_dir().join(format!("python{}", self.minor))
     }
     pub fn python_wasm(&self) -> PathBuf {
-        self.root.join("bin").join(format!("python{}.wasm", self.minor))
+        self.root
+            .join("bin")
+            .join(format!("python{}.wasm", self.minor))
     }
 }
 
@@ -118,7 +122,8 @@ impl Toolchain {
                 // zig otherwise caches below the user's home, outside PYWASM_HOME, where
                 // `rm -rf $PYWASM_HOME` would not reach it.
                 let cache = self.zig_cache_dir();
-                cmd.env("ZIG_GLOBAL_CACHE_DIR", &cache).env("ZIG_LOCAL_CACHE_DIR", &cache);
+                cmd.env("ZIG_GLOBAL_CACHE_DIR", &cache)
+                    .env("ZIG_LOCAL_CACHE_DIR", &cache);
                 cmd
             }
             ToolchainKind::WasiSdk => {
@@ -134,7 +139,11 @@ impl Toolchain {
     /// `<home>/cache/zig`. The toolchain's root is always `<home>/sdk/<dir>`, so the home is
     /// found from it; this keeps `Toolchain` constructible from its public fields alone.
     fn zig_cache_dir(&self) -> PathBuf {
-        let home = self.root.parent().and_then(Path::parent).unwrap_or(&self.root);
+        let home = self
+            .root
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(&self.root);
         SdkHome::at(home).cache("zig")
     }
 }
@@ -153,12 +162,25 @@ pub struct FetchOptions {
 /// damaged one needs a person to decide.
 #[derive(Debug, thiserror::Error)]
 pub enum SdkError {
-    #[error("{what} is not in the SDK cache `{}`\nhelp: {fix}", .home.display())]
-    Missing { what: String, home: PathBuf, fix: String },
+    #[error("{what} is not installed in the SDK cache `{}`\nhelp: {fix}", .home.display())]
+    Missing {
+        what: String,
+        home: PathBuf,
+        fix: String,
+    },
     #[error("{what} in `{}` is damaged: {detail}\nhelp: {fix}", .path.display())]
-    Damaged { what: String, path: PathBuf, detail: String, fix: String },
+    Damaged {
+        what: String,
+        path: PathBuf,
+        detail: String,
+        fix: String,
+    },
     #[error("the pins have no {what} for this host ({host}); they have it for: {pinned}")]
-    Unsupported { what: String, host: String, pinned: String },
+    Unsupported {
+        what: String,
+        host: String,
+        pinned: String,
+    },
 }
 
 /// Finds the pinned CPython and toolchain in `home` and checks them without hashing: cheap
@@ -170,7 +192,11 @@ pub fn locate(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Result<Sdk, S
         (Ok(python), Ok(toolchain)) => Ok(Sdk { python, toolchain }),
         (Err(SdkError::Missing { what: a, .. }), Err(SdkError::Missing { what: b, .. })) => {
             let fix = fetch_fix(pins, home, kind, false);
-            Err(SdkError::Missing { what: format!("{a} and {b}"), home: home.root.clone(), fix })
+            Err(SdkError::Missing {
+                what: format!("{a} and {b}"),
+                home: home.root.clone(),
+                fix,
+            })
         }
         (Err(e), _) | (_, Err(e)) => Err(e),
     }
@@ -178,12 +204,24 @@ pub fn locate(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Result<Sdk, S
 
 /// [`locate`], fetching what is missing unless `offline`. A damaged SDK is never repaired
 /// behind the user's back: it is an error that says how to repair it.
-pub fn ensure(pins: &Pins, home: &SdkHome, shell: &Shell, kind: ToolchainKind, offline: bool) -> Result<Sdk> {
+pub fn ensure(
+    pins: &Pins,
+    home: &SdkHome,
+    shell: &Shell,
+    kind: ToolchainKind,
+    offline: bool,
+) -> Result<Sdk> {
     match locate(pins, home, kind) {
         Ok(sdk) => Ok(sdk),
-        Err(SdkError::Missing { .. }) if !offline => {
-            fetch(pins, home, shell, &FetchOptions { force: false, toolchain: Some(kind) })
-        }
+        Err(SdkError::Missing { .. }) if !offline => fetch(
+            pins,
+            home,
+            shell,
+            &FetchOptions {
+                force: false,
+                toolchain: Some(kind),
+            },
+        ),
         Err(e) => Err(e.into()),
     }
 }
@@ -198,7 +236,11 @@ pub fn fetch(pins: &Pins, home: &SdkHome, shell: &Shell, opts: &FetchOptions) ->
         }
         PythonSource::Local(path) => shell.status(
             "Using",
-            &format!("CPython {} from `{}` (a local tree, not verified)", pins.python.version, path.display()),
+            &format!(
+                "CPython {} from `{}` (a local tree, not verified)",
+                pins.python.version,
+                path.display()
+            ),
         ),
     }
     let tool = component::toolchain(pins, kind, &pins::host())?;
@@ -219,28 +261,54 @@ fn locate_python(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Result<Pyt
             (path, identity, component::LOCAL_DIGEST.to_owned())
         }
     };
-    Ok(PythonSdk { root, version: pins.python.version.clone(), minor, identity, digest })
+    Ok(PythonSdk {
+        root,
+        version: pins.python.version.clone(),
+        minor,
+        identity,
+        digest,
+    })
 }
 
-fn locate_toolchain(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Result<Toolchain, SdkError> {
+fn locate_toolchain(
+    pins: &Pins,
+    home: &SdkHome,
+    kind: ToolchainKind,
+) -> Result<Toolchain, SdkError> {
     let c = component::toolchain(pins, kind, &pins::host()).map_err(unsupported)?;
     let root = check_component(pins, home, &c, kind)?;
     if kind == ToolchainKind::Zig {
-        check_zig_version(&root, &pins.toolchain.zig.version).map_err(|detail| SdkError::Damaged {
-            what: c.what.clone(),
-            path: root.clone(),
-            detail,
-            fix: fetch_fix(pins, home, kind, true),
+        check_zig_version(&root, &pins.toolchain.zig.version).map_err(|detail| {
+            SdkError::Damaged {
+                what: c.what.clone(),
+                path: root.clone(),
+                detail,
+                fix: fetch_fix(pins, home, kind, true),
+            }
         })?;
     }
-    Ok(Toolchain { kind, root, identity: c.identity, digest: c.sha256 })
+    Ok(Toolchain {
+        kind,
+        root,
+        identity: c.identity,
+        digest: c.sha256,
+    })
 }
 
 fn unsupported(e: component::Unpinned) -> SdkError {
-    SdkError::Unsupported { what: e.what, host: e.host, pinned: e.pinned }
+    SdkError::Unsupported {
+        what: e.what,
+        host: e.host,
+        pinned: e.pinned,
+    }
 }
 
-fn check_component(pins: &Pins, home: &SdkHome, c: &Component, kind: ToolchainKind) -> Result<PathBuf, SdkError> {
+fn check_component(
+    pins: &Pins,
+    home: &SdkHome,
+    c: &Component,
+    kind: ToolchainKind,
+) -> Result<PathBuf, SdkError> {
     let dir = home.sdk_dir().join(&c.dir_name);
     match record::check(&dir, &c.identity) {
         Ok(()) => Ok(dir),
@@ -285,7 +353,9 @@ fn check_zig_version(root: &Path, pinned: &str) -> Result<(), String> {
     if actual == pinned {
         Ok(())
     } else {
-        Err(format!("`zig version` prints `{actual}`, but the pins ask for `{pinned}`"))
+        Err(format!(
+            "`zig version` prints `{actual}`, but the pins ask for `{pinned}`"
+        ))
     }
 }
 
@@ -311,7 +381,11 @@ fn fetch_fix(pins: &Pins, home: &SdkHome, kind: ToolchainKind, force: bool) -> S
     if from_env.as_deref() != Some(home.root()) {
         cmd.env("PYWASM_HOME", home.root());
     }
-    let verb = if force { "replace it" } else { "download and verify it" };
+    let verb = if force {
+        "replace it"
+    } else {
+        "download and verify it"
+    };
     format!("run `{}` to {verb}", crate::process::display(&cmd))
 }
 
@@ -324,5 +398,7 @@ fn invoked_as_pywasm() -> bool {
         .unwrap_or(false)
 }
 
+// A failed unwrap in a test is a failed test, with its location.
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

@@ -100,18 +100,6 @@ pub fn human_size(bytes: u64) -> String {
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_are_human() {
-        assert_eq!(human_size(12), "12 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(33 * 1024 * 1024), "33.0 MiB");
-    }
-}
-
 /// `error: ...` followed by the `Caused by:` chain, as `main` prints a failure.
 pub fn render_error(err: &anyhow::Error) -> String {
     let mut text = format!("error: {err}");
@@ -123,4 +111,16 @@ pub fn render_error(err: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_size(12), "12 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(33 * 1024 * 1024), "33.0 MiB");
+    }
 }

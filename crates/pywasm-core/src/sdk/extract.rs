@@ -23,7 +23,9 @@ impl Format {
         } else if file.ends_with(".tar.gz") || file.ends_with(".tgz") {
             Ok(Format::TarGz)
         } else {
-            bail!("cannot unpack `{file}`: only `.whl`, `.zip`, `.tar.gz` and `.tgz` archives are supported")
+            bail!(
+                "cannot unpack `{file}`: only `.whl`, `.zip`, `.tar.gz` and `.tgz` archives are supported"
+            )
         }
     }
 }
@@ -44,21 +46,32 @@ fn extract_tar_gz(archive: &Path, out: &mut Unpacker<'_>) -> Result<()> {
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
     for entry in tar.entries().context("not a readable tar.gz archive")? {
         let mut entry = entry.context("a damaged tar entry")?;
-        let raw = entry.path().context("a tar entry with a bad path")?.into_owned();
+        let raw = entry
+            .path()
+            .context("a tar entry with a bad path")?
+            .into_owned();
         let kind = entry.header().entry_type();
-        let Some(rel) = out.map(&raw, kind.is_dir())? else { continue };
+        let Some(rel) = out.map(&raw, kind.is_dir())? else {
+            continue;
+        };
         match kind {
             tar::EntryType::Directory => out.dir(&rel)?,
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let target = out.file_target(&rel)?;
-                entry.unpack(&target).with_context(|| format!("failed to write `{}`", target.display()))?;
+                entry
+                    .unpack(&target)
+                    .with_context(|| format!("failed to write `{}`", target.display()))?;
             }
             tar::EntryType::Symlink => {
-                let link = entry.link_name()?.context("a symlink entry without a target")?;
+                let link = entry
+                    .link_name()?
+                    .context("a symlink entry without a target")?;
                 out.symlink(&rel, &link)?;
             }
             tar::EntryType::Link => {
-                let link = entry.link_name()?.context("a hard link entry without a target")?;
+                let link = entry
+                    .link_name()?
+                    .context("a hard link entry without a target")?;
                 out.hard_link(&rel, &link)?;
             }
             // Metadata entries (pax headers and the like) carry no file.
@@ -70,11 +83,14 @@ fn extract_tar_gz(archive: &Path, out: &mut Unpacker<'_>) -> Result<()> {
 
 fn extract_zip(archive: &Path, out: &mut Unpacker<'_>) -> Result<()> {
     let file = fs_err::File::open(archive)?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file)).context("not a readable zip archive")?;
+    let mut zip =
+        zip::ZipArchive::new(BufReader::new(file)).context("not a readable zip archive")?;
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).context("a damaged zip entry")?;
         let raw = PathBuf::from(entry.name());
-        let Some(rel) = out.map(&raw, entry.is_dir())? else { continue };
+        let Some(rel) = out.map(&raw, entry.is_dir())? else {
+            continue;
+        };
         if entry.is_dir() {
             out.dir(&rel)?;
         } else if entry.is_symlink() {
@@ -85,7 +101,8 @@ fn extract_zip(archive: &Path, out: &mut Unpacker<'_>) -> Result<()> {
         } else {
             let target = out.file_target(&rel)?;
             let mut file = fs_err::File::create(&target)?;
-            std::io::copy(&mut entry, &mut file).with_context(|| format!("failed to write `{}`", target.display()))?;
+            std::io::copy(&mut entry, &mut file)
+                .with_context(|| format!("failed to write `{}`", target.display()))?;
             if let Some(mode) = entry.unix_mode() {
                 set_mode(&target, mode & 0o777)?;
             }
@@ -111,7 +128,14 @@ struct Unpacker<'a> {
 impl<'a> Unpacker<'a> {
     fn new(layout: &'a Layout, dest: &Path) -> Result<Self> {
         let real_dest = fs_err::canonicalize(dest)?;
-        Ok(Unpacker { layout, dest: dest.to_owned(), real_dest, top: None, written: 0, links: Vec::new() })
+        Ok(Unpacker {
+            layout,
+            dest: dest.to_owned(),
+            real_dest,
+            top: None,
+            written: 0,
+            links: Vec::new(),
+        })
     }
 
     /// Where the entry `raw` goes, relative to `dest`, or `None` if the layout drops it.
@@ -122,7 +146,8 @@ impl<'a> Unpacker<'a> {
             Layout::AsIs => &parts[..],
             Layout::StripTop => self.strip_top(raw, &parts, is_dir)?,
             Layout::Subdir(subdir) => {
-                let prefix = safe_parts(Path::new(subdir)).context("the pinned `subdir` is not a plain relative path")?;
+                let prefix = safe_parts(Path::new(subdir))
+                    .context("the pinned `subdir` is not a plain relative path")?;
                 match parts.strip_prefix(&prefix[..]) {
                     Some(rest) => rest,
                     None => return Ok(None),
@@ -136,10 +161,20 @@ impl<'a> Unpacker<'a> {
         Ok(Some(rest.iter().collect()))
     }
 
-    fn strip_top<'p>(&mut self, raw: &Path, parts: &'p [&'p OsStr], is_dir: bool) -> Result<&'p [&'p OsStr]> {
-        let Some((first, rest)) = parts.split_first() else { return Ok(&[]) };
+    fn strip_top<'p>(
+        &mut self,
+        raw: &Path,
+        parts: &'p [&'p OsStr],
+        is_dir: bool,
+    ) -> Result<&'p [&'p OsStr]> {
+        let Some((first, rest)) = parts.split_first() else {
+            return Ok(&[]);
+        };
         if rest.is_empty() && !is_dir {
-            bail!("`{}` lies beside the archive's top-level directory; expected everything inside one", raw.display());
+            bail!(
+                "`{}` lies beside the archive's top-level directory; expected everything inside one",
+                raw.display()
+            );
         }
         match &self.top {
             None => self.top = Some(first.to_os_string()),
@@ -164,7 +199,9 @@ impl<'a> Unpacker<'a> {
             return Ok(());
         }
         match self.layout {
-            Layout::Subdir(subdir) => bail!("the archive has no directory `{subdir}` (the pinned `subdir`)"),
+            Layout::Subdir(subdir) => {
+                bail!("the archive has no directory `{subdir}` (the pinned `subdir`)")
+            }
             _ => bail!("the archive is empty"),
         }
     }
@@ -211,7 +248,11 @@ impl<'a> Unpacker<'a> {
         let source = self.map(link, false)?;
         self.written = before;
         let Some(source) = source else {
-            bail!("refusing the hard link `{}` -> `{}`: its target is not unpacked", rel.display(), link.display());
+            bail!(
+                "refusing the hard link `{}` -> `{}`: its target is not unpacked",
+                rel.display(),
+                link.display()
+            );
         };
         let source = self.checked_parent(&source)?.join(file_name(&source)?);
         let target = self.file_target(rel)?;
@@ -226,7 +267,10 @@ impl<'a> Unpacker<'a> {
         fs_err::create_dir_all(&parent)?;
         let real = fs_err::canonicalize(&parent)?;
         if !real.starts_with(&self.real_dest) {
-            bail!("refusing `{}`: a link in the archive leads it outside the directory being unpacked", rel.display());
+            bail!(
+                "refusing `{}`: a link in the archive leads it outside the directory being unpacked",
+                rel.display()
+            );
         }
         Ok(real)
     }
@@ -249,7 +293,8 @@ fn safe_parts(raw: &Path) -> Result<Vec<&OsStr>> {
 }
 
 fn file_name(rel: &Path) -> Result<&OsStr> {
-    rel.file_name().with_context(|| format!("`{}` has no file name", rel.display()))
+    rel.file_name()
+        .with_context(|| format!("`{}` has no file name", rel.display()))
 }
 
 /// `path` with every link resolved, as far as it exists; the missing rest is taken as written.
@@ -301,13 +346,20 @@ fn make_symlink(link: &Path, at: &Path) -> Result<()> {
 
 #[cfg(not(unix))]
 fn make_symlink(link: &Path, at: &Path) -> Result<()> {
-    bail!("cannot create the symlink `{}` -> `{}` on this system", at.display(), link.display())
+    bail!(
+        "cannot create the symlink `{}` -> `{}` on this system",
+        at.display(),
+        link.display()
+    )
 }
 
 #[cfg(unix)]
 pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    Ok(fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode))?)
+    Ok(fs_err::set_permissions(
+        path,
+        std::fs::Permissions::from_mode(mode),
+    )?)
 }
 
 #[cfg(not(unix))]
@@ -315,7 +367,9 @@ pub(crate) fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
     Ok(())
 }
 
+// A failed unwrap in a test is a failed test, with its location.
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
@@ -331,7 +385,10 @@ mod tests {
     /// A tar.gz built from raw headers, so that paths the `tar` crate refuses to write (`..`)
     /// can be tested too.
     fn tar_gz(entries: &[Entry<'_>]) -> Vec<u8> {
-        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
         for entry in entries {
             let mut header = tar::Header::new_gnu();
             let (path, data) = match entry {
@@ -377,27 +434,46 @@ mod tests {
         result.unwrap();
         let out = dir.path().join("out");
         assert_eq!(fs_err::read(out.join("bin/clang")).unwrap(), b"elf");
-        let mode = fs_err::metadata(out.join("bin/clang-19")).unwrap().permissions().mode();
+        let mode = fs_err::metadata(out.join("bin/clang-19"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755);
         assert_eq!(fs_err::read(out.join("share/x.h")).unwrap(), b"h");
     }
 
     #[test]
     fn strip_top_refuses_two_top_level_directories() {
-        let bytes = tar_gz(&[Entry::File("a/x", b"", 0o644), Entry::File("b/y", b"", 0o644)]);
-        let err = unpack(&bytes, Format::TarGz, &Layout::StripTop).1.unwrap_err();
-        assert!(format!("{err:#}").contains("more than one top-level directory (`a` and `b`)"), "{err:#}");
+        let bytes = tar_gz(&[
+            Entry::File("a/x", b"", 0o644),
+            Entry::File("b/y", b"", 0o644),
+        ]);
+        let err = unpack(&bytes, Format::TarGz, &Layout::StripTop)
+            .1
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("more than one top-level directory (`a` and `b`)"),
+            "{err:#}"
+        );
     }
 
     #[test]
     fn subdir_keeps_only_that_directory() {
-        let bytes = tar_gz(&[Entry::File("p/other.txt", b"", 0o644), Entry::File("p/keep/lib/x.a", b"ar", 0o644)]);
+        let bytes = tar_gz(&[
+            Entry::File("p/other.txt", b"", 0o644),
+            Entry::File("p/keep/lib/x.a", b"ar", 0o644),
+        ]);
         let (dir, result) = unpack(&bytes, Format::TarGz, &Layout::Subdir("p/keep".to_owned()));
         result.unwrap();
         assert_eq!(fs_err::read(dir.path().join("out/lib/x.a")).unwrap(), b"ar");
         assert!(!dir.path().join("out/other.txt").exists());
-        let err = unpack(&bytes, Format::TarGz, &Layout::Subdir("p/gone".to_owned())).1.unwrap_err();
-        assert!(format!("{err:#}").contains("no directory `p/gone`"), "{err:#}");
+        let err = unpack(&bytes, Format::TarGz, &Layout::Subdir("p/gone".to_owned()))
+            .1
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("no directory `p/gone`"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -414,7 +490,12 @@ mod tests {
     #[test]
     fn links_that_point_out_are_refused() {
         let bytes = tar_gz(&[Entry::Link("top/bin/evil", "../../../etc/passwd")]);
-        let err = format!("{:#}", unpack(&bytes, Format::TarGz, &Layout::StripTop).1.unwrap_err());
+        let err = format!(
+            "{:#}",
+            unpack(&bytes, Format::TarGz, &Layout::StripTop)
+                .1
+                .unwrap_err()
+        );
         assert!(err.contains("points outside"), "{err}");
         let bytes = tar_gz(&[Entry::Link("top/evil", "/etc/passwd")]);
         assert!(unpack(&bytes, Format::TarGz, &Layout::StripTop).1.is_err());
@@ -424,19 +505,34 @@ mod tests {
     fn links_through_planted_links_are_refused() {
         // `d/s` resolves to dest itself, so `d/s/t -> ..` is dest's parent.
         let bytes = tar_gz(&[Entry::Link("d/s", ".."), Entry::Link("d/s/t", "..")]);
-        let err = format!("{:#}", unpack(&bytes, Format::TarGz, &Layout::AsIs).1.unwrap_err());
-        assert!(err.contains("`d/s/t` -> `..`") && err.contains("points outside"), "{err}");
+        let err = format!(
+            "{:#}",
+            unpack(&bytes, Format::TarGz, &Layout::AsIs).1.unwrap_err()
+        );
+        assert!(
+            err.contains("`d/s/t` -> `..`") && err.contains("points outside"),
+            "{err}"
+        );
     }
 
     /// `x -> a/b/..` points inside when made; `a/b -> ..`, made later, turns it outwards.
-    const TURNED: [Entry<'static>; 3] =
-        [Entry::File("a/keep", b"", 0o644), Entry::Link("x", "a/b/.."), Entry::Link("a/b", "..")];
+    const TURNED: [Entry<'static>; 3] = [
+        Entry::File("a/keep", b"", 0o644),
+        Entry::Link("x", "a/b/.."),
+        Entry::Link("a/b", ".."),
+    ];
 
     #[test]
     fn links_turned_outwards_by_later_links_are_refused() {
         let bytes = tar_gz(&TURNED);
-        let err = format!("{:#}", unpack(&bytes, Format::TarGz, &Layout::AsIs).1.unwrap_err());
-        assert!(err.contains("`x` -> `a/b/..`") && err.contains("points outside"), "{err}");
+        let err = format!(
+            "{:#}",
+            unpack(&bytes, Format::TarGz, &Layout::AsIs).1.unwrap_err()
+        );
+        assert!(
+            err.contains("`x` -> `a/b/..`") && err.contains("points outside"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -461,12 +557,21 @@ mod tests {
 
     #[test]
     fn wheels_unpack_as_they_are() {
-        let bytes = zip_bytes(&[("ziglang/zig", b"#!/bin/sh\n", 0o755), ("ziglang/lib/a.h", b"h", 0o644)]);
+        let bytes = zip_bytes(&[
+            ("ziglang/zig", b"#!/bin/sh\n", 0o755),
+            ("ziglang/lib/a.h", b"h", 0o644),
+        ]);
         let (dir, result) = unpack(&bytes, Format::Zip, &Layout::AsIs);
         result.unwrap();
-        let mode = fs_err::metadata(dir.path().join("out/ziglang/zig")).unwrap().permissions().mode();
+        let mode = fs_err::metadata(dir.path().join("out/ziglang/zig"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755);
-        assert_eq!(fs_err::read(dir.path().join("out/ziglang/lib/a.h")).unwrap(), b"h");
+        assert_eq!(
+            fs_err::read(dir.path().join("out/ziglang/lib/a.h")).unwrap(),
+            b"h"
+        );
     }
 
     #[test]

