@@ -10,8 +10,19 @@ fn hello_example_matches_native() {
     let project = Project::example("hello");
     let built = project.build().expect("build examples/hello");
     let src = project.root.join("src");
-    for args in [&["hello"][..], &["hello", "--name", "WebAssembly"], &["hello", "--shout"], &["hello", "--help"], &["hello", "--bogus"]] {
-        assert_same_as_native(&built.output, &src, "hello.cli:main", &Invocation::new(args));
+    for args in [
+        &["hello"][..],
+        &["hello", "--name", "WebAssembly"],
+        &["hello", "--shout"],
+        &["hello", "--help"],
+        &["hello", "--bogus"],
+    ] {
+        assert_same_as_native(
+            &built.output,
+            &src,
+            "hello.cli:main",
+            &Invocation::new(args),
+        );
     }
     let checksum = fs_err::read_to_string(&built.checksum_path).expect("checksum file");
     assert_eq!(checksum, format!("{}  hello.wasm\n", built.sha256));
@@ -30,10 +41,20 @@ fn stdlib_tour_matches_native() {
         Invocation::new(&["tour"]).stdin("{not json"),
         Invocation::new(&["tour", "--precision", "x"]).stdin(doc),
     ];
-    let outcomes: Vec<_> = cases.iter().map(|inv| assert_same_as_native(&built.output, &src, "tour.cli:main", inv)).collect();
+    let outcomes: Vec<_> = cases
+        .iter()
+        .map(|inv| assert_same_as_native(&built.output, &src, "tour.cli:main", inv))
+        .collect();
     // The cases really differ: success, a chosen exit code, a traceback and a usage error.
-    assert_eq!(outcomes.iter().map(|o| o.code).collect::<Vec<_>>(), [0, 0, 3, 1, 2]);
-    assert!(outcomes[0].stdout.contains("exact_sum="), "{}", outcomes[0].stdout);
+    assert_eq!(
+        outcomes.iter().map(|o| o.code).collect::<Vec<_>>(),
+        [0, 0, 3, 1, 2]
+    );
+    assert!(
+        outcomes[0].stdout.contains("exact_sum="),
+        "{}",
+        outcomes[0].stdout
+    );
 }
 
 #[test]
@@ -41,18 +62,52 @@ fn exit_codes_follow_console_script_rules() {
     let project = Project::fixture("exits");
     let built = project.build().expect("build");
     let src = project.root.join("src");
-    let expected = [("none", 0), ("int", 7), ("exit", 4), ("exit-message", 1), ("raise", 1), ("string", 1), ("stderr", 0), ("argv", 2), ("recursion", 0)];
+    let expected = [
+        ("none", 0),
+        ("int", 7),
+        ("exit", 4),
+        ("exit-message", 1),
+        ("raise", 1),
+        ("string", 1),
+        ("stderr", 0),
+        ("argv", 2),
+        ("recursion", 0),
+    ];
     for (mode, code) in expected {
-        let native = assert_same_as_native(&built.output, &src, "exits.main:main", &Invocation::new(&["exits", mode]));
+        let native = assert_same_as_native(
+            &built.output,
+            &src,
+            "exits.main:main",
+            &Invocation::new(&["exits", mode]),
+        );
         assert_eq!(native.code, code, "mode {mode}");
     }
     // Uncaught exceptions print the usual traceback, with the app's source lines, to stderr.
     let wasm = run_wasmtime(&built.output, &Invocation::new(&["exits", "raise"])).expect("run");
-    assert!(wasm.stderr.contains("Traceback (most recent call last):"), "{}", wasm.stderr);
-    assert!(wasm.stderr.contains("File \"/app/exits/main.py\", line 6, in deep"), "{}", wasm.stderr);
-    assert!(wasm.stderr.contains("raise ValueError(\"boom at the bottom\")"), "{}", wasm.stderr);
-    assert!(wasm.stderr.ends_with("ValueError: boom at the bottom\n"), "{}", wasm.stderr);
-    let message = run_node(&built.output, &Invocation::new(&["exits", "exit-message"])).expect("run");
+    assert!(
+        wasm.stderr.contains("Traceback (most recent call last):"),
+        "{}",
+        wasm.stderr
+    );
+    assert!(
+        wasm.stderr
+            .contains("File \"/app/exits/main.py\", line 6, in deep"),
+        "{}",
+        wasm.stderr
+    );
+    assert!(
+        wasm.stderr
+            .contains("raise ValueError(\"boom at the bottom\")"),
+        "{}",
+        wasm.stderr
+    );
+    assert!(
+        wasm.stderr.ends_with("ValueError: boom at the bottom\n"),
+        "{}",
+        wasm.stderr
+    );
+    let message =
+        run_node(&built.output, &Invocation::new(&["exits", "exit-message"])).expect("run");
     assert_eq!(message.stderr, "fatal: told to stop\n");
 }
 
@@ -60,12 +115,33 @@ fn exit_codes_follow_console_script_rules() {
 fn flat_layout_data_files_are_embedded() {
     let project = Project::fixture("flat_data");
     let built = project.build().expect("build");
-    let native = assert_same_as_native(&built.output, &project.root, "flatdata.app:run", &Invocation::new(&["flat-data"]));
-    assert!(native.stdout.contains("Greetings from a data file"), "{}", native.stdout);
-    assert!(native.stdout.contains("seek/read: b'from' tell: 14"), "{}", native.stdout);
+    let native = assert_same_as_native(
+        &built.output,
+        &project.root,
+        "flatdata.app:run",
+        &Invocation::new(&["flat-data"]),
+    );
+    assert!(
+        native.stdout.contains("Greetings from a data file"),
+        "{}",
+        native.stdout
+    );
+    assert!(
+        native.stdout.contains("seek/read: b'from' tell: 14"),
+        "{}",
+        native.stdout
+    );
     // Inside the module the embedded tree is read-only.
-    let wasm = run_node(&built.output, &Invocation::new(&["flat-data", "--try-write"])).expect("run");
-    assert!(wasm.stdout.ends_with("write refused: OSError\n"), "{}", wasm.stdout);
+    let wasm = run_node(
+        &built.output,
+        &Invocation::new(&["flat-data", "--try-write"]),
+    )
+    .expect("run");
+    assert!(
+        wasm.stdout.ends_with("write refused: OSError\n"),
+        "{}",
+        wasm.stdout
+    );
 }
 
 #[test]
@@ -78,7 +154,10 @@ fn flat_layout_leaves_tests_out() {
     assert_eq!(wasm.code, 0, "{}", wasm.stderr);
     let bytes = fs_err::read(&built.output).expect("module");
     let needle = b"tests must not be bundled";
-    assert!(!bytes.windows(needle.len()).any(|w| w == needle), "tests/ was bundled");
+    assert!(
+        !bytes.windows(needle.len()).any(|w| w == needle),
+        "tests/ was bundled"
+    );
 }
 
 #[test]
@@ -88,10 +167,23 @@ fn host_preopened_directories_work_beside_the_embedded_tree() {
     let data = tempfile::tempdir().expect("temp dir");
     fs_err::write(data.path().join("a.txt"), "alpha\n").expect("write");
     fs_err::write(data.path().join("b.txt"), "beta\n").expect("write");
-    let native = pywasm_tests::run_native(&project.root.join("src"), "hostdir:main", &Invocation::new(&["hostdir", &data.path().display().to_string()])).expect("native");
+    let native = pywasm_tests::run_native(
+        &project.root.join("src"),
+        "hostdir:main",
+        &Invocation::new(&["hostdir", &data.path().display().to_string()]),
+    )
+    .expect("native");
     let inv = Invocation::new(&["hostdir", "/data"]).dir("/data", data.path());
-    for got in [run_wasmtime(&built.output, &inv).expect("wasmtime"), run_node(&built.output, &inv).expect("node")] {
-        assert_eq!((got.code, &got.stdout), (0, &native.stdout), "{}", got.stderr);
+    for got in [
+        run_wasmtime(&built.output, &inv).expect("wasmtime"),
+        run_node(&built.output, &inv).expect("node"),
+    ] {
+        assert_eq!(
+            (got.code, &got.stdout),
+            (0, &native.stdout),
+            "{}",
+            got.stderr
+        );
     }
     assert!(native.stdout.contains("a.txt: alpha"));
 }
@@ -104,7 +196,10 @@ fn two_builds_give_identical_bytes() {
     let b = second.build().expect("second build");
     assert_ne!(first.root, second.root);
     assert_eq!(a.sha256, b.sha256);
-    assert_eq!(fs_err::read(&a.output).expect("a"), fs_err::read(&b.output).expect("b"));
+    assert_eq!(
+        fs_err::read(&a.output).expect("a"),
+        fs_err::read(&b.output).expect("b")
+    );
 }
 
 /// Each bad project fails with a message naming the problem and its place, and writes nothing.
@@ -112,20 +207,62 @@ fn two_builds_give_identical_bytes() {
 fn bad_projects_fail_clearly_without_output() {
     let cases: &[(&str, &[&str])] = &[
         ("no_pyproject", &["no `pyproject.toml` in"]),
-        ("bad_toml", &["invalid `pyproject.toml`", "pyproject.toml:3:"]),
-        ("bad_unknown_key", &["unknown field `optimise`", "pyproject.toml:7:1", "optimise = \"size\""]),
-        ("bad_entry_module", &["entry module `ok.missing` not found", "pyproject.toml:6:9", "ok/missing.py"]),
-        ("bad_entry_function", &["entry function `run` is not defined", "ok/__init__.py", "pyproject.toml:6:7"]),
-        ("bad_syntax", &["SyntaxError", "badsyn/helpers.py", "--> ", "helpers.py:5:", "def broken(x:"]),
+        (
+            "bad_toml",
+            &["invalid `pyproject.toml`", "pyproject.toml:3:"],
+        ),
+        (
+            "bad_unknown_key",
+            &[
+                "unknown field `optimise`",
+                "pyproject.toml:7:1",
+                "optimise = \"size\"",
+            ],
+        ),
+        (
+            "bad_entry_module",
+            &[
+                "entry module `ok.missing` not found",
+                "pyproject.toml:6:9",
+                "ok/missing.py",
+            ],
+        ),
+        (
+            "bad_entry_function",
+            &[
+                "entry function `run` is not defined",
+                "ok/__init__.py",
+                "pyproject.toml:6:7",
+            ],
+        ),
+        (
+            "bad_syntax",
+            &[
+                "SyntaxError",
+                "badsyn/helpers.py",
+                "--> ",
+                "helpers.py:5:",
+                "def broken(x:",
+            ],
+        ),
     ];
     for (fixture, needles) in cases {
         let project = Project::fixture(fixture);
         let err = project.build().expect_err(fixture);
         let text = format!("{err:#}");
         for needle in *needles {
-            assert!(text.contains(needle), "{fixture}: `{needle}` not in:\n{text}");
+            assert!(
+                text.contains(needle),
+                "{fixture}: `{needle}` not in:\n{text}"
+            );
         }
-        assert!(text.lines().count() <= 25, "{fixture}: more than one screen:\n{text}");
-        assert!(!project.root.join("dist").exists(), "{fixture}: wrote output despite the error");
+        assert!(
+            text.lines().count() <= 25,
+            "{fixture}: more than one screen:\n{text}"
+        );
+        assert!(
+            !project.root.join("dist").exists(),
+            "{fixture}: wrote output despite the error"
+        );
     }
 }

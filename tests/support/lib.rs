@@ -1,9 +1,9 @@
 //! Shared machinery of the end-to-end tests: build a project with pywasm, run the module in
 //! wasmtime (the crate) and in node's WASI, and run the same sources with native CPython.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::io::Write;
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
@@ -13,7 +13,10 @@ use pywasm_core::{BuildOptions, BuildOutcome, Shell};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// What a program did: the things compared across runtimes.
@@ -34,7 +37,10 @@ pub struct Invocation {
 
 impl Invocation {
     pub fn new(args: &[&str]) -> Self {
-        Invocation { args: args.iter().map(|s| s.to_string()).collect(), ..Self::default() }
+        Invocation {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            ..Self::default()
+        }
     }
     pub fn stdin(mut self, text: &str) -> Self {
         self.stdin = text.to_string();
@@ -55,10 +61,16 @@ pub struct Project {
 
 impl Project {
     pub fn copy_of(source: &Path) -> Project {
-        let dir = tempfile::Builder::new().prefix("pywasm-e2e-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("pywasm-e2e-")
+            .tempdir()
+            .expect("temp dir");
         let root = dir.path().join(source.file_name().expect("named fixture"));
         copy_tree(source, &root).expect("copy fixture");
-        Project { dir: Some(dir), root }
+        Project {
+            dir: Some(dir),
+            root,
+        }
     }
 
     pub fn fixture(name: &str) -> Project {
@@ -102,7 +114,12 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 
 /// Builds with the SDK that `cargo xtask fetch-sdk` installed; never downloads.
 pub fn build_dir(dir: &Path) -> Result<BuildOutcome> {
-    let options = BuildOptions { project_dir: dir.to_path_buf(), offline: true, home: Some(home()), ..BuildOptions::default() };
+    let options = BuildOptions {
+        project_dir: dir.to_path_buf(),
+        offline: true,
+        home: Some(home()),
+        ..BuildOptions::default()
+    };
     pywasm_core::build(&options, &Shell::quiet())
 }
 
@@ -121,11 +138,23 @@ pub fn run_wasmtime(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
     let config = RunConfig {
         args: inv.args.clone(),
         stdin: inv.stdin.as_bytes().to_vec(),
-        preopens: inv.dirs.iter().map(|(guest, host)| Preopen { host: host.clone(), guest: guest.clone(), writable: false }).collect(),
+        preopens: inv
+            .dirs
+            .iter()
+            .map(|(guest, host)| Preopen {
+                host: host.clone(),
+                guest: guest.clone(),
+                writable: false,
+            })
+            .collect(),
         ..RunConfig::default()
     };
     let result = runtime().run(&module, &config)?;
-    Ok(Outcome { code: result.exit_code, stdout: utf8(result.stdout), stderr: utf8(result.stderr) })
+    Ok(Outcome {
+        code: result.exit_code,
+        stdout: utf8(result.stdout),
+        stderr: utf8(result.stderr),
+    })
 }
 
 /// Runs the module in node's WASI with no preopened directory unless the invocation adds some.
@@ -164,10 +193,20 @@ fn spawn(mut cmd: Command, stdin: &str) -> Result<Outcome> {
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("failed to start {cmd:?}"))?;
-    child.stdin.take().context("stdin")?.write_all(stdin.as_bytes())?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(stdin.as_bytes())?;
     let output = child.wait_with_output()?;
-    let Some(code) = output.status.code() else { bail!("{cmd:?} was killed: {}", output.status) };
-    Ok(Outcome { code, stdout: utf8(output.stdout), stderr: utf8(output.stderr) })
+    let Some(code) = output.status.code() else {
+        bail!("{cmd:?} was killed: {}", output.status)
+    };
+    Ok(Outcome {
+        code,
+        stdout: utf8(output.stdout),
+        stderr: utf8(output.stderr),
+    })
 }
 
 fn utf8(bytes: Vec<u8>) -> String {
@@ -178,11 +217,21 @@ fn utf8(bytes: Vec<u8>) -> String {
 pub fn node() -> Result<PathBuf> {
     static NODE: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
     NODE.get_or_init(|| {
-        let out = Command::new("node").arg("--version").output().map_err(|e| format!("node is required for the end-to-end tests: {e}"))?;
+        let out = Command::new("node")
+            .arg("--version")
+            .output()
+            .map_err(|e| format!("node is required for the end-to-end tests: {e}"))?;
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        let major: u32 = version
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
         if major < 20 {
-            return Err(format!("node 20 or later is required for node:wasi, found `{version}`"));
+            return Err(format!(
+                "node 20 or later is required for node:wasi, found `{version}`"
+            ));
         }
         Ok(PathBuf::from("node"))
     })
@@ -210,7 +259,12 @@ pub fn native_python() -> Result<PathBuf> {
 
 /// Builds nothing; runs `wasm` in wasmtime and node and `entry` natively, and asserts all three
 /// agree on stdout and the exit code. Returns the native outcome for further checks.
-pub fn assert_same_as_native(wasm: &Path, source_root: &Path, entry: &str, inv: &Invocation) -> Outcome {
+pub fn assert_same_as_native(
+    wasm: &Path,
+    source_root: &Path,
+    entry: &str,
+    inv: &Invocation,
+) -> Outcome {
     let native = run_native(source_root, entry, inv).expect("native run");
     let wasmtime = run_wasmtime(wasm, inv).expect("wasmtime run");
     let node = run_node(wasm, inv).expect("node run");

@@ -2,17 +2,21 @@
 //!
 //! - `cargo xtask fetch-sdk [--toolchain zig|wasi-sdk] [--force] [--pins <file>]`: download,
 //!   verify and unpack the pinned SDK into `PYWASM_HOME`.
+//! - `cargo xtask demo`: the main job on a fresh machine: fetch the SDK, build `examples/hello`
+//!   and run it under node's WASI.
+//! - `cargo xtask ci`: everything CI checks: the SDK, formatting, clippy, and every test.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
-use pywasm_core::Shell;
+use clap::{Parser, Subcommand};
 use pywasm_core::pins::{Pins, ToolchainKind};
+use pywasm_core::process::run_streaming;
 use pywasm_core::sdk::{self, FetchOptions, SdkHome};
-use pywasm_core::shell::Verbosity;
+use pywasm_core::shell::{Verbosity, render_error};
+use pywasm_core::{Shell, shell};
 
 #[derive(Parser)]
 #[command(
@@ -30,13 +34,17 @@ enum Task {
     /// Download, verify and unpack the pinned CPython for WASI and C toolchain into
     /// PYWASM_HOME (default: the user cache directory's `pywasm`)
     FetchSdk(FetchSdk),
+    /// Fetch the SDK, build examples/hello and run it under node's WASI
+    Demo,
+    /// Fetch the SDK, then check formatting and clippy and run every test (what CI runs)
+    Ci,
 }
 
 #[derive(clap::Args)]
 struct FetchSdk {
     /// The toolchain to fetch besides CPython [default: the pins' default]
-    #[arg(long, value_enum)]
-    toolchain: Option<Toolchain>,
+    #[arg(long, value_parser = ToolchainKind::parse)]
+    toolchain: Option<ToolchainKind>,
     /// Fetch and unpack again even what is already there and intact
     #[arg(long)]
     force: bool,
@@ -45,31 +53,18 @@ struct FetchSdk {
     pins: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Toolchain {
-    Zig,
-    WasiSdk,
-}
-
-impl From<Toolchain> for ToolchainKind {
-    fn from(t: Toolchain) -> Self {
-        match t {
-            Toolchain::Zig => ToolchainKind::Zig,
-            Toolchain::WasiSdk => ToolchainKind::WasiSdk,
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let shell = Shell::new(Verbosity::Normal);
     let result = match cli.task {
         Task::FetchSdk(args) => fetch_sdk(&shell, &args),
+        Task::Demo => demo(&shell),
+        Task::Ci => ci(&shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            report(&err);
+            eprintln!("{}", render_error(&err));
             ExitCode::FAILURE
         }
     }
@@ -83,7 +78,7 @@ fn fetch_sdk(shell: &Shell, args: &FetchSdk) -> Result<()> {
     let home = SdkHome::from_env()?;
     let opts = FetchOptions {
         force: args.force,
-        toolchain: args.toolchain.map(Into::into),
+        toolchain: args.toolchain,
     };
     let got = sdk::fetch(&pins, &home, shell, &opts)?;
     shell.stage_done(
@@ -107,13 +102,81 @@ fn default_pins() -> PathBuf {
         .join("wasi-sdk.toml")
 }
 
-fn report(err: &anyhow::Error) {
-    eprintln!("error: {err}");
-    let mut causes = err.chain().skip(1).peekable();
-    if causes.peek().is_some() {
-        eprintln!("\nCaused by:");
-        for cause in causes {
-            eprintln!("    {cause}");
-        }
+fn default_fetch() -> FetchSdk {
+    FetchSdk {
+        toolchain: None,
+        force: false,
+        pins: None,
     }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The cargo that runs this task, so nested builds use the same toolchain.
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(repo_root());
+    cmd
+}
+
+fn demo(shell: &Shell) -> Result<()> {
+    fetch_sdk(shell, &default_fetch())?;
+    let root = repo_root();
+    let hello = root.join("examples/hello");
+    run_streaming(
+        shell,
+        "build examples/hello",
+        cargo()
+            .args(["run", "--quiet", "--package", "pywasm", "--", "build"])
+            .arg(&hello),
+    )?;
+    let wasm = hello.join("dist/hello.wasm");
+    shell.status(
+        "Running",
+        &format!(
+            "`{}` under node's WASI, with no preopened directory",
+            wasm.display()
+        ),
+    );
+    let mut node = Command::new("node");
+    node.arg("--no-warnings")
+        .arg(root.join("tests/support/run-wasi.mjs"))
+        .arg(&wasm)
+        .args(["hello", "--name", "pywasm"]);
+    run_streaming(
+        shell,
+        "run hello.wasm under node (node 20 or later is needed)",
+        &mut node,
+    )
+}
+
+fn ci(shell: &Shell) -> Result<()> {
+    let start = Instant::now();
+    fetch_sdk(shell, &default_fetch())?;
+    let steps: [(&str, &[&str]); 3] = [
+        ("check formatting", &["fmt", "--all", "--", "--check"]),
+        (
+            "run clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        ("run the tests", &["test", "--workspace"]),
+    ];
+    for (what, args) in steps {
+        shell.status("Running", &format!("cargo {}", args.join(" ")));
+        run_streaming(shell, what, cargo().args(args))?;
+    }
+    shell.status(
+        "Finished",
+        &format!("all checks in {}", shell::seconds(start.elapsed())),
+    );
+    Ok(())
 }

@@ -54,9 +54,20 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     let kind = toolchain_kind(options, &pins)?;
     let sdk = sdk::ensure(&pins, &home, shell, kind, options.offline)?;
     let plan = plan(&manifest, &sdk, options)?;
-    shell.status("Building", &format!("{} v{} ({})", plan.name, plan.version, plan.project_dir.display()));
+    shell.status(
+        "Building",
+        &format!(
+            "{} v{} ({})",
+            plan.name,
+            plan.version,
+            plan.project_dir.display()
+        ),
+    );
 
-    let work = tempfile::Builder::new().prefix("pywasm-build-").tempdir().context("failed to create a work directory")?;
+    let work = tempfile::Builder::new()
+        .prefix("pywasm-build-")
+        .tempdir()
+        .context("failed to create a work directory")?;
     let collected = timed(shell, "Collected", || {
         let app = collect::app_files(&plan.sources, &plan.guest.app_dir)?;
         let stdlib = collect::stdlib_files(&sdk.python.stdlib_dir(), &plan.guest.stdlib_dir)?;
@@ -69,7 +80,11 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         let compiler = Compiler::new(&sdk.python, home.cache("cwasm"), shell)?;
         let app = compiler.app(&collected.app, &plan.entry, &entry_file, work.path())?;
         let stdlib = compiler.stdlib(&collected.stdlib, &home.cache("pyc"))?;
-        let message = format!("{} app modules to bytecode ({} stdlib)", app.len(), stdlib.len());
+        let message = format!(
+            "{} app modules to bytecode ({} stdlib)",
+            app.len(),
+            stdlib.len()
+        );
         Ok(((app, stdlib), message))
     })?;
 
@@ -77,7 +92,15 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     let image_size = timed(shell, "Bundled", || {
         let (image, stats) = image(&plan, &collected, [app_pyc, stdlib_pyc])?;
         fs_err::write(&image_path, &image)?;
-        Ok((image.len(), format!("{} files in {} ({})", stats.files, stats.dirs, human_size(image.len() as u64))))
+        Ok((
+            image.len(),
+            format!(
+                "{} files in {} ({})",
+                stats.files,
+                stats.dirs,
+                human_size(image.len() as u64)
+            ),
+        ))
     })?;
 
     let linked = timed(shell, "Linked", || {
@@ -89,7 +112,10 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     let bytes = fs_err::read(&linked)?;
     timed(shell, "Validated", || {
         let facts = postprocess::validate(&bytes)?;
-        Ok(((), format!("{} WASI imports, exports `_start`", facts.imports.len())))
+        Ok((
+            (),
+            format!("{} WASI imports, exports `_start`", facts.imports.len()),
+        ))
     })?;
 
     let published = checksum::publish(&bytes, &plan.output)?;
@@ -99,7 +125,13 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     }
     shell.status(
         "Finished",
-        &format!("`{}` ({}, sha256 {}) in {}", display_rel(&published.path, &plan.project_dir), human_size(published.size), &published.sha256[..16], seconds(start.elapsed())),
+        &format!(
+            "`{}` ({}, sha256 {}) in {}",
+            display_rel(&published.path, &plan.project_dir),
+            human_size(published.size),
+            &published.sha256[..16],
+            seconds(start.elapsed())
+        ),
     );
     Ok(BuildOutcome {
         output: published.path,
@@ -115,7 +147,9 @@ fn toolchain_kind(options: &BuildOptions, pins: &Pins) -> Result<ToolchainKind> 
         return Ok(kind);
     }
     match std::env::var("PYWASM_TOOLCHAIN") {
-        Ok(name) if !name.is_empty() => ToolchainKind::parse(&name).context("in the environment variable `PYWASM_TOOLCHAIN`"),
+        Ok(name) if !name.is_empty() => {
+            ToolchainKind::parse(&name).context("in the environment variable `PYWASM_TOOLCHAIN`")
+        }
         _ => Ok(pins.toolchain.default),
     }
 }
@@ -128,7 +162,9 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
     };
     let output = match &options.output {
         Some(out) if out.is_absolute() => out.clone(),
-        Some(out) => std::env::current_dir().context("failed to read the current directory")?.join(out),
+        Some(out) => std::env::current_dir()
+            .context("failed to read the current directory")?
+            .join(out),
         None => manifest.output.clone(),
     };
     Ok(BuildPlan {
@@ -147,7 +183,9 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
 fn source_date_epoch_from_env() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) if !value.trim().is_empty() => value.trim().parse().with_context(|| {
-            format!("`SOURCE_DATE_EPOCH` must be a whole number of seconds since 1970, not `{value}`")
+            format!(
+                "`SOURCE_DATE_EPOCH` must be a whole number of seconds since 1970, not `{value}`"
+            )
         }),
         _ => Ok(DEFAULT_SOURCE_DATE_EPOCH),
     }
@@ -158,7 +196,11 @@ fn entry_file(plan: &BuildPlan, app: &[FileEntry]) -> Result<FileEntry> {
         return Ok(file.clone());
     }
     let rel = plan.entry.module.replace('.', "/");
-    let roots: Vec<String> = plan.sources.iter().map(|r| format!("`{}`", display_rel(&r.path, &plan.project_dir))).collect();
+    let roots: Vec<String> = plan
+        .sources
+        .iter()
+        .map(|r| format!("`{}`", display_rel(&r.path, &plan.project_dir)))
+        .collect();
     let message = format!(
         "entry module `{}` not found: no `{rel}.py` or `{rel}/__init__.py` in {}",
         plan.entry.module,
@@ -172,7 +214,11 @@ fn entry_file(plan: &BuildPlan, app: &[FileEntry]) -> Result<FileEntry> {
 }
 
 /// The file system image: app sources and bytecode, the stdlib and its bytecode.
-fn image(plan: &BuildPlan, collected: &Collected, bytecode: [Bytecode; 2]) -> Result<(Vec<u8>, crate::bundle::ImageStats)> {
+fn image(
+    plan: &BuildPlan,
+    collected: &Collected,
+    bytecode: [Bytecode; 2],
+) -> Result<(Vec<u8>, crate::bundle::ImageStats)> {
     let mut builder = ImageBuilder::new();
     for file in collected.app.iter().chain(&collected.stdlib) {
         builder.add_file(&file.guest, fs_err::read(&file.host)?)?;
@@ -186,5 +232,8 @@ fn image(plan: &BuildPlan, collected: &Collected, bytecode: [Bytecode; 2]) -> Re
 }
 
 fn display_rel(path: &Path, base: &Path) -> String {
-    path.strip_prefix(base).unwrap_or(path).display().to_string()
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }

@@ -105,9 +105,20 @@ impl ImageBuilder {
         let mut paths: BTreeMap<String, u32> = BTreeMap::new();
         let mut queue: VecDeque<(u32, Pending, String)> = VecDeque::new();
         queue.push_back((0, Pending::Dir(&root), String::new()));
-        let mut stats = ImageStats { files: 0, dirs: 0, bytes: 0 };
+        let mut stats = ImageStats {
+            files: 0,
+            dirs: 0,
+            bytes: 0,
+        };
         while let Some((index, pending, path)) = queue.pop_front() {
-            paths.insert(if path.is_empty() { "/".into() } else { path.clone() }, index);
+            paths.insert(
+                if path.is_empty() {
+                    "/".into()
+                } else {
+                    path.clone()
+                },
+                index,
+            );
             match pending {
                 Pending::Dir(dir) => {
                     stats.dirs += 1;
@@ -162,13 +173,27 @@ impl ImageBuilder {
         let data_offset = (names_offset + names.len()).next_multiple_of(16);
         let mut out = Vec::with_capacity(data_offset + data.len());
         out.extend_from_slice(MAGIC);
-        for v in [nodes.len(), mounts.len(), nodes_offset, mounts_offset, names_offset, 0] {
+        for v in [
+            nodes.len(),
+            mounts.len(),
+            nodes_offset,
+            mounts_offset,
+            names_offset,
+            0,
+        ] {
             out.extend_from_slice(&u32::try_from(v)?.to_le_bytes());
         }
         out.extend_from_slice(&(data_offset as u64).to_le_bytes());
         out.extend_from_slice(&mtime_secs.saturating_mul(1_000_000_000).to_le_bytes());
         for n in &nodes {
-            for v in [n.name_offset, n.name_len, n.parent, n.kind, n.first_child, n.child_count] {
+            for v in [
+                n.name_offset,
+                n.name_len,
+                n.parent,
+                n.kind,
+                n.first_child,
+                n.child_count,
+            ] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
             out.extend_from_slice(&n.data_offset.to_le_bytes());
@@ -190,7 +215,9 @@ fn check_path(guest: &str) -> Result<()> {
     let ok = guest.starts_with('/')
         && guest.len() > 1
         && !guest.contains('\0')
-        && guest[1..].split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+        && guest[1..]
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..");
     if !ok {
         bail!("`{guest}` is not a clean absolute path for the bundle");
     }
@@ -253,7 +280,9 @@ mod tests {
             let first = u32_at(image, at + 16) as usize;
             let count = u32_at(image, at + 20) as usize;
             let kids: Vec<usize> = (first..first + count).collect();
-            let found = kids.binary_search_by(|k| name(*k).cmp(part.as_bytes())).ok()?;
+            let found = kids
+                .binary_search_by(|k| name(*k).cmp(part.as_bytes()))
+                .ok()?;
             current = kids[found];
         }
         let at = node(current);
@@ -282,7 +311,11 @@ mod tests {
         let image = sample(&files);
         assert_eq!(&image[..8], MAGIC);
         for (path, text) in files {
-            assert_eq!(read(&image, path).as_deref(), Some(text.as_bytes()), "{path}");
+            assert_eq!(
+                read(&image, path).as_deref(),
+                Some(text.as_bytes()),
+                "{path}"
+            );
         }
         assert_eq!(read(&image, "/app/missing"), None);
         assert_eq!(u32_at(&image, 12), 2, "two mounts");

@@ -39,13 +39,27 @@ pub fn render_main(plan: &BuildPlan) -> Result<String> {
 /// The assembly that places the image file in the module's read-only data.
 pub fn render_image(image: &Path, size: usize) -> Result<String> {
     let Some(path) = image.to_str() else {
-        bail!("the work directory `{}` is not valid UTF-8; set TMPDIR to a plain path", image.display());
+        bail!(
+            "the work directory `{}` is not valid UTF-8; set TMPDIR to a plain path",
+            image.display()
+        );
     };
-    render(IMAGE_TEMPLATE, &[("image_path", c_string(path)), ("image_size", size.to_string())])
+    render(
+        IMAGE_TEMPLATE,
+        &[
+            ("image_path", c_string(path)),
+            ("image_size", size.to_string()),
+        ],
+    )
 }
 
 /// Writes every generated source into `work`.
-pub fn write_sources(plan: &BuildPlan, work: &Path, image: &Path, image_size: usize) -> Result<Generated> {
+pub fn write_sources(
+    plan: &BuildPlan,
+    work: &Path,
+    image: &Path,
+    image_size: usize,
+) -> Result<Generated> {
     let generated = Generated {
         main_c: work.join("main.c"),
         embedfs_c: work.join("embedfs.c"),
@@ -67,7 +81,10 @@ fn render(template: &str, values: &[(&str, String)]) -> Result<String> {
     }
     if let Some(start) = out.find("{{") {
         let end = out[start..].find("}}").map_or(out.len(), |e| start + e + 2);
-        bail!("internal error: template placeholder `{}` has no value", &out[start..end]);
+        bail!(
+            "internal error: template placeholder `{}` has no value",
+            &out[start..end]
+        );
     }
     Ok(out)
 }
@@ -123,8 +140,13 @@ mod tests {
     #[test]
     fn no_runtime_formatting_in_the_entry_point() {
         let main = render_main(&plan()).unwrap();
-        for banned in ["printf", "sprintf", "snprintf", "strcat", "strcpy", "malloc"] {
-            assert!(!main.contains(&format!("{banned}(")), "generated C calls {banned}");
+        for banned in [
+            "printf", "sprintf", "snprintf", "strcat", "strcpy", "malloc",
+        ] {
+            assert!(
+                !main.contains(&format!("{banned}(")),
+                "generated C calls {banned}"
+            );
         }
         assert!(main.contains("#define PYWASM_ENTRY_MODULE \"hello.cli\""));
         assert!(main.contains("PyRun_SimpleString(PYWASM_RUN_CMD)"));

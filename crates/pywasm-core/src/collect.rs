@@ -47,10 +47,40 @@ const STDLIB_SKIP_DIRS: &[&str] = &["test", "tests", "idle_test"];
 
 /// What setuptools' flat-layout discovery refuses to treat as a package or module.
 const FLAT_EXCLUDE: &[&str] = &[
-    "benchmark", "benchmarks", "bin", "build", "changelog", "ci", "conftest", "debian", "dist",
-    "doc", "docs", "documentation", "env", "example", "examples", "exercise", "exercises",
-    "fabfile", "manage", "manpages", "news", "newsfragments", "noxfile", "pavement", "scripts",
-    "setup", "site", "tasks", "test", "tests", "toolkit", "tools", "unit_test", "venv",
+    "benchmark",
+    "benchmarks",
+    "bin",
+    "build",
+    "changelog",
+    "ci",
+    "conftest",
+    "debian",
+    "dist",
+    "doc",
+    "docs",
+    "documentation",
+    "env",
+    "example",
+    "examples",
+    "exercise",
+    "exercises",
+    "fabfile",
+    "manage",
+    "manpages",
+    "news",
+    "newsfragments",
+    "noxfile",
+    "pavement",
+    "scripts",
+    "setup",
+    "site",
+    "tasks",
+    "test",
+    "tests",
+    "toolkit",
+    "tools",
+    "unit_test",
+    "venv",
 ];
 
 /// Decides the source roots: `[tool.pywasm] sources` if given, else `src/` when it holds
@@ -67,20 +97,34 @@ pub fn source_roots(manifest: &Manifest) -> Result<Vec<SourceRoot>> {
                     Some("list directories that hold your top-level packages, e.g. `sources = [\"src\"]`"),
                 ));
             }
-            roots.push(SourceRoot { path, kind: SourceKind::Listed, origin: Some(item.origin.clone()) });
+            roots.push(SourceRoot {
+                path,
+                kind: SourceKind::Listed,
+                origin: Some(item.origin.clone()),
+            });
         }
         return Ok(roots);
     }
     let src = manifest.dir.join("src");
     if src.is_dir() && has_python(&src)? {
-        return Ok(vec![SourceRoot { path: src, kind: SourceKind::SrcLayout, origin: None }]);
+        return Ok(vec![SourceRoot {
+            path: src,
+            kind: SourceKind::SrcLayout,
+            origin: None,
+        }]);
     }
-    Ok(vec![SourceRoot { path: manifest.dir.clone(), kind: SourceKind::FlatLayout, origin: None }])
+    Ok(vec![SourceRoot {
+        path: manifest.dir.clone(),
+        kind: SourceKind::FlatLayout,
+        origin: None,
+    }])
 }
 
 fn has_python(dir: &Path) -> Result<bool> {
     let files = walk_files(dir, &|_, name| skip_app_dir(name))?;
-    Ok(files.iter().any(|f| f.extension().is_some_and(|e| e == "py")))
+    Ok(files
+        .iter()
+        .any(|f| f.extension().is_some_and(|e| e == "py")))
 }
 
 fn skip_app_dir(name: &str) -> bool {
@@ -107,25 +151,41 @@ pub fn app_files(roots: &[SourceRoot], app_dir: &str) -> Result<Vec<FileEntry>> 
         }
     }
     if by_guest.is_empty() {
-        let roots: Vec<_> = roots.iter().map(|r| format!("`{}`", r.path.display())).collect();
+        let roots: Vec<_> = roots
+            .iter()
+            .map(|r| format!("`{}`", r.path.display()))
+            .collect();
         bail!(
             "found no Python sources in {}\n  = help: put your package in `src/<name>/` or set `[tool.pywasm] sources`",
             roots.join(", ")
         );
     }
-    Ok(by_guest.into_iter().map(|(guest, host)| FileEntry { guest, host }).collect())
+    Ok(by_guest
+        .into_iter()
+        .map(|(guest, host)| FileEntry { guest, host })
+        .collect())
 }
 
 /// The files of one source root as (path inside the app dir, host path).
 fn root_files(root: &SourceRoot) -> Result<Vec<(String, PathBuf)>> {
     if root.path.is_file() {
-        let name = root.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = root
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         return Ok(vec![(name, root.path.clone())]);
     }
     let flat = root.kind == SourceKind::FlatLayout;
     let mut out = Vec::new();
-    for rel in walk_files(&root.path, &|rel, name| skip_app_dir(name) || (flat && rel.components().count() == 1 && !is_flat_package(&root.path, rel)))? {
-        let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for rel in walk_files(&root.path, &|rel, name| {
+        skip_app_dir(name)
+            || (flat && rel.components().count() == 1 && !is_flat_package(&root.path, rel))
+    })? {
+        let name = rel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if skip_app_file(&name) {
             continue;
         }
@@ -152,7 +212,8 @@ fn is_flat_module(name: &str) -> bool {
 /// The stdlib files to embed, below `stdlib_guest` in the module.
 pub fn stdlib_files(stdlib_dir: &Path, stdlib_guest: &str) -> Result<Vec<FileEntry>> {
     let skip_dir = |rel: &Path, name: &str| {
-        (rel.components().count() == 1 && (STDLIB_SKIP_TOP.contains(&name) || name.starts_with("config-")))
+        (rel.components().count() == 1
+            && (STDLIB_SKIP_TOP.contains(&name) || name.starts_with("config-")))
             || ALWAYS_SKIP_DIRS.contains(&name)
             || STDLIB_SKIP_DIRS.contains(&name)
     };
@@ -161,10 +222,14 @@ pub fn stdlib_files(stdlib_dir: &Path, stdlib_guest: &str) -> Result<Vec<FileEnt
         .into_iter()
         .filter(|rel| {
             let name = rel.to_string_lossy();
-            let skipped_top = rel.components().count() == 1 && STDLIB_SKIP_TOP.contains(&name.as_ref());
+            let skipped_top =
+                rel.components().count() == 1 && STDLIB_SKIP_TOP.contains(&name.as_ref());
             !skipped_top && !name.ends_with(".pyc")
         })
-        .map(|rel| FileEntry { guest: format!("{stdlib_guest}/{}", slash_path(&rel)), host: stdlib_dir.join(rel) })
+        .map(|rel| FileEntry {
+            guest: format!("{stdlib_guest}/{}", slash_path(&rel)),
+            host: stdlib_dir.join(rel),
+        })
         .collect())
 }
 
@@ -172,7 +237,9 @@ pub fn stdlib_files(stdlib_dir: &Path, stdlib_guest: &str) -> Result<Vec<FileEnt
 pub fn module_file<'a>(app: &'a [FileEntry], app_dir: &str, module: &str) -> Option<&'a FileEntry> {
     let base = format!("{app_dir}/{}", module.replace('.', "/"));
     let candidates = [format!("{base}.py"), format!("{base}/__init__.py")];
-    candidates.iter().find_map(|c| app.iter().find(|f| &f.guest == c))
+    candidates
+        .iter()
+        .find_map(|c| app.iter().find(|f| &f.guest == c))
 }
 
 #[cfg(test)]
@@ -187,7 +254,9 @@ mod tests {
             fs_err::create_dir_all(p.parent().unwrap()).unwrap();
             fs_err::write(p, "").unwrap();
         }
-        let text = format!("[project]\nname = \"demo\"\n[tool.pywasm]\nentry = \"demo:main\"\n{pyproject_extra}");
+        let text = format!(
+            "[project]\nname = \"demo\"\n[tool.pywasm]\nentry = \"demo:main\"\n{pyproject_extra}"
+        );
         let path = dir.path().join("pyproject.toml");
         fs_err::write(&path, &text).unwrap();
         let manifest = Manifest::parse(&path, &text).unwrap();
@@ -201,25 +270,46 @@ mod tests {
     #[test]
     fn src_layout_takes_everything_but_caches_and_hidden_files() {
         let (_dir, m) = project(
-            &["src/demo/__init__.py", "src/demo/data/x.txt", "src/demo/__pycache__/a.pyc", "src/demo/.hidden", "src/demo.egg-info/PKG-INFO", "tests/test_a.py"],
+            &[
+                "src/demo/__init__.py",
+                "src/demo/data/x.txt",
+                "src/demo/__pycache__/a.pyc",
+                "src/demo/.hidden",
+                "src/demo.egg-info/PKG-INFO",
+                "tests/test_a.py",
+            ],
             "",
         );
         let roots = source_roots(&m).unwrap();
         assert_eq!(roots[0].kind, SourceKind::SrcLayout);
         let files = app_files(&roots, "/app").unwrap();
-        assert_eq!(guests(&files), ["/app/demo/__init__.py", "/app/demo/data/x.txt"]);
+        assert_eq!(
+            guests(&files),
+            ["/app/demo/__init__.py", "/app/demo/data/x.txt"]
+        );
     }
 
     #[test]
     fn flat_layout_skips_tests_docs_and_setup() {
         let (_dir, m) = project(
-            &["demo/__init__.py", "demo/x.json", "tests/__init__.py", "docs/conf.py", "setup.py", "tool.py", "notes/readme.txt"],
+            &[
+                "demo/__init__.py",
+                "demo/x.json",
+                "tests/__init__.py",
+                "docs/conf.py",
+                "setup.py",
+                "tool.py",
+                "notes/readme.txt",
+            ],
             "",
         );
         let roots = source_roots(&m).unwrap();
         assert_eq!(roots[0].kind, SourceKind::FlatLayout);
         let files = app_files(&roots, "/app").unwrap();
-        assert_eq!(guests(&files), ["/app/demo/__init__.py", "/app/demo/x.json", "/app/tool.py"]);
+        assert_eq!(
+            guests(&files),
+            ["/app/demo/__init__.py", "/app/demo/x.json", "/app/tool.py"]
+        );
     }
 
     #[test]
@@ -241,11 +331,20 @@ mod tests {
     #[test]
     fn module_files_resolve_packages_and_modules() {
         let app = vec![
-            FileEntry { guest: "/app/a/__init__.py".into(), host: "x".into() },
-            FileEntry { guest: "/app/a/b.py".into(), host: "y".into() },
+            FileEntry {
+                guest: "/app/a/__init__.py".into(),
+                host: "x".into(),
+            },
+            FileEntry {
+                guest: "/app/a/b.py".into(),
+                host: "y".into(),
+            },
         ];
         assert_eq!(module_file(&app, "/app", "a").unwrap().host, Path::new("x"));
-        assert_eq!(module_file(&app, "/app", "a.b").unwrap().host, Path::new("y"));
+        assert_eq!(
+            module_file(&app, "/app", "a.b").unwrap().host,
+            Path::new("y")
+        );
         assert!(module_file(&app, "/app", "a.c").is_none());
     }
 }

@@ -25,9 +25,12 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         fs_err::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
     }
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("failed to move the new file into place at `{}`", path.display()))?;
+    tmp.persist(path).map_err(|e| e.error).with_context(|| {
+        format!(
+            "failed to move the new file into place at `{}`",
+            path.display()
+        )
+    })?;
     Ok(())
 }
 
@@ -48,7 +51,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = file.read(&mut buf).with_context(|| format!("failed to read `{}`", path.display()))?;
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
         if n == 0 {
             break;
         }
@@ -74,7 +79,8 @@ fn walk(
     out: &mut Vec<PathBuf>,
 ) -> Result<()> {
     for entry in fs_err::read_dir(root.join(rel))? {
-        let entry = entry.with_context(|| format!("failed to list `{}`", root.join(rel).display()))?;
+        let entry =
+            entry.with_context(|| format!("failed to list `{}`", root.join(rel).display()))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else {
             anyhow::bail!(
@@ -114,12 +120,18 @@ mod tests {
         atomic_write(&path, b"one").unwrap();
         atomic_write(&path, b"two").unwrap();
         assert_eq!(fs_err::read(&path).unwrap(), b"two");
-        let names: Vec<_> = fs_err::read_dir(dir.path().join("out")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs_err::read_dir(dir.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec!["x.bin"]);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs_err::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+            assert_eq!(
+                fs_err::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o644
+            );
         }
     }
 
@@ -138,6 +150,9 @@ mod tests {
 
     #[test]
     fn sha256_of_known_input() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

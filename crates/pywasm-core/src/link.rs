@@ -21,7 +21,10 @@ pub fn link(sdk: &Sdk, generated: &Generated, work: &Path, shell: &Shell) -> Res
     let python = &sdk.python;
     let mut objects = Vec::new();
     for (source, extra) in [
-        (&generated.main_c, vec![format!("-I{}", python.include_dir().display())]),
+        (
+            &generated.main_c,
+            vec![format!("-I{}", python.include_dir().display())],
+        ),
         (&generated.embedfs_c, vec![]),
         (&generated.image_s, vec![]),
     ] {
@@ -29,7 +32,11 @@ pub fn link(sdk: &Sdk, generated: &Generated, work: &Path, shell: &Shell) -> Res
         let mut cmd = compiler(sdk, work);
         cmd.args(["-O2", "-c"])
             .arg(format!("-I{}", generated.include_dir.display()))
-            .args(EMULATED.iter().map(|e| format!("-D_WASI_EMULATED_{}", e.to_uppercase().replace('-', "_"))))
+            .args(
+                EMULATED
+                    .iter()
+                    .map(|e| format!("-D_WASI_EMULATED_{}", e.to_uppercase().replace('-', "_"))),
+            )
             .args(extra)
             .arg(source)
             .arg("-o")
@@ -61,5 +68,7 @@ fn compiler(sdk: &Sdk, work: &Path) -> Command {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -79,12 +79,17 @@ impl Origin {
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let line = text[..start].matches('\n').count() + 1;
         let column = text[line_start..start].chars().count() + 1;
-        let width = text[start..span.end.clamp(start, line_end)].chars().count().max(1);
+        let width = text[start..span.end.clamp(start, line_end)]
+            .chars()
+            .count()
+            .max(1);
         Origin {
             path: path.to_path_buf(),
             line,
             column,
-            source_line: text[line_start..line_end].trim_end_matches('\r').to_string(),
+            source_line: text[line_start..line_end]
+                .trim_end_matches('\r')
+                .to_string(),
             width,
         }
     }
@@ -92,10 +97,23 @@ impl Origin {
     /// An error message pointing at this place, rustc style, with an optional hint.
     pub fn error(&self, message: &str, help: Option<&str>) -> anyhow::Error {
         let gutter = self.line.to_string().len();
-        let mut text = format!("{message}\n{:gutter$}--> {}:{}:{}\n", "", self.path.display(), self.line, self.column);
+        let mut text = format!(
+            "{message}\n{:gutter$}--> {}:{}:{}\n",
+            "",
+            self.path.display(),
+            self.line,
+            self.column
+        );
         let _ = writeln!(text, "{:gutter$} |", "");
         let _ = writeln!(text, "{} | {}", self.line, self.source_line);
-        let _ = write!(text, "{:gutter$} | {:pad$}{}", "", "", "^".repeat(self.width), pad = self.column - 1);
+        let _ = write!(
+            text,
+            "{:gutter$} | {:pad$}{}",
+            "",
+            "",
+            "^".repeat(self.width),
+            pad = self.column - 1
+        );
         if let Some(help) = help {
             let _ = write!(text, "\n{:gutter$} = help: {help}", "");
         }
@@ -138,14 +156,22 @@ impl EntryPoint {
         };
         let (module, attr) = (module.trim(), attr.trim());
         if attr.contains('[') {
-            return Err(format!("`{text}` has extras; pywasm takes `module:function` only"));
+            return Err(format!(
+                "`{text}` has extras; pywasm takes `module:function` only"
+            ));
         }
         for (part, what) in [(module, "module"), (attr, "function")] {
             if part.is_empty() || !part.split('.').all(is_identifier) {
-                return Err(format!("`{part}` in `{text}` is not a valid Python {what} name"));
+                return Err(format!(
+                    "`{part}` in `{text}` is not a valid Python {what} name"
+                ));
             }
         }
-        Ok(EntryPoint { module: module.to_string(), attr: attr.to_string(), origin: None })
+        Ok(EntryPoint {
+            module: module.to_string(),
+            attr: attr.to_string(),
+            origin: None,
+        })
     }
 
     pub fn display(&self) -> String {
@@ -175,7 +201,10 @@ impl Manifest {
 
     pub fn parse(path: &Path, text: &str) -> Result<Manifest> {
         let file: PyProjectFile = toml::from_str(text).map_err(|e| match e.span() {
-            Some(span) => Origin::new(path, text, span).error(&format!("invalid `pyproject.toml`: {}", e.message().trim()), help_for(e.message())),
+            Some(span) => Origin::new(path, text, span).error(
+                &format!("invalid `pyproject.toml`: {}", e.message().trim()),
+                help_for(e.message()),
+            ),
             None => anyhow::anyhow!("invalid `{}`: {}", path.display(), e.message().trim()),
         })?;
         let at = |span: Range<usize>| Origin::new(path, text, span);
@@ -190,24 +219,34 @@ impl Manifest {
         let project_span = project.span();
         let project = project.into_inner();
         let Some(name) = project.name else {
-            return Err(at(project_span).error("`[project]` has no `name`", Some("add `name = \"my-app\"`")));
+            return Err(at(project_span)
+                .error("`[project]` has no `name`", Some("add `name = \"my-app\"`")));
         };
         let name_origin = at(name.span());
         let name = name.into_inner();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
             return Err(name_origin.error(
                 &format!("`{name}` is not a valid project name"),
                 Some("use letters, digits, `-`, `_` and `.` (PEP 508)"),
             ));
         }
-        let version = project.version.map_or_else(|| "0.0.0".to_string(), |v| v.into_inner());
+        let version = project
+            .version
+            .map_or_else(|| "0.0.0".to_string(), |v| v.into_inner());
         let config = file.tool.and_then(|t| t.pywasm).unwrap_or_default();
 
         let entry = match config.entry {
             Some(entry) => {
                 let origin = at(entry.span());
                 let mut parsed = EntryPoint::parse(entry.get_ref()).map_err(|msg| {
-                    origin.error(&format!("invalid `[tool.pywasm] entry`: {msg}"), Some("write it as `entry = \"package.module:function\"`"))
+                    origin.error(
+                        &format!("invalid `[tool.pywasm] entry`: {msg}"),
+                        Some("write it as `entry = \"package.module:function\"`"),
+                    )
                 })?;
                 parsed.origin = Some(origin);
                 parsed
@@ -218,18 +257,36 @@ impl Manifest {
         let sources = config.sources.map(|list| {
             list.into_inner()
                 .into_iter()
-                .map(|s| Located { origin: at(s.span()), value: PathBuf::from(s.into_inner()) })
+                .map(|s| Located {
+                    origin: at(s.span()),
+                    value: PathBuf::from(s.into_inner()),
+                })
                 .collect()
         });
         let output = match config.output {
             Some(out) if out.get_ref().trim().is_empty() => {
-                return Err(at(out.span()).error("`[tool.pywasm] output` is empty", Some("for example `output = \"dist/app.wasm\"`")));
+                return Err(at(out.span()).error(
+                    "`[tool.pywasm] output` is empty",
+                    Some("for example `output = \"dist/app.wasm\"`"),
+                ));
             }
             Some(out) => PathBuf::from(out.into_inner()),
             None => Path::new("dist").join(format!("{name}.wasm")),
         };
-        let output = if output.is_absolute() { output } else { dir.join(output) };
-        Ok(Manifest { path: path.to_path_buf(), dir, name, version, entry, sources, output })
+        let output = if output.is_absolute() {
+            output
+        } else {
+            dir.join(output)
+        };
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            dir,
+            name,
+            version,
+            entry,
+            sources,
+            output,
+        })
     }
 }
 
@@ -249,13 +306,26 @@ fn default_entry(
     let scripts = scripts.into_inner();
     if scripts.len() != 1 {
         let names: Vec<_> = scripts.keys().map(|k| format!("`{k}`")).collect();
-        let what = if names.is_empty() { "no scripts".to_string() } else { format!("{} scripts ({})", names.len(), names.join(", ")) };
-        return Err(at(span).error(&format!("cannot choose an entry point: `[project.scripts]` has {what}"), Some(help)));
+        let what = if names.is_empty() {
+            "no scripts".to_string()
+        } else {
+            format!("{} scripts ({})", names.len(), names.join(", "))
+        };
+        return Err(at(span).error(
+            &format!("cannot choose an entry point: `[project.scripts]` has {what}"),
+            Some(help),
+        ));
     }
-    let Some((_, script)) = scripts.into_iter().next() else { unreachable!("checked above") };
+    let Some((_, script)) = scripts.into_iter().next() else {
+        unreachable!("checked above")
+    };
     let origin = at(script.span());
-    let mut entry = EntryPoint::parse(script.get_ref())
-        .map_err(|msg| origin.error(&format!("invalid `[project.scripts]` entry: {msg}"), Some(help)))?;
+    let mut entry = EntryPoint::parse(script.get_ref()).map_err(|msg| {
+        origin.error(
+            &format!("invalid `[project.scripts]` entry: {msg}"),
+            Some(help),
+        )
+    })?;
     entry.origin = Some(origin);
     Ok(entry)
 }
@@ -277,7 +347,10 @@ mod tests {
     #[test]
     fn entry_from_tool_table() {
         let m = parse("[project]\nname = \"hello\"\nversion = \"1.2\"\n[tool.pywasm]\nentry = \"hello.cli:main\"\n").unwrap();
-        assert_eq!((m.entry.module.as_str(), m.entry.attr.as_str()), ("hello.cli", "main"));
+        assert_eq!(
+            (m.entry.module.as_str(), m.entry.attr.as_str()),
+            ("hello.cli", "main")
+        );
         assert_eq!(m.version, "1.2");
         assert_eq!(m.output, Path::new("/p/dist/hello.wasm"));
     }
@@ -290,14 +363,18 @@ mod tests {
 
     #[test]
     fn several_scripts_need_an_explicit_entry() {
-        let err = parse("[project]\nname = \"x\"\n[project.scripts]\na = \"x:a\"\nb = \"x:b\"\n").unwrap_err().to_string();
+        let err = parse("[project]\nname = \"x\"\n[project.scripts]\na = \"x:a\"\nb = \"x:b\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("2 scripts (`a`, `b`)"), "{err}");
         assert!(err.contains("/p/pyproject.toml:3:1"), "{err}");
     }
 
     #[test]
     fn unknown_keys_are_refused_with_their_location() {
-        let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\nentyr = 1\n").unwrap_err().to_string();
+        let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\nentyr = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `entyr`"), "{err}");
         assert!(err.contains("--> /p/pyproject.toml:5:1"), "{err}");
         assert!(err.contains("5 | entyr = 1"), "{err}");
@@ -305,16 +382,22 @@ mod tests {
 
     #[test]
     fn malformed_toml_points_at_the_line() {
-        let err = parse("[project]\nname = \"x\nversion = 1\n").unwrap_err().to_string();
+        let err = parse("[project]\nname = \"x\nversion = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/p/pyproject.toml:2:"), "{err}");
     }
 
     #[test]
     fn bad_entry_syntax() {
-        let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x.main\"\n").unwrap_err().to_string();
+        let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x.main\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not of the form `module:function`"), "{err}");
         assert!(err.contains("pyproject.toml:4:9"), "{err}");
-        let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:1st\"\n").unwrap_err().to_string();
+        let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:1st\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a valid Python function name"), "{err}");
     }
 

@@ -132,9 +132,14 @@ impl Pins {
 
     pub fn parse(text: &str, origin: &Path) -> Result<Pins> {
         let pins: Pins = toml::from_str(text).map_err(|e| {
-            anyhow::anyhow!("{}\n{}", crate::manifest::locate(origin, text, e.span()), e.message())
+            anyhow::anyhow!(
+                "{}\n{}",
+                crate::manifest::locate(origin, text, e.span()),
+                e.message()
+            )
         })?;
-        pins.validate().with_context(|| format!("invalid pins in `{}`", origin.display()))?;
+        pins.validate()
+            .with_context(|| format!("invalid pins in `{}`", origin.display()))?;
         Ok(pins)
     }
 
@@ -149,7 +154,11 @@ impl Pins {
             .chain(self.python.pypi_sdist.iter().map(|s| &s.sha256))
             .chain(self.python.url.iter().map(|s| &s.sha256));
         for digest in digests {
-            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+            if digest.len() != 64
+                || !digest
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            {
                 bail!("`{digest}` is not a sha256 digest (64 lowercase hex digits)");
             }
         }
@@ -159,7 +168,10 @@ impl Pins {
             PythonSourceKind::Path => self.python.path.is_some(),
         };
         if !source_present {
-            bail!("[python] source is {:?} but that table is missing", self.python.source);
+            bail!(
+                "[python] source is {:?} but that table is missing",
+                self.python.source
+            );
         }
         Ok(())
     }
@@ -186,9 +198,20 @@ mod tests {
     #[test]
     fn embedded_pins_parse_and_cover_every_supported_host() {
         let pins = Pins::embedded().unwrap();
-        for host in ["x86_64-linux", "aarch64-linux", "x86_64-macos", "aarch64-macos"] {
-            assert!(pins.toolchain.zig.hosts.contains_key(host), "zig has no {host}");
-            assert!(pins.toolchain.wasi_sdk.hosts.contains_key(host), "wasi-sdk has no {host}");
+        for host in [
+            "x86_64-linux",
+            "aarch64-linux",
+            "x86_64-macos",
+            "aarch64-macos",
+        ] {
+            assert!(
+                pins.toolchain.zig.hosts.contains_key(host),
+                "zig has no {host}"
+            );
+            assert!(
+                pins.toolchain.wasi_sdk.hosts.contains_key(host),
+                "wasi-sdk has no {host}"
+            );
         }
         assert_eq!(pins.python_minor(), "3.11");
     }
@@ -197,13 +220,18 @@ mod tests {
     fn a_bad_digest_is_refused() {
         let text = EMBEDDED.replacen("sha256 = \"8063", "sha256 = \"X063", 1);
         let err = Pins::parse(&text, Path::new("wasi-sdk.toml")).unwrap_err();
-        assert!(format!("{err:#}").contains("not a sha256 digest"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("not a sha256 digest"),
+            "{err:#}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_refused_with_their_line() {
         let text = EMBEDDED.replacen("[python]\n", "[python]\nflavour = 1\n", 1);
-        let err = Pins::parse(&text, Path::new("wasi-sdk.toml")).unwrap_err().to_string();
+        let err = Pins::parse(&text, Path::new("wasi-sdk.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("wasi-sdk.toml:"), "{err}");
         assert!(err.contains("flavour"), "{err}");
     }

@@ -14,14 +14,21 @@ pub struct ModuleFacts {
 pub const WASI_PREVIEW1: &str = "wasi_snapshot_preview1";
 
 pub fn validate(bytes: &[u8]) -> Result<ModuleFacts> {
-    Validator::new().validate_all(bytes).context("the linked module does not validate")?;
-    let mut facts = ModuleFacts { imports: Vec::new(), exports: Vec::new() };
+    Validator::new()
+        .validate_all(bytes)
+        .context("the linked module does not validate")?;
+    let mut facts = ModuleFacts {
+        imports: Vec::new(),
+        exports: Vec::new(),
+    };
     for payload in Parser::new(0).parse_all(bytes) {
         match payload? {
             Payload::ImportSection(reader) => {
                 for import in reader {
                     let import = import?;
-                    facts.imports.push(format!("{}::{}", import.module, import.name));
+                    facts
+                        .imports
+                        .push(format!("{}::{}", import.module, import.name));
                 }
             }
             Payload::ExportSection(reader) => {
@@ -32,12 +39,19 @@ pub fn validate(bytes: &[u8]) -> Result<ModuleFacts> {
             _ => {}
         }
     }
-    let foreign: Vec<&String> =
-        facts.imports.iter().filter(|i| !i.starts_with(&format!("{WASI_PREVIEW1}::"))).collect();
+    let foreign: Vec<&String> = facts
+        .imports
+        .iter()
+        .filter(|i| !i.starts_with(&format!("{WASI_PREVIEW1}::")))
+        .collect();
     if !foreign.is_empty() {
         bail!(
             "the module imports functions no WASI runtime provides: {}\n  = help: a C library in the link is missing a definition",
-            foreign.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+            foreign
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if !facts.exports.iter().any(|e| e == "_start") {

@@ -28,8 +28,13 @@ pub fn display(cmd: &Command) -> String {
 fn quote(s: &OsStr) -> String {
     let s = s.to_string_lossy();
     let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain { s.into_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// Runs `cmd` to completion with stdout and stderr captured. `what` names the step for the error
@@ -61,7 +66,9 @@ pub fn run(shell: &Shell, what: &str, cmd: &mut Command) -> Result<Output> {
 /// should watch (cargo, test runners). A non-zero exit is an error naming the command.
 pub fn run_streaming(shell: &Shell, what: &str, cmd: &mut Command) -> Result<()> {
     shell.verbose(&format!("running `{}`", display(cmd)));
-    let status = cmd.status().with_context(|| format!("failed to start `{}` to {what}", display(cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("failed to start `{}` to {what}", display(cmd)))?;
     if !status.success() {
         bail!("failed to {what}: `{}` exited with {status}", display(cmd));
     }
@@ -81,7 +88,10 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -98,8 +108,12 @@ mod tests {
     #[test]
     fn failure_carries_stderr_and_command() {
         let shell = Shell::quiet();
-        let err = run(&shell, "fail on purpose", Command::new("sh").args(["-c", "echo boom >&2; exit 3"]))
-            .unwrap_err();
+        let err = run(
+            &shell,
+            "fail on purpose",
+            Command::new("sh").args(["-c", "echo boom >&2; exit 3"]),
+        )
+        .unwrap_err();
         let text = format!("{err:#}");
         assert!(text.contains("failed to fail on purpose"), "{text}");
         assert!(text.contains("sh -c 'echo boom >&2; exit 3'"), "{text}");
@@ -109,7 +123,12 @@ mod tests {
     #[test]
     fn missing_program_is_an_error_not_a_panic() {
         let shell = Shell::quiet();
-        let err = run(&shell, "run nothing", &mut Command::new("/nonexistent/pywasm-test")).unwrap_err();
+        let err = run(
+            &shell,
+            "run nothing",
+            &mut Command::new("/nonexistent/pywasm-test"),
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("failed to start"));
     }
 }

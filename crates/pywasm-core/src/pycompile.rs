@@ -148,7 +148,12 @@ impl<'a> Compiler<'a> {
     pub fn new(python: &'a PythonSdk, cache_dir: PathBuf, shell: &'a Shell) -> Result<Self> {
         let runtime = Runtime::new(Some(cache_dir))?;
         let module = runtime.load(&python.python_wasm())?;
-        Ok(Compiler { runtime, python, module, shell })
+        Ok(Compiler {
+            runtime,
+            python,
+            module,
+            shell,
+        })
     }
 
     /// Compiles the stdlib files, or takes them from `cache_root` when this SDK's stdlib was
@@ -166,18 +171,40 @@ impl<'a> Compiler<'a> {
             let scratch = tempfile::Builder::new()
                 .prefix(".stdlib-")
                 .tempdir_in(cache_root)
-                .with_context(|| format!("failed to create a directory in `{}`", cache_root.display()))?;
-            let stdlib_guest = files.first().map(|f| stdlib_root(&f.guest)).unwrap_or_default();
+                .with_context(|| {
+                    format!("failed to create a directory in `{}`", cache_root.display())
+                })?;
+            let stdlib_guest = files
+                .first()
+                .map(|f| stdlib_root(&f.guest))
+                .unwrap_or_default();
             let jobs: Vec<Job> = files
                 .iter()
                 .filter(|f| f.guest.ends_with(".py"))
-                .map(|f| Job { src: f.guest.clone(), filename: f.guest.clone() })
+                .map(|f| Job {
+                    src: f.guest.clone(),
+                    filename: f.guest.clone(),
+                })
                 .collect();
-            let preopens = vec![Preopen { host: self.python.stdlib_dir(), guest: stdlib_guest, writable: false }];
-            let result = self.run(Jobs { files: jobs, entry: None }, scratch.path(), preopens)?;
+            let preopens = vec![Preopen {
+                host: self.python.stdlib_dir(),
+                guest: stdlib_guest,
+                writable: false,
+            }];
+            let result = self.run(
+                Jobs {
+                    files: jobs,
+                    entry: None,
+                },
+                scratch.path(),
+                preopens,
+            )?;
             for error in &result.errors {
                 // A stdlib file that this CPython cannot compile is shipped as source only.
-                self.shell.verbose(&format!("stdlib file not compiled: {}: {}", error.filename, error.message));
+                self.shell.verbose(&format!(
+                    "stdlib file not compiled: {}: {}",
+                    error.filename, error.message
+                ));
             }
             let kept = scratch.keep();
             if let Err(err) = fs_err::rename(&kept, &dir) {
@@ -192,7 +219,13 @@ impl<'a> Compiler<'a> {
 
     /// Compiles the app's sources. Syntax errors are reported with their host file and line;
     /// the entry function must be defined at the top level of the entry module.
-    pub fn app(&self, files: &[FileEntry], entry: &EntryPoint, entry_file: &FileEntry, work: &Path) -> Result<Bytecode> {
+    pub fn app(
+        &self,
+        files: &[FileEntry],
+        entry: &EntryPoint,
+        entry_file: &FileEntry,
+        work: &Path,
+    ) -> Result<Bytecode> {
         let mut preopens: Vec<Preopen> = Vec::new();
         let mut jobs = Vec::new();
         let mut host_of: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -202,22 +235,52 @@ impl<'a> Compiler<'a> {
             let index = match preopens.iter().position(|p| p.host == dir) {
                 Some(i) => i,
                 None => {
-                    preopens.push(Preopen { host: dir, guest: format!("/src/{}", preopens.len()), writable: false });
+                    preopens.push(Preopen {
+                        host: dir,
+                        guest: format!("/src/{}", preopens.len()),
+                        writable: false,
+                    });
                     preopens.len() - 1
                 }
             };
-            let name = file.host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            jobs.push(Job { src: format!("/src/{index}/{name}"), filename: file.guest.clone() });
+            let name = file
+                .host
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            jobs.push(Job {
+                src: format!("/src/{index}/{name}"),
+                filename: file.guest.clone(),
+            });
             host_of.insert(file.guest.clone(), file.host.clone());
         }
         let out = work.join("pyc");
         fs_err::create_dir_all(&out)?;
-        let entry_job = EntryJob { filename: entry_file.guest.clone(), name: entry_attr_head(entry).to_string() };
-        let result = self.run(Jobs { files: jobs, entry: Some(entry_job) }, &out, preopens)?;
+        let entry_job = EntryJob {
+            filename: entry_file.guest.clone(),
+            name: entry_attr_head(entry).to_string(),
+        };
+        let result = self.run(
+            Jobs {
+                files: jobs,
+                entry: Some(entry_job),
+            },
+            &out,
+            preopens,
+        )?;
         if !result.errors.is_empty() {
-            let reports: Vec<String> = result.errors.iter().take(10).map(|e| syntax_error(e, &host_of).to_string()).collect();
+            let reports: Vec<String> = result
+                .errors
+                .iter()
+                .take(10)
+                .map(|e| syntax_error(e, &host_of).to_string())
+                .collect();
             let more = result.errors.len().saturating_sub(10);
-            let tail = if more > 0 { format!("\n... and {more} more") } else { String::new() };
+            let tail = if more > 0 {
+                format!("\n... and {more} more")
+            } else {
+                String::new()
+            };
             bail!("{}{tail}", reports.join("\n\n"));
         }
         if result.entry_defined == Some(false) {
@@ -226,7 +289,8 @@ impl<'a> Compiler<'a> {
                 entry_attr_head(entry),
                 entry_file.host.display()
             );
-            let help = "define it there, or point `[tool.pywasm] entry` at the right `module:function`";
+            let help =
+                "define it there, or point `[tool.pywasm] entry` at the right `module:function`";
             return Err(match &entry.origin {
                 Some(origin) => origin.error(&message, Some(help)),
                 None => anyhow::anyhow!("{message}\n  = help: {help}"),
@@ -237,20 +301,33 @@ impl<'a> Compiler<'a> {
 
     fn run(&self, jobs: Jobs, out: &Path, mut preopens: Vec<Preopen>) -> Result<CompileResult> {
         fsutil::atomic_write(&out.join("jobs.json"), &serde_json::to_vec(&jobs)?)?;
-        preopens.push(Preopen { host: out.to_path_buf(), guest: "/out".into(), writable: true });
+        preopens.push(Preopen {
+            host: out.to_path_buf(),
+            guest: "/out".into(),
+            writable: true,
+        });
         // python3.11.wasm was configured with its builder's prefix; PYTHONHOME points it at the
         // SDK's stdlib, shared at the same place it has inside built modules.
         let own_stdlib = format!("{PYTHON_HOME}/lib/python{}", self.python.minor);
         if !preopens.iter().any(|p| p.guest == own_stdlib) {
-            preopens.push(Preopen { host: self.python.stdlib_dir(), guest: own_stdlib, writable: false });
+            preopens.push(Preopen {
+                host: self.python.stdlib_dir(),
+                guest: own_stdlib,
+                writable: false,
+            });
         }
         let config = RunConfig {
-            args: ["python", "-S", "-B", "-c", COMPILE_SCRIPT, "/out/jobs.json"].map(String::from).to_vec(),
+            args: ["python", "-S", "-B", "-c", COMPILE_SCRIPT, "/out/jobs.json"]
+                .map(String::from)
+                .to_vec(),
             env: vec![("PYTHONHOME".into(), PYTHON_HOME.into())],
             preopens,
             ..RunConfig::default()
         };
-        let run = self.runtime.run(&self.module, &config).context("failed to run the bytecode compiler")?;
+        let run = self
+            .runtime
+            .run(&self.module, &config)
+            .context("failed to run the bytecode compiler")?;
         if run.exit_code != 0 {
             bail!(
                 "the bytecode compiler (python{}.wasm) exited with {}:\n{}",
@@ -265,8 +342,9 @@ impl<'a> Compiler<'a> {
 }
 
 fn read_outputs(out: &Path) -> Result<Bytecode> {
-    let result: CompileResult = serde_json::from_str(&fs_err::read_to_string(out.join("result.json"))?)
-        .with_context(|| format!("unreadable compile result in `{}`", out.display()))?;
+    let result: CompileResult =
+        serde_json::from_str(&fs_err::read_to_string(out.join("result.json"))?)
+            .with_context(|| format!("unreadable compile result in `{}`", out.display()))?;
     let mut bytecode = Vec::with_capacity(result.compiled.len());
     for (_, pyc) in result.compiled {
         let bytes = fs_err::read(out.join(pyc.trim_start_matches('/')))?;
@@ -280,10 +358,14 @@ fn stdlib_root(guest: &str) -> String {
     match guest.find("/lib/python") {
         Some(i) => {
             let rest = &guest[i + "/lib/python".len()..];
-            let end = rest.find('/').map_or(guest.len(), |j| i + "/lib/python".len() + j);
+            let end = rest
+                .find('/')
+                .map_or(guest.len(), |j| i + "/lib/python".len() + j);
             guest[..end].to_string()
         }
-        None => crate::fsutil::parent_dir(Path::new(guest)).to_string_lossy().into_owned(),
+        None => crate::fsutil::parent_dir(Path::new(guest))
+            .to_string_lossy()
+            .into_owned(),
     }
 }
 
@@ -293,7 +375,10 @@ fn entry_attr_head(entry: &EntryPoint) -> &str {
 }
 
 fn syntax_error(e: &SyntaxErrorReport, host_of: &BTreeMap<String, PathBuf>) -> anyhow::Error {
-    let host = host_of.get(&e.filename).cloned().unwrap_or_else(|| PathBuf::from(&e.filename));
+    let host = host_of
+        .get(&e.filename)
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(&e.filename));
     let message = format!("{}: {} in `{}`", e.kind, e.message, host.display());
     let (Some(line), Some(text)) = (e.line, e.text.as_deref()) else {
         let place = e.line.map_or(String::new(), |l| format!(":{l}"));
@@ -301,9 +386,20 @@ fn syntax_error(e: &SyntaxErrorReport, host_of: &BTreeMap<String, PathBuf>) -> a
     };
     let source_line = text.trim_end_matches(['\n', '\r']).to_string();
     let column = e.column.unwrap_or(1).max(1);
-    let width = e.end_column.map_or(1, |end| end.saturating_sub(column).max(1));
-    let origin = Origin { path: host, line, column, source_line, width };
-    origin.error(&message, Some("fix the syntax error; pywasm compiles every source at build time"))
+    let width = e
+        .end_column
+        .map_or(1, |end| end.saturating_sub(column).max(1));
+    let origin = Origin {
+        path: host,
+        line,
+        column,
+        source_line,
+        width,
+    };
+    origin.error(
+        &message,
+        Some("fix the syntax error; pywasm compiles every source at build time"),
+    )
 }
 
 #[cfg(test)]
@@ -312,7 +408,10 @@ mod tests {
 
     #[test]
     fn stdlib_root_is_the_versioned_lib_dir() {
-        assert_eq!(stdlib_root("/usr/local/lib/python3.11/json/decoder.py"), "/usr/local/lib/python3.11");
+        assert_eq!(
+            stdlib_root("/usr/local/lib/python3.11/json/decoder.py"),
+            "/usr/local/lib/python3.11"
+        );
     }
 
     #[test]
@@ -326,9 +425,15 @@ mod tests {
             end_column: Some(10),
             text: Some("    x = = 1\n".into()),
         };
-        let hosts = BTreeMap::from([("/app/demo/main.py".to_string(), PathBuf::from("/p/src/demo/main.py"))]);
+        let hosts = BTreeMap::from([(
+            "/app/demo/main.py".to_string(),
+            PathBuf::from("/p/src/demo/main.py"),
+        )]);
         let text = syntax_error(&report, &hosts).to_string();
-        assert!(text.contains("SyntaxError: invalid syntax in `/p/src/demo/main.py`"), "{text}");
+        assert!(
+            text.contains("SyntaxError: invalid syntax in `/p/src/demo/main.py`"),
+            "{text}"
+        );
         assert!(text.contains("--> /p/src/demo/main.py:3:9"), "{text}");
         assert!(text.contains("3 |     x = = 1"), "{text}");
     }

@@ -46,7 +46,9 @@ pub struct RunResult {
 
 impl Runtime {
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Runtime> {
-        let engine = Engine::new(&Config::new()).map_err(anyhow::Error::from).context("failed to set up wasmtime")?;
+        let engine = Engine::new(&Config::new())
+            .map_err(anyhow::Error::from)
+            .context("failed to set up wasmtime")?;
         Ok(Runtime { engine, cache_dir })
     }
 
@@ -54,11 +56,19 @@ impl Runtime {
     pub fn load(&self, path: &Path) -> Result<Module> {
         let bytes = fs_err::read(path)?;
         let Some(cache_dir) = &self.cache_dir else {
-            return Module::new(&self.engine, &bytes).map_err(anyhow::Error::from).with_context(|| format!("failed to compile `{}`", path.display()));
+            return Module::new(&self.engine, &bytes)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("failed to compile `{}`", path.display()));
         };
         let mut engine_hash = DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
-        let key = format!("{}-{:016x}.cwasm", crate::fsutil::sha256_hex(&bytes), engine_hash.finish());
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
+        let key = format!(
+            "{}-{:016x}.cwasm",
+            crate::fsutil::sha256_hex(&bytes),
+            engine_hash.finish()
+        );
         let cached = cache_dir.join(key);
         if cached.is_file() {
             // SAFETY: the file was written by `Module::serialize` of this very engine
@@ -67,8 +77,13 @@ impl Runtime {
                 return Ok(module);
             }
         }
-        let module = Module::new(&self.engine, &bytes).map_err(anyhow::Error::from).with_context(|| format!("failed to compile `{}`", path.display()))?;
-        let serialized = module.serialize().map_err(anyhow::Error::from).context("failed to serialize a compiled module")?;
+        let module = Module::new(&self.engine, &bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("failed to compile `{}`", path.display()))?;
+        let serialized = module
+            .serialize()
+            .map_err(anyhow::Error::from)
+            .context("failed to serialize a compiled module")?;
         crate::fsutil::atomic_write(&cached, &serialized)?;
         Ok(module)
     }
@@ -87,28 +102,45 @@ impl Runtime {
             builder.env(key, value);
         }
         for dir in &config.preopens {
-            let perms = if dir.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            let perms = if dir.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
             builder
                 .preopened_dir(&dir.host, &dir.guest, perms)
                 .map_err(anyhow::Error::from)
-                .with_context(|| format!("failed to open `{}` for the guest", dir.host.display()))?;
+                .with_context(|| {
+                    format!("failed to open `{}` for the guest", dir.host.display())
+                })?;
         }
         let mut store = Store::new(&self.engine, builder.build_p1());
         let mut linker: Linker<WasiP1Ctx> = Linker::new(&self.engine);
         p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
-        let instance = linker.instantiate(&mut store, module).map_err(anyhow::Error::from).context("failed to instantiate the module")?;
-        let start = instance.get_typed_func::<(), ()>(&mut store, "_start").map_err(anyhow::Error::from).context("the module has no `_start`")?;
+        let instance = linker
+            .instantiate(&mut store, module)
+            .map_err(anyhow::Error::from)
+            .context("failed to instantiate the module")?;
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .map_err(anyhow::Error::from)
+            .context("the module has no `_start`")?;
         let exit_code = match start.call(&mut store, ()) {
             Ok(()) => 0,
             Err(err) => match err.downcast_ref::<I32Exit>() {
                 Some(exit) => exit.0,
                 None => {
                     let stderr = String::from_utf8_lossy(&stderr.contents()).into_owned();
-                    return Err(anyhow::Error::from(err).context(format!("the module trapped; its stderr:\n{stderr}")));
+                    return Err(anyhow::Error::from(err)
+                        .context(format!("the module trapped; its stderr:\n{stderr}")));
                 }
             },
         };
         drop(store);
-        Ok(RunResult { exit_code, stdout: stdout.contents().to_vec(), stderr: stderr.contents().to_vec() })
+        Ok(RunResult {
+            exit_code,
+            stdout: stdout.contents().to_vec(),
+            stderr: stderr.contents().to_vec(),
+        })
     }
 }

@@ -198,7 +198,9 @@ pub fn locate(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Result<Sdk, S
                 fix,
             })
         }
-        (Err(e), _) | (_, Err(e)) => Err(e),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        // Damage wins over absence: `ensure` must not fetch over a damaged component.
+        (Err(SdkError::Missing { .. }), Err(e)) | (Err(e), Err(_)) => Err(e),
     }
 }
 
@@ -398,7 +400,5 @@ fn invoked_as_pywasm() -> bool {
         .unwrap_or(false)
 }
 
-// A failed unwrap in a test is a failed test, with its location.
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests;

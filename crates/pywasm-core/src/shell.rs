@@ -26,7 +26,10 @@ impl Shell {
 
     /// A shell that prints nothing; for tests and library callers.
     pub fn quiet() -> Self {
-        Shell { verbosity: Verbosity::Quiet, color: false }
+        Shell {
+            verbosity: Verbosity::Quiet,
+            color: false,
+        }
     }
 
     pub fn verbosity(&self) -> Verbosity {
@@ -97,7 +100,11 @@ pub fn human_size(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// `error: ...` followed by the `Caused by:` chain, as `main` prints a failure.

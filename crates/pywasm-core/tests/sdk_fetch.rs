@@ -421,6 +421,21 @@ fn a_deleted_or_truncated_file_makes_locate_report_damage() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("is damaged"), "{err:#}");
+
+    // Damage wins over absence, or `ensure` would fetch over the damaged part.
+    fs_err::remove_dir_all(&sdk.python.root).unwrap();
+    fs_err::remove_file(sdk.toolchain.root.join("bin/clang-19")).unwrap();
+    let hits = fx.server.hits();
+    let err = sdk::ensure(
+        &fx.pins,
+        &fx.home,
+        &Shell::quiet(),
+        ToolchainKind::WasiSdk,
+        false,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("wasi-sdk 25.0 in"), "{err:#}");
+    assert_eq!(fx.server.hits(), hits);
 }
 
 #[test]

@@ -10,7 +10,11 @@ use pywasm_core::shell::{Shell, Verbosity};
 use pywasm_core::{BuildOptions, build};
 
 #[derive(Parser)]
-#[command(name = "pywasm", version, about = "Compile a Python project into one self-contained WebAssembly module")]
+#[command(
+    name = "pywasm",
+    version,
+    about = "Compile a Python project into one self-contained WebAssembly module"
+)]
 struct Cli {
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
@@ -69,9 +73,22 @@ fn main() -> ExitCode {
 
 fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
     match command {
-        Command::Build { dir, output, toolchain, offline, keep_work } => {
+        Command::Build {
+            dir,
+            output,
+            toolchain,
+            offline,
+            keep_work,
+        } => {
             let project_dir = dir.unwrap_or_else(|| PathBuf::from("."));
-            let options = BuildOptions { project_dir, output, toolchain, offline, keep_work, ..BuildOptions::default() };
+            let options = BuildOptions {
+                project_dir,
+                output,
+                toolchain,
+                offline,
+                keep_work,
+                ..BuildOptions::default()
+            };
             build(&options, shell).map(drop)
         }
         Command::FetchSdk { toolchain, force } => {

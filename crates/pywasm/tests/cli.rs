@@ -4,7 +4,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn pywasm(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pywasm")).args(args).current_dir(cwd).output().expect("run pywasm")
+    Command::new(env!("CARGO_BIN_EXE_pywasm"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run pywasm")
 }
 
 fn repo() -> &'static Path {
@@ -13,11 +17,17 @@ fn repo() -> &'static Path {
 
 #[test]
 fn bad_manifest_is_an_error_line_with_its_location_and_a_failure_status() {
-    let out = pywasm(&["build", "--offline", "tests/fixtures/bad_unknown_key"], repo());
+    let out = pywasm(
+        &["build", "--offline", "tests/fixtures/bad_unknown_key"],
+        repo(),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(stderr.contains("bad_unknown_key/pyproject.toml:7:1"), "{stderr}");
+    assert!(
+        stderr.contains("bad_unknown_key/pyproject.toml:7:1"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -34,9 +44,27 @@ fn missing_project_directory_fails_cleanly() {
 fn builds_the_hello_example_to_the_requested_output() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = dir.path().join("out/hello.wasm");
-    let out = pywasm(&["build", "--offline", "-q", "examples/hello", "-o", &output.display().to_string()], repo());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "-q printed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = pywasm(
+        &[
+            "build",
+            "--offline",
+            "-q",
+            "examples/hello",
+            "-o",
+            &output.display().to_string(),
+        ],
+        repo(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "-q printed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bytes = std::fs::read(&output).expect("module written");
     assert_eq!(&bytes[..4], b"\0asm");
     let sums = std::fs::read_to_string(dir.path().join("out/hello.wasm.sha256")).expect("checksum");

@@ -239,9 +239,7 @@ fn unpinned<'a>(what: &str, host: &str, hosts: impl Iterator<Item = &'a String>)
     }
 }
 
-// A failed unwrap in a test is a failed test, with its location.
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

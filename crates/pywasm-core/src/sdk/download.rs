@@ -211,9 +211,7 @@ fn list_files(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-// A failed unwrap in a test is a failed test, with its location.
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -367,9 +367,7 @@ pub(crate) fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
     Ok(())
 }
 
-// A failed unwrap in a test is a failed test, with its location.
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;

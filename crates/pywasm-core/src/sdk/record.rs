@@ -119,9 +119,7 @@ fn file_problem(dir: &Path, rel: &str, size: u64) -> Option<String> {
     }
 }
 
-// A failed unwrap in a test is a failed test, with its location.
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
