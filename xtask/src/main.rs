@@ -97,9 +97,7 @@ fn fetch_sdk(shell: &Shell, args: &FetchSdk) -> Result<()> {
 /// The repository's `wasi-sdk.toml`, found from this crate's own directory so the command works
 /// from any working directory.
 fn default_pins() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("wasi-sdk.toml")
+    repo_root().join("wasi-sdk.toml")
 }
 
 fn default_fetch() -> FetchSdk {
@@ -110,8 +108,10 @@ fn default_fetch() -> FetchSdk {
     }
 }
 
+/// The workspace root: xtask's own directory sits right below it.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask).to_path_buf()
 }
 
 /// The cargo that runs this task, so nested builds use the same toolchain.

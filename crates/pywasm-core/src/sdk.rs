@@ -162,7 +162,7 @@ pub struct FetchOptions {
 /// damaged one needs a person to decide.
 #[derive(Debug, thiserror::Error)]
 pub enum SdkError {
-    #[error("{what} is not installed in the SDK cache `{}`\nhelp: {fix}", .home.display())]
+    #[error("not in the SDK cache `{}`: {what}\nhelp: {fix}", .home.display())]
     Missing {
         what: String,
         home: PathBuf,

@@ -519,6 +519,29 @@ fn file_urls_and_plain_paths_are_fetched_without_a_server() {
     assert!(got.python.python_wasm().is_file());
 }
 
+/// Fetches with `tarball` pinned (by its true digest) as the WASI SDK; the fetch must fail.
+fn fetch_error_with_toolchain_tarball(fx: &Fixture, tarball: &[u8]) -> String {
+    let url = fx.server.serve("evil.tar.gz", tarball);
+    let python = python_tarball();
+    let python = Archive {
+        url: fx.server.serve("python.tar.gz", &python),
+        sha256: sha256_hex(&python),
+    };
+    let toolchain = Archive {
+        url,
+        sha256: sha256_hex(tarball),
+    };
+    let pins = pins_for(&toolchain, &python);
+    let opts = FetchOptions {
+        force: false,
+        toolchain: None,
+    };
+    format!(
+        "{:#}",
+        sdk::fetch(&pins, &fx.home, &Shell::quiet(), &opts).unwrap_err()
+    )
+}
+
 #[test]
 fn a_tarball_entry_climbing_out_with_dotdot_is_refused() {
     let fx = Fixture::new();
@@ -526,27 +549,7 @@ fn a_tarball_entry_climbing_out_with_dotdot_is_refused() {
         Entry::File(&format!("{SDK_TOP}/bin/clang"), b"x", 0o755),
         Entry::File("../evil", b"escaped", 0o644),
     ]);
-    let url = fx.server.serve("evil.tar.gz", &evil);
-    let python = python_tarball();
-    let python = Archive {
-        url: fx.server.serve("python.tar.gz", &python),
-        sha256: sha256_hex(&python),
-    };
-    let pins = pins_for(
-        &Archive {
-            url,
-            sha256: sha256_hex(&evil),
-        },
-        &python,
-    );
-    let opts = FetchOptions {
-        force: false,
-        toolchain: None,
-    };
-    let err = format!(
-        "{:#}",
-        sdk::fetch(&pins, &fx.home, &Shell::quiet(), &opts).unwrap_err()
-    );
+    let err = fetch_error_with_toolchain_tarball(&fx, &evil);
     assert!(
         err.contains("`../evil`") && err.contains("outside"),
         "{err}"
@@ -576,27 +579,7 @@ fn a_symlink_pointing_outside_is_refused() {
             "../../../../../../etc/passwd",
         ),
     ]);
-    let url = fx.server.serve("evil.tar.gz", &evil);
-    let python = python_tarball();
-    let python = Archive {
-        url: fx.server.serve("python.tar.gz", &python),
-        sha256: sha256_hex(&python),
-    };
-    let pins = pins_for(
-        &Archive {
-            url,
-            sha256: sha256_hex(&evil),
-        },
-        &python,
-    );
-    let opts = FetchOptions {
-        force: false,
-        toolchain: None,
-    };
-    let err = format!(
-        "{:#}",
-        sdk::fetch(&pins, &fx.home, &Shell::quiet(), &opts).unwrap_err()
-    );
+    let err = fetch_error_with_toolchain_tarball(&fx, &evil);
     assert!(
         err.contains("`share/passwd`") && err.contains("points outside"),
         "{err}"
