@@ -6,6 +6,7 @@
 //!   and run it under node's WASI.
 //! - `cargo xtask ci`: everything CI checks: the SDK, formatting, clippy, and every test.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -155,28 +156,78 @@ fn demo(shell: &Shell) -> Result<()> {
 fn ci(shell: &Shell) -> Result<()> {
     let start = Instant::now();
     fetch_sdk(shell, &default_fetch())?;
-    let steps: [(&str, &[&str]); 3] = [
+    let clippy = [
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    let steps: [(&str, &[&str]); 2] = [
         ("check formatting", &["fmt", "--all", "--", "--check"]),
-        (
-            "run clippy",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-        ("run the tests", &["test", "--workspace"]),
+        ("run clippy", &clippy),
     ];
     for (what, args) in steps {
         shell.status("Running", &format!("cargo {}", args.join(" ")));
         run_streaming(shell, what, cargo().args(args))?;
     }
+    shell.status("Running", "cargo test --workspace");
+    let (passed, failed) = run_tests(cargo().args(["test", "--workspace"]))?;
     shell.status(
         "Finished",
         &format!("all checks in {}", shell::seconds(start.elapsed())),
     );
+    // One closing line for the whole run: cargo's own last line is the doc-tests' summary,
+    // which reads "0 passed" whatever the suites before it did.
+    println!("tests: {passed} passed, {failed} failed");
+    if failed > 0 {
+        anyhow::bail!("{failed} tests failed");
+    }
     Ok(())
+}
+
+/// Runs cargo test with its output shown as it comes, adding up every "test result" line.
+fn run_tests(cmd: &mut Command) -> Result<(u64, u64)> {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("failed to start cargo test")?;
+    let stdout = child.stdout.take().context("cargo test has no stdout")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("failed to read cargo test's output")?;
+        println!("{line}");
+        if let Some(summary) = line.strip_prefix("test result: ") {
+            passed += count_before(summary, " passed");
+            failed += count_before(summary, " failed");
+        }
+    }
+    let status = child.wait().context("failed to wait for cargo test")?;
+    if !status.success() && failed == 0 {
+        anyhow::bail!("cargo test exited with {status}");
+    }
+    Ok((passed, failed))
+}
+
+/// `3` from `ok. 3 passed; 0 failed` and ` passed`.
+fn count_before(summary: &str, label: &str) -> u64 {
+    summary
+        .find(label)
+        .and_then(|end| summary[..end].rsplit([' ', '.']).next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_before;
+
+    #[test]
+    fn counts_come_from_cargo_summaries() {
+        let summary =
+            "ok. 66 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s";
+        assert_eq!(count_before(summary, " passed"), 66);
+        assert_eq!(count_before(summary, " failed"), 2);
+        assert_eq!(count_before("FAILED. 6 passed; 2 failed;", " passed"), 6);
+    }
 }
