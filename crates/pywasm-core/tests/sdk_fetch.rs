@@ -233,6 +233,17 @@ impl Fixture {
         )
     }
 
+    /// `sdk::ensure` for the fixture's toolchain, fetching only when not `offline`.
+    fn ensure(&self, offline: bool) -> anyhow::Result<sdk::Sdk> {
+        sdk::ensure(
+            &self.pins,
+            &self.home,
+            &Shell::quiet(),
+            ToolchainKind::WasiSdk,
+            offline,
+        )
+    }
+
     fn locate(&self) -> Result<sdk::Sdk, SdkError> {
         sdk::locate(&self.pins, &self.home, ToolchainKind::WasiSdk)
     }
@@ -320,14 +331,7 @@ fn a_second_fetch_is_fresh_and_makes_no_requests() {
         written
     );
     // `ensure` does not fetch what is there either.
-    sdk::ensure(
-        &fx.pins,
-        &fx.home,
-        &Shell::quiet(),
-        ToolchainKind::WasiSdk,
-        false,
-    )
-    .unwrap();
+    fx.ensure(false).unwrap();
     assert_eq!(fx.server.hits(), 2);
 }
 
@@ -412,28 +416,14 @@ fn a_deleted_or_truncated_file_makes_locate_report_damage() {
         "{err}"
     );
     // `ensure` never repairs behind the user's back, online or not.
-    let err = sdk::ensure(
-        &fx.pins,
-        &fx.home,
-        &Shell::quiet(),
-        ToolchainKind::WasiSdk,
-        false,
-    )
-    .unwrap_err();
+    let err = fx.ensure(false).unwrap_err();
     assert!(err.to_string().contains("is damaged"), "{err:#}");
 
     // Damage wins over absence, or `ensure` would fetch over the damaged part.
     fs_err::remove_dir_all(&sdk.python.root).unwrap();
     fs_err::remove_file(sdk.toolchain.root.join("bin/clang-19")).unwrap();
     let hits = fx.server.hits();
-    let err = sdk::ensure(
-        &fx.pins,
-        &fx.home,
-        &Shell::quiet(),
-        ToolchainKind::WasiSdk,
-        false,
-    )
-    .unwrap_err();
+    let err = fx.ensure(false).unwrap_err();
     assert!(err.to_string().contains("wasi-sdk 25.0 in"), "{err:#}");
     assert_eq!(fx.server.hits(), hits);
 }
@@ -455,14 +445,7 @@ fn an_empty_home_is_missing_and_names_the_command_that_fetches() {
     );
     assert!(text.lines().count() <= 3, "{text}");
 
-    let offline = sdk::ensure(
-        &fx.pins,
-        &fx.home,
-        &Shell::quiet(),
-        ToolchainKind::WasiSdk,
-        true,
-    )
-    .unwrap_err();
+    let offline = fx.ensure(true).unwrap_err();
     assert!(
         matches!(
             offline.downcast_ref::<SdkError>(),
@@ -471,14 +454,7 @@ fn an_empty_home_is_missing_and_names_the_command_that_fetches() {
         "{offline:#}"
     );
     assert_eq!(fx.server.hits(), 0);
-    sdk::ensure(
-        &fx.pins,
-        &fx.home,
-        &Shell::quiet(),
-        ToolchainKind::WasiSdk,
-        false,
-    )
-    .unwrap();
+    fx.ensure(false).unwrap();
     assert_eq!(fx.server.hits(), 2);
 }
 
