@@ -354,11 +354,7 @@ fn a_wrong_digest_is_refused_and_leaves_nothing_behind() {
     let sdk = wasi_sdk_tarball();
     let wrong = "0".repeat(64);
     let url = fx.server.serve("wasi-sdk.tar.gz", &sdk);
-    let python = python_tarball();
-    let python = Archive {
-        url: fx.server.serve("python.tar.gz", &python),
-        sha256: sha256_hex(&python),
-    };
+    let python = serve_python(&fx);
     let pins = pins_for(
         &Archive {
             url,
@@ -495,14 +491,19 @@ fn file_urls_and_plain_paths_are_fetched_without_a_server() {
     assert!(got.python.python_wasm().is_file());
 }
 
+/// Serves the fake CPython tree and pins it by its true digest.
+fn serve_python(fx: &Fixture) -> Archive {
+    let python = python_tarball();
+    Archive {
+        url: fx.server.serve("python.tar.gz", &python),
+        sha256: sha256_hex(&python),
+    }
+}
+
 /// Fetches with `tarball` pinned (by its true digest) as the WASI SDK; the fetch must fail.
 fn fetch_error_with_toolchain_tarball(fx: &Fixture, tarball: &[u8]) -> String {
     let url = fx.server.serve("evil.tar.gz", tarball);
-    let python = python_tarball();
-    let python = Archive {
-        url: fx.server.serve("python.tar.gz", &python),
-        sha256: sha256_hex(&python),
-    };
+    let python = serve_python(fx);
     let toolchain = Archive {
         url,
         sha256: sha256_hex(tarball),
@@ -566,11 +567,7 @@ fn a_symlink_pointing_outside_is_refused() {
 fn an_http_error_names_the_url() {
     let fx = Fixture::new();
     let url = format!("{}/absent.tar.gz", fx.server.base);
-    let python = python_tarball();
-    let python = Archive {
-        url: fx.server.serve("python.tar.gz", &python),
-        sha256: sha256_hex(&python),
-    };
+    let python = serve_python(&fx);
     let pins = pins_for(
         &Archive {
             url: url.clone(),
