@@ -7,9 +7,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
+use pywasm_core::resolve::Resolution;
 use pywasm_core::runtime::{Preopen, RunConfig, Runtime};
 use pywasm_core::sdk::SdkHome;
-use pywasm_core::{BuildOptions, BuildOutcome, Shell};
+use pywasm_core::{BuildOptions, BuildOutcome, LockOptions, Shell};
+
+pub mod ext;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -84,6 +87,23 @@ impl Project {
     pub fn build(&self) -> Result<BuildOutcome> {
         build_dir(&self.root)
     }
+
+    /// Builds with options changed from the tests' defaults (offline, quiet, the shared home).
+    pub fn build_with(&self, change: impl FnOnce(&mut BuildOptions)) -> Result<BuildOutcome> {
+        let mut options = build_options(&self.root);
+        change(&mut options);
+        pywasm_core::build(&options, &Shell::quiet())
+    }
+
+    /// `pywasm lock` in the project.
+    pub fn lock(&self) -> Result<Resolution> {
+        let options = LockOptions {
+            project_dir: self.root.clone(),
+            home: Some(home()),
+            ..LockOptions::default()
+        };
+        pywasm_core::lock(&options, &Shell::quiet())
+    }
 }
 
 impl Drop for Project {
@@ -114,13 +134,16 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 
 /// Builds with the SDK that `cargo xtask fetch-sdk` installed; never downloads.
 pub fn build_dir(dir: &Path) -> Result<BuildOutcome> {
-    let options = BuildOptions {
+    pywasm_core::build(&build_options(dir), &Shell::quiet())
+}
+
+fn build_options(dir: &Path) -> BuildOptions {
+    BuildOptions {
         project_dir: dir.to_path_buf(),
         offline: true,
         home: Some(home()),
         ..BuildOptions::default()
-    };
-    pywasm_core::build(&options, &Shell::quiet())
+    }
 }
 
 pub fn home() -> SdkHome {
@@ -176,10 +199,16 @@ pub fn run_node(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
 /// Runs the same sources with native CPython 3.11, the way a console script would: argv[0] as
 /// given, the entry's return value as the exit status.
 pub fn run_native(source_root: &Path, entry: &str, inv: &Invocation) -> Result<Outcome> {
+    run_native_on(&[source_root], entry, inv)
+}
+
+/// Like [`run_native`], with several directories in front of `sys.path`, in order (sources,
+/// then a `--target` directory holding the same wheels as the module).
+pub fn run_native_on(paths: &[&Path], entry: &str, inv: &Invocation) -> Result<Outcome> {
     let (module, attr) = entry.split_once(':').context("entry is module:function")?;
+    let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let script = format!(
-        "import sys\nsys.argv = sys.argv[1:]\nsys.path.insert(0, {root:?})\nimport {module} as m\nsys.exit(m.{attr}())\n",
-        root = source_root.display().to_string()
+        "import sys\nsys.argv = sys.argv[1:]\nsys.path[0:0] = {paths:?}\nimport {module} as m\nsys.exit(m.{attr}())\n"
     );
     let mut cmd = Command::new(native_python()?);
     cmd.args(["-I", "-S", "-B", "-c", &script]).args(&inv.args);
@@ -265,7 +294,17 @@ pub fn assert_same_as_native(
     entry: &str,
     inv: &Invocation,
 ) -> Outcome {
-    let native = run_native(source_root, entry, inv).expect("native run");
+    assert_same_as_native_on(wasm, &[source_root], entry, inv)
+}
+
+/// [`assert_same_as_native`] with several native `sys.path` entries.
+pub fn assert_same_as_native_on(
+    wasm: &Path,
+    paths: &[&Path],
+    entry: &str,
+    inv: &Invocation,
+) -> Outcome {
+    let native = run_native_on(paths, entry, inv).expect("native run");
     let wasmtime = run_wasmtime(wasm, inv).expect("wasmtime run");
     let node = run_node(wasm, inv).expect("node run");
     for (runtime, got) in [("wasmtime", &wasmtime), ("node", &node)] {

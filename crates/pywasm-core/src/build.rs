@@ -7,13 +7,18 @@ use anyhow::{Context, Result, bail};
 
 use crate::bundle::ImageBuilder;
 use crate::collect::{self, Collected, FileEntry};
+use crate::extensions::ExtensionModule;
+use crate::install::{self, Installed, InstalledDist};
+use crate::lock::Source;
 use crate::manifest::Manifest;
 use crate::pins::{Pins, ToolchainKind};
 use crate::plan::{BuildPlan, DEFAULT_SOURCE_DATE_EPOCH, GuestLayout};
 use crate::pycompile::{Bytecode, Compiler};
+use crate::resolve::Resolution;
 use crate::sdk::{self, Sdk, SdkHome};
 use crate::shell::{human_size, seconds, timed};
-use crate::{Shell, checksum, codegen, link, postprocess};
+use crate::wheel::Platform;
+use crate::{Shell, checksum, codegen, link, postprocess, resolve};
 
 /// What the command line (or a test) asks of a build.
 #[derive(Clone, Debug, Default)]
@@ -31,6 +36,20 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<u64>,
     /// Defaults to `PYWASM_HOME`, then the user's cache directory.
     pub home: Option<SdkHome>,
+    /// Extras chosen on the command line, on top of `[tool.pywasm] extras`.
+    pub extras: Vec<String>,
+}
+
+/// What went into a module, for `pywasm build --list`.
+#[derive(Clone, Debug, Default)]
+pub struct Contents {
+    pub dists: Vec<InstalledDist>,
+    /// Extension modules with the size of their archive.
+    pub extensions: Vec<(ExtensionModule, u64)>,
+    pub app_files: usize,
+    pub app_size: u64,
+    pub stdlib_files: usize,
+    pub stdlib_size: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -41,6 +60,7 @@ pub struct BuildOutcome {
     pub size: u64,
     /// Set when the work directory was kept.
     pub work_dir: Option<PathBuf>,
+    pub contents: Contents,
 }
 
 pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
@@ -68,6 +88,19 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         .prefix("pywasm-build-")
         .tempdir()
         .context("failed to create a work directory")?;
+    let resolution = timed(shell, "Resolved", || {
+        let cx = resolve::ResolveContext {
+            shell,
+            home: &home,
+            project_dir: &plan.project_dir,
+            manifest_path: &plan.manifest_path,
+            python_minor: &sdk.python.minor,
+            offline: options.offline,
+        };
+        let resolution = resolve::dependencies(&cx, &manifest.deps, &options.extras)?;
+        let message = format!("{} distributions", resolution.dists.len());
+        Ok((resolution, message))
+    })?;
     let collected = timed(shell, "Collected", || {
         let app = collect::app_files(&plan.sources, &plan.guest.app_dir)?;
         let stdlib = collect::stdlib_files(&sdk.python.stdlib_dir(), &plan.guest.stdlib_dir)?;
@@ -75,22 +108,47 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         Ok((Collected { app, stdlib }, message))
     })?;
     let entry_file = entry_file(&plan, &collected.app)?;
+    let site_host = install::host_site_dir(work.path());
+    let installed = timed(shell, "Installed", || {
+        let site = install::SiteDirs {
+            host: &site_host,
+            guest: &plan.guest.site_dir,
+        };
+        let project = install::ProjectMetadata {
+            name: &plan.name,
+            version: &plan.version,
+            entry_points: &manifest.entry_points,
+        };
+        let installed = install::install(&resolution, &project, &site, &sdk.python.minor)?;
+        let message = format!(
+            "{} distributions, {} extension modules",
+            installed.dists.len(),
+            installed.extensions.modules.len()
+        );
+        Ok((installed, message))
+    })?;
 
-    let (app_pyc, stdlib_pyc) = timed(shell, "Compiled", || {
+    let bytecode = timed(shell, "Compiled", || {
         let compiler = Compiler::new(&sdk.python, home.cache("cwasm"), shell)?;
         let app = compiler.app(&collected.app, &plan.entry, &entry_file, work.path())?;
         let stdlib = compiler.stdlib(&collected.stdlib, &home.cache("pyc"))?;
+        let site = compiler.packages(
+            &installed.files,
+            (&site_host, &plan.guest.site_dir),
+            &home.cache("pyc-site"),
+        )?;
         let message = format!(
-            "{} app modules to bytecode ({} stdlib)",
+            "{} app modules to bytecode ({} stdlib, {} from dependencies)",
             app.len(),
-            stdlib.len()
+            stdlib.len(),
+            site.len()
         );
-        Ok(((app, stdlib), message))
+        Ok(([app, stdlib, site], message))
     })?;
 
     let image_path = work.path().join("image.bin");
     let image_size = timed(shell, "Bundled", || {
-        let (image, stats) = image(&plan, &collected, [app_pyc, stdlib_pyc])?;
+        let (image, stats) = image(&plan, &collected, &installed.files, bytecode)?;
         fs_err::write(&image_path, &image)?;
         Ok((
             image.len(),
@@ -104,8 +162,15 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     })?;
 
     let linked = timed(shell, "Linked", || {
-        let generated = codegen::write_sources(&plan, work.path(), &image_path, image_size)?;
-        let linked = link::link(&sdk, &generated, work.path(), shell)?;
+        let extensions = &installed.extensions;
+        let generated = codegen::write_sources(
+            &plan,
+            &extensions.modules,
+            work.path(),
+            &image_path,
+            image_size,
+        )?;
+        let linked = link::link(&sdk, &generated, extensions, work.path(), shell)?;
         Ok((linked, format!("with {}", sdk.toolchain.identity)))
     })?;
 
@@ -118,6 +183,7 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         ))
     })?;
 
+    let contents = contents(&collected, installed)?;
     let published = checksum::publish(&bytes, &plan.output)?;
     let work_dir = options.keep_work.then(|| work.keep());
     if let Some(dir) = &work_dir {
@@ -139,7 +205,148 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         sha256: published.sha256,
         size: published.size,
         work_dir,
+        contents,
     })
+}
+
+impl Contents {
+    /// A plain-text table of the module's contents.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<[String; 4]> = vec![[
+            "distribution".into(),
+            "version".into(),
+            "kind".into(),
+            "size".into(),
+        ]];
+        for d in &self.dists {
+            let kind = match (&d.platform, d.source) {
+                (_, Source::Sdist) => "pure (built from sdist)".to_string(),
+                (Platform::Wasi, _) => "WASI".to_string(),
+                (Platform::Pure, _) => "pure".to_string(),
+                (Platform::Other(tag), _) => tag.clone(),
+            };
+            rows.push([
+                d.name.clone(),
+                d.version.clone(),
+                kind,
+                format!("{} files, {}", d.files, human_size(d.size)),
+            ]);
+        }
+        for (what, files, size) in [
+            ("(app)", self.app_files, self.app_size),
+            ("(stdlib)", self.stdlib_files, self.stdlib_size),
+        ] {
+            rows.push([
+                what.into(),
+                String::new(),
+                String::new(),
+                format!("{files} files, {}", human_size(size)),
+            ]);
+        }
+        let mut out = render_table(&rows);
+        if !self.extensions.is_empty() {
+            let mut ext: Vec<[String; 4]> = vec![[
+                "extension module".into(),
+                "init".into(),
+                "distribution".into(),
+                "archive".into(),
+            ]];
+            for (m, size) in &self.extensions {
+                ext.push([
+                    m.name.clone(),
+                    m.init.clone(),
+                    m.dist.clone(),
+                    human_size(*size),
+                ]);
+            }
+            out.push('\n');
+            out.push_str(&render_table(&ext));
+        }
+        out
+    }
+}
+
+fn render_table(rows: &[[String; 4]]) -> String {
+    let mut widths = [0usize; 4];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn contents(collected: &Collected, installed: Installed) -> Result<Contents> {
+    let mut extensions = Vec::new();
+    for module in installed.extensions.modules {
+        let size = fs_err::metadata(&module.archive)?.len();
+        extensions.push((module, size));
+    }
+    Ok(Contents {
+        dists: installed.dists,
+        extensions,
+        app_files: collected.app.len(),
+        app_size: install::total_size(&collected.app)?,
+        stdlib_files: collected.stdlib.len(),
+        stdlib_size: install::total_size(&collected.stdlib)?,
+    })
+}
+
+/// What `pywasm lock` is asked.
+#[derive(Clone, Debug, Default)]
+pub struct LockOptions {
+    pub project_dir: PathBuf,
+    pub extras: Vec<String>,
+    pub home: Option<SdkHome>,
+}
+
+/// Resolves the project's dependencies afresh with pip and writes `pywasm.lock`.
+pub fn lock(options: &LockOptions, shell: &Shell) -> Result<Resolution> {
+    let start = Instant::now();
+    let pins = Pins::embedded()?;
+    let home = match &options.home {
+        Some(home) => home.clone(),
+        None => SdkHome::from_env()?,
+    };
+    let manifest = Manifest::load(&options.project_dir)?;
+    let cx = resolve::ResolveContext {
+        shell,
+        home: &home,
+        project_dir: &manifest.dir,
+        manifest_path: &manifest.path,
+        python_minor: pins.python_minor(),
+        offline: false,
+    };
+    let (requirements, inputs) =
+        resolve::requirements(&manifest.deps, &options.extras, pins.python_minor())?;
+    let resolution = resolve::fresh(&cx, &manifest.deps, &requirements, inputs)?;
+    let path = resolution.lock().save(&manifest.dir)?;
+    for dist in &resolution.dists {
+        shell.verbose(&format!(
+            "{} {} ({})",
+            dist.locked.name, dist.locked.version, dist.locked.file
+        ));
+    }
+    shell.status(
+        "Locked",
+        &format!(
+            "{} distributions in `{}` in {}",
+            resolution.dists.len(),
+            display_rel(&path, &manifest.dir),
+            seconds(start.elapsed())
+        ),
+    );
+    Ok(resolution)
 }
 
 fn toolchain_kind(options: &BuildOptions, pins: &Pins) -> Result<ToolchainKind> {
@@ -213,14 +420,15 @@ fn entry_file(plan: &BuildPlan, app: &[FileEntry]) -> Result<FileEntry> {
     }
 }
 
-/// The file system image: app sources and bytecode, the stdlib and its bytecode.
+/// The file system image: app sources, the stdlib, installed distributions, and their bytecode.
 fn image(
     plan: &BuildPlan,
     collected: &Collected,
-    bytecode: [Bytecode; 2],
+    site: &[FileEntry],
+    bytecode: [Bytecode; 3],
 ) -> Result<(Vec<u8>, crate::bundle::ImageStats)> {
     let mut builder = ImageBuilder::new();
-    for file in collected.app.iter().chain(&collected.stdlib) {
+    for file in collected.app.iter().chain(&collected.stdlib).chain(site) {
         builder.add_file(&file.guest, fs_err::read(&file.host)?)?;
     }
     for (guest, bytes) in bytecode.into_iter().flatten() {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
+use crate::extensions::ExtensionModule;
 use crate::plan::BuildPlan;
 
 const MAIN_TEMPLATE: &str = include_str!("../../../templates/main.c.in");
@@ -21,8 +22,8 @@ pub struct Generated {
     pub include_dir: PathBuf,
 }
 
-/// The entry point for `plan`.
-pub fn render_main(plan: &BuildPlan) -> Result<String> {
+/// The entry point for `plan`, registering `extensions` as built-in modules.
+pub fn render_main(plan: &BuildPlan, extensions: &[ExtensionModule]) -> Result<String> {
     render(
         MAIN_TEMPLATE,
         &[
@@ -31,9 +32,34 @@ pub fn render_main(plan: &BuildPlan) -> Result<String> {
             ("entry_attr", c_string(&plan.entry.attr)),
             ("python_home", c_string(&plan.guest.python_home)),
             ("stdlib_dir", c_string(&plan.guest.stdlib_dir)),
+            ("site_dir", c_string(&plan.guest.site_dir)),
+            ("extensions", extension_list(extensions)?),
             ("app_dir", c_string(&plan.guest.app_dir)),
         ],
     )
+}
+
+/// The X-macro body listing every extension module; each init symbol was checked to be a C
+/// identifier when its wheel was read, and is checked again here because it is pasted as code.
+fn extension_list(extensions: &[ExtensionModule]) -> Result<String> {
+    if extensions.is_empty() {
+        return Ok("/* none */".into());
+    }
+    let mut lines = Vec::new();
+    for ext in extensions {
+        if !(ext.init.is_ascii() && crate::manifest::is_identifier(&ext.init)) {
+            bail!(
+                "internal error: init symbol `{}` is not a C identifier",
+                ext.init
+            );
+        }
+        lines.push(format!(
+            "    PYWASM_EXTENSION({}, {})",
+            c_string(&ext.name),
+            ext.init
+        ));
+    }
+    Ok(format!("\\\n{}", lines.join(" \\\n")))
 }
 
 /// The assembly that places the image file in the module's read-only data.
@@ -56,6 +82,7 @@ pub fn render_image(image: &Path, size: usize) -> Result<String> {
 /// Writes every generated source into `work`.
 pub fn write_sources(
     plan: &BuildPlan,
+    extensions: &[ExtensionModule],
     work: &Path,
     image: &Path,
     image_size: usize,
@@ -66,7 +93,7 @@ pub fn write_sources(
         image_s: work.join("image.S"),
         include_dir: work.to_path_buf(),
     };
-    fs_err::write(&generated.main_c, render_main(plan)?)?;
+    fs_err::write(&generated.main_c, render_main(plan, extensions)?)?;
     fs_err::write(&generated.embedfs_c, EMBEDFS_C)?;
     fs_err::write(work.join("pywasm_embedfs.h"), EMBEDFS_H)?;
     fs_err::write(&generated.image_s, render_image(image, image_size)?)?;
@@ -129,7 +156,22 @@ mod tests {
 
     #[test]
     fn main_c_snapshot() {
-        insta::assert_snapshot!(render_main(&plan()).unwrap());
+        insta::assert_snapshot!(render_main(&plan(), &[]).unwrap());
+    }
+
+    #[test]
+    fn main_c_with_extensions_snapshot() {
+        let ext = |name: &str, init: &str| ExtensionModule {
+            name: name.into(),
+            init: init.into(),
+            archive: "x.a".into(),
+            dist: "pkg".into(),
+        };
+        let extensions = [
+            ext("pkg.sub._multi", "PyInit__multi"),
+            ext("pkg._single", "PyInit__single"),
+        ];
+        insta::assert_snapshot!(render_main(&plan(), &extensions).unwrap());
     }
 
     #[test]
@@ -139,7 +181,7 @@ mod tests {
 
     #[test]
     fn no_runtime_formatting_in_the_entry_point() {
-        let main = render_main(&plan()).unwrap();
+        let main = render_main(&plan(), &[]).unwrap();
         for banned in [
             "printf", "sprintf", "snprintf", "strcat", "strcpy", "malloc",
         ] {

@@ -9,19 +9,25 @@ pub mod bundle;
 pub mod checksum;
 pub mod codegen;
 pub mod collect;
+pub mod extensions;
 pub mod fsutil;
+pub mod install;
 pub mod link;
+pub mod lock;
 pub mod manifest;
 pub mod pins;
+pub mod pip;
 pub mod plan;
 pub mod postprocess;
 pub mod process;
 pub mod pycompile;
+pub mod resolve;
 pub mod runtime;
 pub mod sdk;
 pub mod shell;
+pub mod wheel;
 
-pub use build::{BuildOptions, BuildOutcome, build};
+pub use build::{BuildOptions, BuildOutcome, LockOptions, build, lock};
 pub use shell::Shell;
 
 /// The version of this crate, reported by `pywasm --version` and embedded in build outputs.

@@ -7,6 +7,7 @@ use std::process::Command;
 use anyhow::Result;
 
 use crate::codegen::Generated;
+use crate::extensions::Extensions;
 use crate::sdk::Sdk;
 use crate::{Shell, process};
 
@@ -17,7 +18,13 @@ const EMULATED: &[&str] = &["signal", "getpid", "process-clocks"];
 const STACK_SIZE: u32 = 8 << 20;
 
 /// Compiles and links; returns the path of the linked module inside `work`.
-pub fn link(sdk: &Sdk, generated: &Generated, work: &Path, shell: &Shell) -> Result<PathBuf> {
+pub fn link(
+    sdk: &Sdk,
+    generated: &Generated,
+    extensions: &Extensions,
+    work: &Path,
+    shell: &Shell,
+) -> Result<PathBuf> {
     let python = &sdk.python;
     let mut objects = Vec::new();
     for (source, extra) in [
@@ -32,11 +39,7 @@ pub fn link(sdk: &Sdk, generated: &Generated, work: &Path, shell: &Shell) -> Res
         let mut cmd = compiler(sdk, work);
         cmd.args(["-O2", "-c"])
             .arg(format!("-I{}", generated.include_dir.display()))
-            .args(
-                EMULATED
-                    .iter()
-                    .map(|e| format!("-D_WASI_EMULATED_{}", e.to_uppercase().replace('-', "_"))),
-            )
+            .args(emulation_defines())
             .args(extra)
             .arg(source)
             .arg("-o")
@@ -47,7 +50,22 @@ pub fn link(sdk: &Sdk, generated: &Generated, work: &Path, shell: &Shell) -> Res
 
     let output = work.join("linked.wasm");
     let mut cmd = compiler(sdk, work);
+    // Extension archives come before libpython, whose API they call; wasm-ld then keeps only the
+    // members that main.c's init references (and what those need).
+    let mut archives: Vec<&PathBuf> = Vec::new();
+    for archive in extensions
+        .modules
+        .iter()
+        .map(|m| &m.archive)
+        .chain(&extensions.archives)
+    {
+        if !archives.contains(&archive) {
+            archives.push(archive);
+        }
+    }
     cmd.args(&objects)
+        .args(archives)
+        .args(extensions.libraries.iter().map(|l| format!("-l{l}")))
         .arg(format!("-L{}", python.lib_dir().display()))
         .arg(format!("-lpython{}", python.minor))
         .args(["-lexpat", "-lmpdec"])
@@ -58,6 +76,20 @@ pub fn link(sdk: &Sdk, generated: &Generated, work: &Path, shell: &Shell) -> Res
         .arg(&output);
     process::run(shell, "link the module", &mut cmd)?;
     Ok(output)
+}
+
+/// Flags every C file compiled against this SDK's libpython needs: its headers and the WASI
+/// emulations it was built with. Extension builders use them too.
+pub fn python_cflags(sdk: &Sdk) -> Vec<String> {
+    let mut flags = vec![format!("-I{}", sdk.python.include_dir().display())];
+    flags.extend(emulation_defines());
+    flags
+}
+
+fn emulation_defines() -> impl Iterator<Item = String> {
+    EMULATED
+        .iter()
+        .map(|e| format!("-D_WASI_EMULATED_{}", e.to_uppercase().replace('-', "_")))
 }
 
 fn compiler(sdk: &Sdk, work: &Path) -> Command {

@@ -20,6 +20,12 @@ pub struct PywasmConfig {
     pub sources: Option<Spanned<Vec<Spanned<String>>>>,
     /// Where the module is written, relative to the project directory.
     pub output: Option<Spanned<String>>,
+    /// Names of `[project.optional-dependencies]` groups to include.
+    pub extras: Option<Spanned<Vec<Spanned<String>>>>,
+    /// WASI wheels: wheel files, globs, unpacked wheel directories, or directories of wheels.
+    pub wheels: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Distributions used without their compiled extension modules (pure-Python fallbacks).
+    pub without_extensions: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,10 +35,15 @@ struct PyProjectFile {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 struct ProjectTable {
     name: Option<Spanned<String>>,
     version: Option<Spanned<String>>,
     scripts: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    gui_scripts: Option<BTreeMap<String, String>>,
+    entry_points: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    dependencies: Option<Vec<Spanned<String>>>,
+    optional_dependencies: Option<BTreeMap<String, Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +64,26 @@ pub struct Manifest {
     /// Source roots from `[tool.pywasm] sources`; `None` means detect the layout.
     pub sources: Option<Vec<Located<PathBuf>>>,
     pub output: PathBuf,
+    /// Dependencies and the rest of the inputs to dependency resolution.
+    pub deps: DependencySpec,
+    /// `[project.scripts]`, `[project.gui-scripts]` and `[project.entry-points]` by group, for
+    /// the project's own `entry_points.txt` inside the module (plugin discovery uses it).
+    pub entry_points: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// What goes into resolving dependencies, as written in `pyproject.toml`.
+#[derive(Clone, Debug, Default)]
+pub struct DependencySpec {
+    /// `[project].dependencies`, PEP 508 strings.
+    pub dependencies: Vec<Located<String>>,
+    /// `[project.optional-dependencies]`, keyed by the extra's normalised name.
+    pub optional: BTreeMap<String, Vec<Located<String>>>,
+    /// `[tool.pywasm] extras`.
+    pub extras: Vec<Located<String>>,
+    /// `[tool.pywasm] wheels`.
+    pub wheels: Vec<Located<String>>,
+    /// `[tool.pywasm] without-extensions`.
+    pub without_extensions: Vec<Located<String>>,
 }
 
 /// A value with the place in `pyproject.toml` it came from, for errors found later.
@@ -92,6 +123,12 @@ impl Origin {
                 .to_string(),
             width,
         }
+    }
+
+    /// A value given on the command line, shown as `--flag value` in errors.
+    pub fn command_line(flag: &str, value: &str) -> Origin {
+        let text = format!("{flag} {value}");
+        Origin::new(Path::new("command line"), &text, flag.len() + 1..text.len())
     }
 
     /// An error message pointing at this place, rustc style, with an optional hint.
@@ -179,6 +216,21 @@ impl EntryPoint {
     }
 }
 
+/// PEP 685: extras compare by their PEP 503 normalised names.
+pub fn normalize_extra(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.trim().chars() {
+        if "-_.".contains(c) {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
 pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
@@ -239,6 +291,19 @@ impl Manifest {
             .map_or_else(|| "0.0.0".to_string(), |v| v.into_inner());
         let config = file.tool.and_then(|t| t.pywasm).unwrap_or_default();
 
+        let mut entry_points = project.entry_points.clone().unwrap_or_default();
+        if let Some(scripts) = &project.scripts {
+            let scripts = scripts.get_ref().iter();
+            entry_points.insert(
+                "console_scripts".into(),
+                scripts
+                    .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                    .collect(),
+            );
+        }
+        if let Some(gui) = &project.gui_scripts {
+            entry_points.insert("gui_scripts".into(), gui.clone());
+        }
         let entry = match config.entry {
             Some(entry) => {
                 let origin = at(entry.span());
@@ -278,6 +343,27 @@ impl Manifest {
         } else {
             dir.join(output)
         };
+        let located = |list: Option<Vec<Spanned<String>>>| -> Vec<Located<String>> {
+            list.unwrap_or_default()
+                .into_iter()
+                .map(|s| Located {
+                    origin: at(s.span()),
+                    value: s.into_inner(),
+                })
+                .collect()
+        };
+        let deps = DependencySpec {
+            dependencies: located(project.dependencies),
+            optional: project
+                .optional_dependencies
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(extra, list)| (normalize_extra(&extra), located(Some(list))))
+                .collect(),
+            extras: located(config.extras.map(Spanned::into_inner)),
+            wheels: located(config.wheels.map(Spanned::into_inner)),
+            without_extensions: located(config.without_extensions.map(Spanned::into_inner)),
+        };
         Ok(Manifest {
             path: path.to_path_buf(),
             dir,
@@ -286,6 +372,8 @@ impl Manifest {
             entry,
             sources,
             output,
+            deps,
+            entry_points,
         })
     }
 }
@@ -412,5 +500,24 @@ mod tests {
         let m = parse("[project]\nname = \"x\"\n[tool.ruff]\nline-length = 99\n[tool.pywasm]\nentry = \"x:m\"\nsources = [\"lib\"]\noutput = \"out/x.wasm\"\n").unwrap();
         assert_eq!(m.sources.unwrap()[0].value, Path::new("lib"));
         assert_eq!(m.output, Path::new("/p/out/x.wasm"));
+    }
+
+    #[test]
+    fn dependencies_extras_and_wheels_keep_their_places() {
+        let m = parse("[project]\nname = \"x\"\ndependencies = [\"attrs>=23\", \"jinja2\"]\n[project.optional-dependencies]\nTOML_support = [\"tomli\"]\n[project.entry-points.\"x.plugins\"]\na = \"x:a\"\n[tool.pywasm]\nentry = \"x:m\"\nextras = [\"toml-support\"]\nwheels = [\"w/*.whl\"]\nwithout-extensions = [\"MarkupSafe\"]\n").unwrap();
+        let deps = &m.deps;
+        assert_eq!(deps.dependencies[1].value, "jinja2");
+        assert_eq!(deps.dependencies[1].origin.line, 3);
+        assert!(deps.optional.contains_key("toml-support"));
+        assert_eq!(deps.extras[0].value, "toml-support");
+        assert_eq!(deps.wheels[0].origin.line, 11);
+        assert_eq!(deps.without_extensions[0].value, "MarkupSafe");
+        assert_eq!(m.entry_points["x.plugins"]["a"], "x:a");
+    }
+
+    #[test]
+    fn extras_compare_normalised() {
+        assert_eq!(normalize_extra("Toml_Support"), "toml-support");
+        assert_eq!(normalize_extra("a.-_b"), "a-b");
     }
 }

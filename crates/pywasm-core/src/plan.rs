@@ -30,6 +30,8 @@ pub struct GuestLayout {
     /// `sys.prefix`.
     pub python_home: String,
     pub stdlib_dir: String,
+    /// Where dependencies are installed, after the stdlib on `sys.path` as in a venv.
+    pub site_dir: String,
     pub app_dir: String,
 }
 
@@ -40,6 +42,7 @@ impl GuestLayout {
         GuestLayout {
             python_home: "/usr/local".into(),
             stdlib_dir: format!("/usr/local/lib/python{minor}"),
+            site_dir: format!("/usr/local/lib/python{minor}/site-packages"),
             app_dir: "/app".into(),
         }
     }

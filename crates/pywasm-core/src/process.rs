@@ -40,26 +40,37 @@ fn quote(s: &OsStr) -> String {
 /// Runs `cmd` to completion with stdout and stderr captured. `what` names the step for the error
 /// ("compile `main.c`"). A non-zero exit is an error that shows the command and its stderr.
 pub fn run(shell: &Shell, what: &str, cmd: &mut Command) -> Result<Output> {
-    shell.verbose(&format!("running `{}`", display(cmd)));
-    let output = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("failed to start `{}` to {what}", display(cmd)))?;
+    let output = run_unchecked(shell, what, cmd)?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let mut detail = tail(stderr.trim_end(), 40);
-        if detail.is_empty() {
-            detail = tail(stdout.trim_end(), 40);
-        }
-        bail!(
-            "failed to {what}: `{}` exited with {}\n{}",
-            display(cmd),
-            output.status,
-            indent(&detail)
-        );
+        return Err(failure(what, cmd, &output));
     }
     Ok(output)
+}
+
+/// Like [`run`], but a non-zero exit is returned, not an error, for callers that read a failing
+/// tool's output to explain it better (pip's resolver errors).
+pub fn run_unchecked(shell: &Shell, what: &str, cmd: &mut Command) -> Result<Output> {
+    shell.verbose(&format!("running `{}`", display(cmd)));
+    cmd.stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("failed to start `{}` to {what}", display(cmd)))
+}
+
+/// The error for a command that exited unsuccessfully: the command line and the end of stderr
+/// (or of stdout when stderr is empty).
+pub fn failure(what: &str, cmd: &Command, output: &Output) -> anyhow::Error {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut detail = tail(stderr.trim_end(), 40);
+    if detail.is_empty() {
+        detail = tail(stdout.trim_end(), 40);
+    }
+    anyhow::anyhow!(
+        "failed to {what}: `{}` exited with {}\n{}",
+        display(cmd),
+        output.status,
+        indent(&detail)
+    )
 }
 
 /// Runs `cmd` with the terminal's stdin, stdout and stderr, for long tools whose output the user

@@ -164,54 +164,90 @@ impl<'a> Compiler<'a> {
             key.push_str(&f.guest);
             key.push('\n');
         }
+        let guest_root = files
+            .first()
+            .map(|f| stdlib_root(&f.guest))
+            .unwrap_or_default();
+        self.cached_tree(
+            &key,
+            files,
+            (&self.python.stdlib_dir(), &guest_root),
+            cache_root,
+        )
+    }
+
+    /// Compiles installed distributions (`host_root` is site-packages on the host, `guest_root`
+    /// inside the module), cached by their content. Like pip's compileall, a file this CPython
+    /// cannot compile (a Python 2 leftover in a test directory, say) stays source only.
+    pub fn packages(
+        &self,
+        files: &[FileEntry],
+        roots: (&Path, &str),
+        cache_root: &Path,
+    ) -> Result<Bytecode> {
+        let mut key = format!("{}\n{}\n", self.python.digest, COMPILE_SCRIPT);
+        for f in files.iter().filter(|f| f.guest.ends_with(".py")) {
+            key.push_str(&f.guest);
+            key.push(' ');
+            key.push_str(&fsutil::sha256_file(&f.host)?);
+            key.push('\n');
+        }
+        self.cached_tree(&key, files, roots, cache_root)
+    }
+
+    /// Compiles the `.py` files of one tree, shared read-only at its guest path, into
+    /// `<cache_root>/<key digest>` unless that exists already.
+    fn cached_tree(
+        &self,
+        key: &str,
+        files: &[FileEntry],
+        (host_root, guest_root): (&Path, &str),
+        cache_root: &Path,
+    ) -> Result<Bytecode> {
         let dir = cache_root.join(&fsutil::sha256_hex(key.as_bytes())[..16]);
-        if !dir.join("result.json").is_file() {
-            // Compiled beside its final place and renamed, so the cache never holds half a stdlib.
-            fs_err::create_dir_all(cache_root)?;
-            let scratch = tempfile::Builder::new()
-                .prefix(".stdlib-")
-                .tempdir_in(cache_root)
-                .with_context(|| {
-                    format!("failed to create a directory in `{}`", cache_root.display())
-                })?;
-            let stdlib_guest = files
-                .first()
-                .map(|f| stdlib_root(&f.guest))
-                .unwrap_or_default();
-            let jobs: Vec<Job> = files
-                .iter()
-                .filter(|f| f.guest.ends_with(".py"))
-                .map(|f| Job {
-                    src: f.guest.clone(),
-                    filename: f.guest.clone(),
-                })
-                .collect();
-            let preopens = vec![Preopen {
-                host: self.python.stdlib_dir(),
-                guest: stdlib_guest,
-                writable: false,
-            }];
-            let result = self.run(
-                Jobs {
-                    files: jobs,
-                    entry: None,
-                },
-                scratch.path(),
-                preopens,
-            )?;
-            for error in &result.errors {
-                // A stdlib file that this CPython cannot compile is shipped as source only.
-                self.shell.verbose(&format!(
-                    "stdlib file not compiled: {}: {}",
-                    error.filename, error.message
-                ));
-            }
-            let kept = scratch.keep();
-            if let Err(err) = fs_err::rename(&kept, &dir) {
-                let _ = fs_err::remove_dir_all(&kept);
-                if !dir.join("result.json").is_file() {
-                    return Err(err.into());
-                }
+        if dir.join("result.json").is_file() {
+            return read_outputs(&dir);
+        }
+        // Compiled beside its final place and renamed, so the cache never holds half a tree.
+        fs_err::create_dir_all(cache_root)?;
+        let scratch = tempfile::Builder::new()
+            .prefix(".tree-")
+            .tempdir_in(cache_root)
+            .with_context(|| {
+                format!("failed to create a directory in `{}`", cache_root.display())
+            })?;
+        let jobs: Vec<Job> = files
+            .iter()
+            .filter(|f| f.guest.ends_with(".py"))
+            .map(|f| Job {
+                src: f.guest.clone(),
+                filename: f.guest.clone(),
+            })
+            .collect();
+        let preopens = vec![Preopen {
+            host: host_root.to_path_buf(),
+            guest: guest_root.to_string(),
+            writable: false,
+        }];
+        let result = self.run(
+            Jobs {
+                files: jobs,
+                entry: None,
+            },
+            scratch.path(),
+            preopens,
+        )?;
+        for error in &result.errors {
+            self.shell.verbose(&format!(
+                "not compiled, kept as source: {}: {}",
+                error.filename, error.message
+            ));
+        }
+        let kept = scratch.keep();
+        if let Err(err) = fs_err::rename(&kept, &dir) {
+            let _ = fs_err::remove_dir_all(&kept);
+            if !dir.join("result.json").is_file() {
+                return Err(err.into());
             }
         }
         read_outputs(&dir)

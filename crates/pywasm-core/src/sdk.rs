@@ -136,6 +136,18 @@ impl Toolchain {
         }
     }
 
+    /// The archiver that makes static libraries the toolchain's linker reads.
+    pub fn ar(&self) -> Command {
+        match self.kind {
+            ToolchainKind::Zig => {
+                let mut cmd = Command::new(zig_binary(&self.root));
+                cmd.arg("ar");
+                cmd
+            }
+            ToolchainKind::WasiSdk => Command::new(self.root.join("bin").join("llvm-ar")),
+        }
+    }
+
     /// `<home>/cache/zig`. The toolchain's root is always `<home>/sdk/<dir>`, so the home is
     /// found from it; this keeps `Toolchain` constructible from its public fields alone.
     fn zig_cache_dir(&self) -> PathBuf {

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use pywasm_core::pins::{Pins, ToolchainKind};
 use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{Shell, Verbosity};
-use pywasm_core::{BuildOptions, build};
+use pywasm_core::{BuildOptions, LockOptions, build, lock};
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +43,20 @@ enum Command {
         /// Keep the work directory with the generated C and the image.
         #[arg(long)]
         keep_work: bool,
+        /// Optional-dependency groups to include, on top of `[tool.pywasm] extras`.
+        #[arg(long, value_delimiter = ',')]
+        extras: Vec<String>,
+        /// After building, list what went into the module: distributions, extension modules,
+        /// sizes.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Resolve the dependencies of the project in DIR with pip and write `pywasm.lock`.
+    Lock {
+        dir: Option<PathBuf>,
+        /// Optional-dependency groups to include, on top of `[tool.pywasm] extras`.
+        #[arg(long, value_delimiter = ',')]
+        extras: Vec<String>,
     },
     /// Download, verify and unpack the pinned SDK into the cache (PYWASM_HOME).
     FetchSdk {
@@ -79,6 +93,8 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             toolchain,
             offline,
             keep_work,
+            extras,
+            list,
         } => {
             let project_dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let options = BuildOptions {
@@ -87,9 +103,22 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
                 toolchain,
                 offline,
                 keep_work,
+                extras,
                 ..BuildOptions::default()
             };
-            build(&options, shell).map(drop)
+            let outcome = build(&options, shell)?;
+            if list {
+                print!("{}", outcome.contents.table());
+            }
+            Ok(())
+        }
+        Command::Lock { dir, extras } => {
+            let options = LockOptions {
+                project_dir: dir.unwrap_or_else(|| PathBuf::from(".")),
+                extras,
+                ..LockOptions::default()
+            };
+            lock(&options, shell).map(drop)
         }
         Command::FetchSdk { toolchain, force } => {
             let pins = Pins::embedded()?;

@@ -49,6 +49,7 @@ fn builds_the_hello_example_to_the_requested_output() {
             "build",
             "--offline",
             "-q",
+            "--list",
             "examples/hello",
             "-o",
             &output.display().to_string(),
@@ -64,6 +65,16 @@ fn builds_the_hello_example_to_the_requested_output() {
         out.stderr.is_empty(),
         "-q printed: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // `--list` goes to stdout even with -q: it is what was asked for.
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.starts_with("distribution  version  kind  size\n"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("(app)") && listing.contains("(stdlib)"),
+        "{listing}"
     );
     let bytes = std::fs::read(&output).expect("module written");
     assert_eq!(&bytes[..4], b"\0asm");

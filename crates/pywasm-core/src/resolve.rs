@@ -1,0 +1,934 @@
+//! Dependency resolution: `[project].dependencies` (and chosen extras) resolved by pip for the
+//! WASI target, or taken exactly from `pywasm.lock`. Every wheel ends up in a content-addressed
+//! cache (`<home>/cache/wheels/<sha256>/<file>`) so locked builds need no network once warm.
+//!
+//! When pip finds nothing for the target, pywasm asks it what it would install natively and
+//! tries those distributions one by one for the target: the ones that fail are named in the
+//! error, with what they ship instead (native wheels, an sdist with C code). Source-only
+//! distributions are built into wheels with their own backend and used when they turn out pure;
+//! those listed in `[tool.pywasm] without-extensions` are used without their native modules.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::lock::{Inputs, Lock, LockedPackage, Source};
+use crate::manifest::{DependencySpec, Located, Origin, normalize_extra};
+use crate::pip::{Pip, PipFailure};
+use crate::sdk::SdkHome;
+use crate::wheel::{self, Platform, Wheel, WheelName};
+use crate::{Shell, fsutil};
+
+/// A distribution chosen for the module, and where its verified wheel is.
+#[derive(Clone, Debug)]
+pub struct Dist {
+    pub locked: LockedPackage,
+    pub wheel: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Resolution {
+    pub inputs: Inputs,
+    pub dists: Vec<Dist>,
+}
+
+impl Resolution {
+    pub fn lock(&self) -> Lock {
+        Lock::new(
+            self.inputs.clone(),
+            self.dists.iter().map(|d| d.locked.clone()).collect(),
+        )
+    }
+}
+
+/// Where and how a resolution runs.
+pub struct ResolveContext<'a> {
+    pub shell: &'a Shell,
+    pub home: &'a SdkHome,
+    pub project_dir: &'a Path,
+    pub manifest_path: &'a Path,
+    pub python_minor: &'a str,
+    pub offline: bool,
+}
+
+/// A requirement line and where it was written.
+#[derive(Clone, Debug)]
+pub struct Requirement {
+    pub text: String,
+    pub name: String,
+    pub origin: Option<Origin>,
+}
+
+/// Resolves the project's dependencies: from the lock when there is one (refusing one that no
+/// longer matches `pyproject.toml`), else fresh with pip.
+pub fn dependencies(
+    cx: &ResolveContext,
+    spec: &DependencySpec,
+    cli_extras: &[String],
+) -> Result<Resolution> {
+    let (requirements, inputs) = requirements(spec, cli_extras, cx.python_minor)?;
+    if requirements.is_empty() && spec.wheels.is_empty() {
+        return Ok(Resolution {
+            inputs,
+            dists: Vec::new(),
+        });
+    }
+    match Lock::load(cx.project_dir)? {
+        Some(lock) => {
+            if let Some(why) = lock.mismatch(&inputs) {
+                bail!(
+                    "`{}` is out of date: {why}\n  = help: run `pywasm lock` to resolve again",
+                    Lock::path(cx.project_dir).display()
+                );
+            }
+            locked(cx, spec, lock)
+        }
+        None => fresh(cx, spec, &requirements, inputs),
+    }
+}
+
+/// The requirement lines pip gets, and the inputs a lock records.
+pub fn requirements(
+    spec: &DependencySpec,
+    cli_extras: &[String],
+    python_minor: &str,
+) -> Result<(Vec<Requirement>, Inputs)> {
+    let mut extras: Vec<Located<String>> = spec.extras.clone();
+    extras.extend(cli_extras.iter().map(|e| Located {
+        value: e.clone(),
+        origin: Origin::command_line("--extras", e),
+    }));
+    let mut chosen: Vec<String> = Vec::new();
+    let mut lines: Vec<&Located<String>> = spec.dependencies.iter().collect();
+    for extra in &extras {
+        let key = normalize_extra(&extra.value);
+        let Some(group) = spec.optional.get(&key) else {
+            let known: Vec<_> = spec.optional.keys().map(|k| format!("`{k}`")).collect();
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
+            return Err(extra.origin.error(
+                &format!("unknown extra `{}`", extra.value),
+                Some(&format!(
+                    "`[project.optional-dependencies]` defines: {known}"
+                )),
+            ));
+        };
+        if !chosen.contains(&key) {
+            chosen.push(key);
+            lines.extend(group);
+        }
+    }
+    let mut out: Vec<Requirement> = Vec::new();
+    for line in lines {
+        let name = requirement_name(&line.value).ok_or_else(|| {
+            line.origin.error(
+                &format!("`{}` is not a PEP 508 requirement", line.value),
+                Some("write a distribution name with optional version and markers, e.g. `attrs>=23.1`"),
+            )
+        })?;
+        if !out.iter().any(|r| r.text == line.value.trim()) {
+            out.push(Requirement {
+                text: line.value.trim().to_string(),
+                name,
+                origin: Some(line.origin.clone()),
+            });
+        }
+    }
+    chosen.sort();
+    let mut without: Vec<String> = spec
+        .without_extensions
+        .iter()
+        .map(|w| wheel::normalize_name(&w.value))
+        .collect();
+    without.sort();
+    without.dedup();
+    let inputs = Inputs {
+        python: python_minor.to_string(),
+        requirements: out.iter().map(|r| r.text.clone()).collect(),
+        extras: chosen,
+        wheels: spec.wheels.iter().map(|w| w.value.clone()).collect(),
+        without_extensions: without,
+    };
+    Ok((out, inputs))
+}
+
+/// The distribution name a PEP 508 line starts with, normalised.
+pub fn requirement_name(text: &str) -> Option<String> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .unwrap_or(text.len());
+    let name = &text[..end];
+    let rest = text[end..].trim_start();
+    let valid_rest =
+        rest.is_empty() || rest.starts_with(['[', '<', '>', '=', '!', '~', ';', '@', '(']);
+    (!name.is_empty() && name.starts_with(|c: char| c.is_ascii_alphanumeric()) && valid_rest)
+        .then(|| wheel::normalize_name(name))
+}
+
+/// Resolves with pip from scratch, ignoring any lock.
+pub fn fresh(
+    cx: &ResolveContext,
+    spec: &DependencySpec,
+    requirements: &[Requirement],
+    inputs: Inputs,
+) -> Result<Resolution> {
+    if cx.offline {
+        bail!(
+            "resolving dependencies needs the package index, and `--offline` was given\n  = help: run `pywasm lock` once online; a build with `pywasm.lock` and a warm cache works offline"
+        );
+    }
+    let scratch = scratch_dir(cx.home)?;
+    let links = scratch.path().join("links");
+    let local = LocalWheels::gather(cx, spec, &links)?;
+    // Wheels listed in `[tool.pywasm] wheels` are offered to pip, not forced on it: only what
+    // the dependencies ask for is bundled.
+    if requirements.is_empty() {
+        warn_unused(cx.shell, &local, &[]);
+        return Ok(Resolution {
+            inputs,
+            dists: Vec::new(),
+        });
+    }
+    let pip = Pip::find(cx.python_minor, cx.shell)?;
+    let reqs_file = scratch.path().join("requirements.txt");
+    let text: String = requirements
+        .iter()
+        .map(|r| format!("{}\n", r.text))
+        .collect();
+    fs_err::write(&reqs_file, text)?;
+    let mut built: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let without: Vec<String> = inputs.without_extensions.clone();
+    for attempt in 0.. {
+        let dest = scratch.path().join(format!("download-{attempt}"));
+        fs_err::create_dir_all(&dest)?;
+        match pip.download_for_target(cx.shell, &reqs_file, std::slice::from_ref(&links), &dest)? {
+            Ok(()) => {
+                let dists = collect_downloads(cx, &dest, &local, &built)?;
+                warn_unused(cx.shell, &local, &dists);
+                return Ok(Resolution { inputs, dists });
+            }
+            Err(failure) if attempt < 8 => {
+                let diagnosis = Diagnosis {
+                    cx,
+                    pip: &pip,
+                    scratch: scratch.path(),
+                    links: &links,
+                    without: &without,
+                };
+                diagnosis.repair(&reqs_file, &failure, requirements, &mut built)?;
+            }
+            Err(failure) => bail!(
+                "pip could not resolve the dependencies for WASI:\n{}",
+                failure.summary()
+            ),
+        }
+    }
+    unreachable!("the loop returns or fails")
+}
+
+fn scratch_dir(home: &SdkHome) -> Result<tempfile::TempDir> {
+    let tmp = home.tmp_dir();
+    fs_err::create_dir_all(&tmp)?;
+    tempfile::Builder::new()
+        .prefix("resolve-")
+        .tempdir_in(&tmp)
+        .with_context(|| format!("failed to create a directory in `{}`", tmp.display()))
+}
+
+/// Moves pip's downloads into the wheel cache and records where each came from.
+fn collect_downloads(
+    cx: &ResolveContext,
+    dest: &Path,
+    local: &LocalWheels,
+    built: &BTreeMap<String, (String, String)>,
+) -> Result<Vec<Dist>> {
+    let mut dists = Vec::new();
+    for path in fsutil::walk_files(dest, &|_, _| false)? {
+        let file = fsutil::slash_path(&path);
+        let host = dest.join(&path);
+        let Ok(name) = WheelName::parse(&file) else {
+            bail!("pip downloaded `{file}`, which is not a wheel; pywasm bundles wheels only");
+        };
+        let sha256 = fsutil::sha256_file(&host)?;
+        let (source, origin_path, sdist) = match (built.get(&file), local.origins.get(&file)) {
+            (Some((sdist, sdist_sha)), _) => (
+                Source::Sdist,
+                None,
+                Some((sdist.clone(), sdist_sha.clone())),
+            ),
+            (None, Some(local)) if local.sha256 == sha256 => {
+                (Source::Wheels, Some(local.display.clone()), None)
+            }
+            _ => (Source::Index, None, None),
+        };
+        let wheel = cache_wheel(cx.home, &host, &file, &sha256)?;
+        dists.push(Dist {
+            locked: LockedPackage {
+                name: name.distribution.clone(),
+                version: name.version.clone(),
+                file,
+                sha256,
+                source,
+                path: origin_path,
+                sdist: sdist.as_ref().map(|s| s.0.clone()),
+                sdist_sha256: sdist.map(|s| s.1),
+            },
+            wheel,
+        });
+    }
+    dists.sort_by(|a, b| a.locked.name.cmp(&b.locked.name));
+    Ok(dists)
+}
+
+fn warn_unused(shell: &Shell, local: &LocalWheels, dists: &[Dist]) {
+    for (file, origin) in &local.origins {
+        if !dists.iter().any(|d| &d.locked.file == file) {
+            shell.warn(&format!(
+                "`{}` from `[tool.pywasm] wheels` is not needed by any dependency and is left out",
+                origin.display
+            ));
+        }
+    }
+}
+
+/// `<home>/cache/wheels/<sha256>/<file>`: verified once, shared by every project.
+fn cache_wheel(home: &SdkHome, from: &Path, file: &str, sha256: &str) -> Result<PathBuf> {
+    let dir = home.cache("wheels").join(sha256);
+    let target = dir.join(file);
+    if !target.is_file() {
+        // A private temporary name: builds running side by side may cache the same wheel.
+        fs_err::create_dir_all(&dir)?;
+        let tmp = tempfile::NamedTempFile::new_in(&dir)
+            .with_context(|| format!("failed to create a file in `{}`", dir.display()))?;
+        fs_err::copy(from, tmp.path())?;
+        tmp.persist(&target)
+            .map_err(|e| e.error)
+            .with_context(|| format!("failed to move a wheel into `{}`", target.display()))?;
+    }
+    Ok(target)
+}
+
+fn cached_wheel(home: &SdkHome, file: &str, sha256: &str) -> Result<Option<PathBuf>> {
+    let path = home.cache("wheels").join(sha256).join(file);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    // A damaged cache entry is dropped and fetched again rather than trusted.
+    if fsutil::sha256_file(&path)? == sha256 {
+        return Ok(Some(path));
+    }
+    fs_err::remove_file(&path)?;
+    Ok(None)
+}
+
+/// Takes exactly the lock's distributions; any file that no longer matches its hash is an error.
+pub fn locked(cx: &ResolveContext, spec: &DependencySpec, lock: Lock) -> Result<Resolution> {
+    let scratch = scratch_dir(cx.home)?;
+    let links = scratch.path().join("links");
+    let local = LocalWheels::gather(cx, spec, &links)?;
+    let lock_path = Lock::path(cx.project_dir);
+    let stale = |pkg: &LockedPackage, found: &str, what: &str| {
+        anyhow::anyhow!(
+            "`{}` is stale: it pins `{}` with sha256 {}, but {what} has sha256 {found}\n  = help: if the new file is intended, run `pywasm lock` to accept it; otherwise restore the original",
+            lock_path.display(),
+            pkg.file,
+            pkg.sha256
+        )
+    };
+    let mut dists: Vec<Dist> = Vec::new();
+    let mut missing: Vec<&LockedPackage> = Vec::new();
+    for pkg in &lock.packages {
+        match pkg.source {
+            Source::Wheels => {
+                let Some(found) = local.origins.get(&pkg.file) else {
+                    bail!(
+                        "`{}` pins `{}` from `[tool.pywasm] wheels`, and no entry there provides it any more\n  = help: restore the wheel, or run `pywasm lock` to resolve again",
+                        lock_path.display(),
+                        pkg.file
+                    );
+                };
+                if found.sha256 != pkg.sha256 {
+                    return Err(stale(pkg, &found.sha256, &format!("`{}`", found.display)));
+                }
+                dists.push(Dist {
+                    locked: pkg.clone(),
+                    wheel: links.join(&pkg.file),
+                });
+            }
+            _ => match cached_wheel(cx.home, &pkg.file, &pkg.sha256)? {
+                Some(wheel) => dists.push(Dist {
+                    locked: pkg.clone(),
+                    wheel,
+                }),
+                None => missing.push(pkg),
+            },
+        }
+    }
+    if !missing.is_empty() {
+        dists.extend(fetch_locked(
+            cx,
+            &lock.inputs,
+            &missing,
+            scratch.path(),
+            &links,
+            &stale,
+        )?);
+    }
+    dists.sort_by(|a, b| a.locked.name.cmp(&b.locked.name));
+    // Local wheels live in the scratch directory; keep them for the build.
+    for dist in &mut dists {
+        if dist.locked.source == Source::Wheels {
+            dist.wheel = cache_wheel(cx.home, &dist.wheel, &dist.locked.file, &dist.locked.sha256)?;
+        }
+    }
+    Ok(Resolution {
+        inputs: lock.inputs,
+        dists,
+    })
+}
+
+/// Downloads (or rebuilds) locked distributions missing from the cache and checks their hashes.
+fn fetch_locked(
+    cx: &ResolveContext,
+    lock_inputs: &Inputs,
+    missing: &[&LockedPackage],
+    scratch: &Path,
+    links: &Path,
+    stale: &dyn Fn(&LockedPackage, &str, &str) -> anyhow::Error,
+) -> Result<Vec<Dist>> {
+    if cx.offline {
+        let names: Vec<_> = missing.iter().map(|p| format!("`{}`", p.file)).collect();
+        bail!(
+            "`--offline` was given and the cache lacks {}\n  = help: build once without `--offline` to fill the cache",
+            names.join(", ")
+        );
+    }
+    let pip = Pip::find(cx.python_minor, cx.shell)?;
+    let mut out = Vec::new();
+    let (sdists, wheels): (Vec<&LockedPackage>, Vec<&LockedPackage>) =
+        missing.iter().partition(|p| p.source == Source::Sdist);
+    if !wheels.is_empty() {
+        let dest = scratch.join("locked");
+        fs_err::create_dir_all(&dest)?;
+        let pins: Vec<(String, String)> = wheels
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect();
+        if let Err(failure) = pip.download_pinned(cx.shell, &pins, &[links.to_path_buf()], &dest)? {
+            bail!(
+                "pip could not download the locked distributions:\n{}",
+                failure.summary()
+            );
+        }
+        for pkg in wheels {
+            let host = dest.join(&pkg.file);
+            if !host.is_file() {
+                bail!(
+                    "the index no longer offers `{}` for {} {} (pip chose another file)\n  = help: run `pywasm lock` to resolve again",
+                    pkg.file,
+                    pkg.name,
+                    pkg.version
+                );
+            }
+            let sha = fsutil::sha256_file(&host)?;
+            if sha != pkg.sha256 {
+                return Err(stale(pkg, &sha, "the index's file"));
+            }
+            out.push(Dist {
+                locked: (*pkg).clone(),
+                wheel: cache_wheel(cx.home, &host, &pkg.file, &sha)?,
+            });
+        }
+    }
+    for pkg in sdists {
+        let diagnosis = Diagnosis {
+            cx,
+            pip: &pip,
+            scratch,
+            links,
+            without: &lock_inputs.without_extensions,
+        };
+        let strip = lock_inputs
+            .without_extensions
+            .contains(&wheel::normalize_name(&pkg.name));
+        let (wheel, sdist, sdist_sha) =
+            diagnosis.build_from_sdist(&pkg.name, &pkg.version, strip)?;
+        if Some(&sdist_sha) != pkg.sdist_sha256.as_ref() {
+            return Err(stale(pkg, &sdist_sha, &format!("the index's `{sdist}`")));
+        }
+        let sha = fsutil::sha256_file(&wheel)?;
+        let mut locked = (*pkg).clone();
+        locked.sha256 = sha.clone();
+        out.push(Dist {
+            wheel: cache_wheel(cx.home, &wheel, &pkg.file, &sha)?,
+            locked,
+        });
+    }
+    Ok(out)
+}
+
+/// A wheel `[tool.pywasm] wheels` provides.
+#[derive(Clone, Debug)]
+struct LocalWheel {
+    /// The entry as the user knows it (relative to the project when inside it).
+    display: String,
+    sha256: String,
+}
+
+/// Every wheel from `[tool.pywasm] wheels`, copied into one find-links directory for pip.
+struct LocalWheels {
+    origins: BTreeMap<String, LocalWheel>,
+}
+
+impl LocalWheels {
+    fn gather(cx: &ResolveContext, spec: &DependencySpec, links: &Path) -> Result<LocalWheels> {
+        fs_err::create_dir_all(links)?;
+        let mut origins: BTreeMap<String, LocalWheel> = BTreeMap::new();
+        for entry in &spec.wheels {
+            for source in expand_entry(cx.project_dir, entry)? {
+                let file = if source.is_dir() {
+                    wheel::pack_dir(&source, links).with_context(|| {
+                        format!("failed to pack the unpacked wheel `{}`", source.display())
+                    })?
+                } else {
+                    let name = source
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    WheelName::parse(&name).map_err(|e| {
+                        entry.origin.error(
+                            &format!("`{}` is not a wheel: {e:#}", source.display()),
+                            None,
+                        )
+                    })?;
+                    let target = links.join(&name);
+                    fs_err::copy(&source, &target)?;
+                    target
+                };
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let sha256 = fsutil::sha256_file(&file)?;
+                let display = source
+                    .strip_prefix(cx.project_dir)
+                    .map(fsutil::slash_path)
+                    .unwrap_or_else(|_| source.display().to_string());
+                if let Some(previous) = origins.get(&name)
+                    && previous.sha256 != sha256
+                {
+                    return Err(entry.origin.error(
+                        &format!(
+                            "two different files are both `{name}`: `{}` and `{display}`",
+                            previous.display
+                        ),
+                        Some("keep one of them in `[tool.pywasm] wheels`"),
+                    ));
+                }
+                origins.insert(name, LocalWheel { display, sha256 });
+            }
+        }
+        Ok(LocalWheels { origins })
+    }
+}
+
+/// What one `[tool.pywasm] wheels` entry stands for: wheel files, unpacked wheel directories.
+fn expand_entry(project_dir: &Path, entry: &Located<String>) -> Result<Vec<PathBuf>> {
+    let pattern = entry.value.trim();
+    let help = "list wheel files, globs such as `wheels/*.whl`, unpacked wheel directories, or directories of wheels";
+    if pattern.contains(['*', '?', '[']) {
+        let found = glob(project_dir, pattern)?;
+        if found.is_empty() {
+            return Err(entry
+                .origin
+                .error(&format!("`{pattern}` matches no file"), Some(help)));
+        }
+        return Ok(found);
+    }
+    let path = project_dir.join(pattern);
+    if path.is_file() {
+        return Ok(vec![path]);
+    }
+    if !path.is_dir() {
+        return Err(entry
+            .origin
+            .error(&format!("`{pattern}` does not exist"), Some(help)));
+    }
+    if is_unpacked_wheel(&path)? {
+        return Ok(vec![path]);
+    }
+    let mut wheels: Vec<PathBuf> = Vec::new();
+    for item in fs_err::read_dir(&path)? {
+        let item = item?.path();
+        let is_wheel = item.extension().is_some_and(|e| e == "whl") && item.is_file();
+        if is_wheel || (item.is_dir() && is_unpacked_wheel(&item)?) {
+            wheels.push(item);
+        }
+    }
+    wheels.sort();
+    Ok(wheels)
+}
+
+fn is_unpacked_wheel(dir: &Path) -> Result<bool> {
+    for item in fs_err::read_dir(dir)? {
+        let item = item?.path();
+        if item.is_dir() && item.extension().is_some_and(|e| e == "dist-info") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `*`, `?` and `[...]`-free globbing, one path component at a time.
+fn glob(base: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
+    let mut current: Vec<PathBuf> = vec![if pattern.starts_with('/') {
+        PathBuf::from("/")
+    } else {
+        base.to_path_buf()
+    }];
+    for part in pattern.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let mut next = Vec::new();
+        for dir in &current {
+            if !part.contains(['*', '?']) {
+                let p = dir.join(part);
+                if p.exists() {
+                    next.push(p);
+                }
+                continue;
+            }
+            if !dir.is_dir() {
+                continue;
+            }
+            for item in fs_err::read_dir(dir)? {
+                let item = item?;
+                let name = item.file_name().to_string_lossy().into_owned();
+                if wildcard(part.as_bytes(), name.as_bytes()) && !name.starts_with('.') {
+                    next.push(item.path());
+                }
+            }
+        }
+        current = next;
+    }
+    current.sort();
+    Ok(current)
+}
+
+fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| wildcard(rest, &text[i..])),
+        Some((b'?', rest)) => !text.is_empty() && wildcard(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && wildcard(rest, &text[1..]),
+    }
+}
+
+/// Finds out why pip found nothing for the target, and repairs what can be repaired.
+struct Diagnosis<'a> {
+    cx: &'a ResolveContext<'a>,
+    pip: &'a Pip,
+    scratch: &'a Path,
+    links: &'a Path,
+    without: &'a [String],
+}
+
+/// A distribution with no build the module can use.
+struct Unusable {
+    name: String,
+    version: String,
+    reason: String,
+}
+
+impl Diagnosis<'_> {
+    fn repair(
+        &self,
+        reqs_file: &Path,
+        failure: &PipFailure,
+        requirements: &[Requirement],
+        built: &mut BTreeMap<String, (String, String)>,
+    ) -> Result<()> {
+        let shell = self.cx.shell;
+        let cannot = || {
+            anyhow::anyhow!(
+                "pip could not resolve the dependencies for WASI:\n{}",
+                failure.summary()
+            )
+        };
+        let report_dir = self.scratch.join("report");
+        fs_err::create_dir_all(&report_dir)?;
+        let links = [self.links.to_path_buf()];
+        let Ok(native) = self
+            .pip
+            .host_report(shell, reqs_file, &links, &report_dir)?
+        else {
+            return Err(cannot());
+        };
+        let mut unusable = Vec::new();
+        let mut repaired = 0;
+        for item in native {
+            let host_wheel = WheelName::parse(&item.file_name).ok();
+            if host_wheel
+                .as_ref()
+                .is_some_and(|w| w.platform() == Platform::Pure)
+            {
+                continue;
+            }
+            let probe = self
+                .scratch
+                .join(format!("probe-{}", wheel::normalize_name(&item.name)));
+            fs_err::create_dir_all(&probe)?;
+            let pin = [(item.name.clone(), item.version.clone())];
+            if self
+                .pip
+                .download_pinned(shell, &pin, &links, &probe)?
+                .is_ok()
+            {
+                continue;
+            }
+            let strip = self.without.contains(&wheel::normalize_name(&item.name));
+            if host_wheel.is_some() && !strip {
+                unusable.push(Unusable {
+                    reason: format!(
+                        "its wheels carry native code for other platforms (pip would install `{}` here)",
+                        item.file_name
+                    ),
+                    name: item.name,
+                    version: item.version,
+                });
+                continue;
+            }
+            shell.status(
+                "Building",
+                &format!("{} {} from source", item.name, item.version),
+            );
+            match self.build_from_sdist(&item.name, &item.version, strip) {
+                Ok((wheel, sdist, sdist_sha)) => {
+                    let file = wheel
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    fs_err::copy(&wheel, self.links.join(&file))?;
+                    built.insert(file, (sdist, sdist_sha));
+                    repaired += 1;
+                }
+                Err(err) => unusable.push(Unusable {
+                    name: item.name,
+                    version: item.version,
+                    reason: format!("{err:#}"),
+                }),
+            }
+        }
+        if !unusable.is_empty() {
+            return Err(unusable_error(&unusable, requirements));
+        }
+        if repaired == 0 {
+            return Err(cannot());
+        }
+        Ok(())
+    }
+
+    /// Builds `name==version` from its sdist (cached by the sdist's hash) and keeps it only if
+    /// it is pure Python, or `strip` allows dropping its native modules.
+    fn build_from_sdist(
+        &self,
+        name: &str,
+        version: &str,
+        strip: bool,
+    ) -> Result<(PathBuf, String, String)> {
+        let shell = self.cx.shell;
+        let dl = self
+            .scratch
+            .join(format!("sdist-{}", wheel::normalize_name(name)));
+        fs_err::create_dir_all(&dl)?;
+        let sdist = self.pip.download_sdist(shell, name, version, &dl)?;
+        let sdist_name = sdist
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sdist_sha = fsutil::sha256_file(&sdist)?;
+        let cache = self.cx.home.cache("built").join(format!(
+            "{}-{}",
+            &sdist_sha[..24],
+            if strip { "stripped" } else { "pure" }
+        ));
+        if let Some(done) = first_wheel(&cache)? {
+            return Ok((done, sdist_name, sdist_sha));
+        }
+        let out = self
+            .scratch
+            .join(format!("built-{}", wheel::normalize_name(name)));
+        fs_err::create_dir_all(&out)?;
+        let built = self.pip.build_wheel(shell, &sdist, &out)?;
+        let wheel = Wheel::open(&built)?;
+        let native = wheel::native_members(&wheel);
+        if !native.is_empty() && !strip {
+            bail!(
+                "it has only a source distribution, and building it produces native code (`{}`)",
+                native[0]
+            );
+        }
+        let staged = self
+            .scratch
+            .join(format!("staged-{}", wheel::normalize_name(name)));
+        fs_err::create_dir_all(&staged)?;
+        let (_, removed) = wheel::strip_native(&wheel, &staged)?;
+        if !removed.is_empty() {
+            shell.status(
+                "Stripped",
+                &format!(
+                    "{name} {version}: {} native files ({})",
+                    removed.len(),
+                    removed.join(", ")
+                ),
+            );
+        }
+        fs_err::create_dir_all(self.cx.home.cache("built"))?;
+        if fs_err::rename(&staged, &cache).is_err() && !cache.is_dir() {
+            bail!("failed to move the built wheel into `{}`", cache.display());
+        }
+        let done =
+            first_wheel(&cache)?.with_context(|| format!("no wheel in `{}`", cache.display()))?;
+        Ok((done, sdist_name, sdist_sha))
+    }
+}
+
+fn first_wheel(dir: &Path) -> Result<Option<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let mut wheels: Vec<PathBuf> = fs_err::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "whl"))
+        .collect();
+    wheels.sort();
+    Ok(wheels.into_iter().next())
+}
+
+fn unusable_error(unusable: &[Unusable], requirements: &[Requirement]) -> anyhow::Error {
+    let help = "build a static WASI wheel of it (see \"WASI extension wheels\" in pywasm's README) and list it in `[tool.pywasm] wheels`; or, if it works without its compiled modules (a pure-Python fallback), add it to `[tool.pywasm] without-extensions`";
+    let title = if unusable.len() == 1 {
+        format!(
+            "`{}` {} needs native code and has no WASI build",
+            unusable[0].name, unusable[0].version
+        )
+    } else {
+        let names: Vec<_> = unusable
+            .iter()
+            .map(|u| format!("`{}` {}", u.name, u.version))
+            .collect();
+        format!(
+            "{} dependencies need native code and have no WASI build: {}",
+            unusable.len(),
+            names.join(", ")
+        )
+    };
+    let mut text = title.clone();
+    for item in unusable {
+        text.push_str(&format!("\n  = note: `{}`: {}", item.name, item.reason));
+    }
+    // A direct dependency is pointed at in pyproject.toml; a transitive one can only be named.
+    let direct = unusable.iter().find_map(|u| {
+        let key = wheel::normalize_name(&u.name);
+        requirements
+            .iter()
+            .find(|r| r.name == key)
+            .and_then(|r| r.origin.clone())
+    });
+    match direct {
+        Some(origin) if unusable.len() == 1 => {
+            let notes = text.strip_prefix(&title).unwrap_or_default().to_string();
+            anyhow::anyhow!("{}{notes}\n  = help: {help}", origin.error(&title, None))
+        }
+        _ => anyhow::anyhow!("{text}\n  = help: {help}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirement_names_are_normalised() {
+        assert_eq!(requirement_name("Jinja2>=3"), Some("jinja2".into()));
+        assert_eq!(
+            requirement_name("zope.interface [x] ; python_version>'3'"),
+            Some("zope-interface".into())
+        );
+        assert_eq!(requirement_name("pkg @ file:///x.whl"), Some("pkg".into()));
+        assert_eq!(requirement_name(">=3"), None);
+        assert_eq!(requirement_name("two words"), None);
+    }
+
+    fn spec(text: &str) -> DependencySpec {
+        crate::manifest::Manifest::parse(Path::new("/p/pyproject.toml"), text)
+            .unwrap()
+            .deps
+    }
+
+    #[test]
+    fn extras_add_their_requirements_once() {
+        let deps = spec(
+            "[project]\nname = \"x\"\ndependencies = [\"attrs\"]\n[project.optional-dependencies]\nfast = [\"attrs\", \"orjson\"]\n[tool.pywasm]\nentry = \"x:m\"\nextras = [\"Fast\"]\n",
+        );
+        let (reqs, inputs) = requirements(&deps, &["fast".into()], "3.11").unwrap();
+        let texts: Vec<_> = reqs.iter().map(|r| r.text.as_str()).collect();
+        assert_eq!(texts, ["attrs", "orjson"]);
+        assert_eq!(inputs.extras, ["fast"]);
+    }
+
+    #[test]
+    fn unknown_extras_are_located() {
+        let deps = spec(
+            "[project]\nname = \"x\"\n[project.optional-dependencies]\nfast = []\n[tool.pywasm]\nentry = \"x:m\"\nextras = [\"slow\"]\n",
+        );
+        let err = requirements(&deps, &[], "3.11").unwrap_err().to_string();
+        assert!(err.contains("unknown extra `slow`"), "{err}");
+        assert!(err.contains("pyproject.toml:7:11"), "{err}");
+        assert!(err.contains("defines: `fast`"), "{err}");
+        let deps = spec("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:m\"\n");
+        let err = requirements(&deps, &["gpu".into()], "3.11")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--> command line:1:10"), "{err}");
+    }
+
+    #[test]
+    fn malformed_requirements_are_located() {
+        let deps = spec(
+            "[project]\nname = \"x\"\ndependencies = [\"two words\"]\n[tool.pywasm]\nentry = \"x:m\"\n",
+        );
+        let err = requirements(&deps, &[], "3.11").unwrap_err().to_string();
+        assert!(
+            err.contains("`two words` is not a PEP 508 requirement"),
+            "{err}"
+        );
+        assert!(err.contains("pyproject.toml:3:17"), "{err}");
+    }
+
+    #[test]
+    fn wildcards_match_whole_names() {
+        assert!(wildcard(b"*.whl", b"a-1-py3-none-any.whl"));
+        assert!(wildcard(b"a-?-*.whl", b"a-1-x.whl"));
+        assert!(!wildcard(b"*.whl", b"a.whl.txt"));
+    }
+
+    #[test]
+    fn globs_walk_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "w/a/x-1-py3-none-any.whl",
+            "w/b/y-1-py3-none-any.whl",
+            "w/b/notes.txt",
+        ] {
+            let p = dir.path().join(f);
+            fs_err::create_dir_all(p.parent().unwrap()).unwrap();
+            fs_err::write(p, "").unwrap();
+        }
+        let found = glob(dir.path(), "w/*/*.whl").unwrap();
+        assert_eq!(found.len(), 2);
+    }
+}
