@@ -373,6 +373,69 @@ fn stale_and_outdated_locks_are_refused() {
     );
 }
 
+/// Packs every `sdist-src/<name>-<version>/` of the project into `vendor/<name>-<version>.tar.gz`.
+fn pack_sdists(project: &Project) {
+    let vendor = project.root.join("vendor");
+    fs_err::create_dir_all(&vendor).unwrap();
+    for entry in fs_err::read_dir(project.root.join("sdist-src")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let status = Command::new("tar")
+            .arg("-czf")
+            .arg(vendor.join(format!("{name}.tar.gz")))
+            .arg("-C")
+            .arg(project.root.join("sdist-src"))
+            .arg(&name)
+            .status()
+            .unwrap();
+        assert!(status.success(), "tar failed for {name}");
+    }
+}
+
+#[test]
+fn sdists_are_built_when_pure_and_refused_with_native_code() {
+    let project = Project::fixture("local_sdists");
+    pack_sdists(&project);
+    let built = project
+        .build_with(|o| o.offline = false)
+        .expect("build with a pure sdist");
+    let dist = &built.contents.dists[0];
+    assert_eq!(
+        (dist.name.as_str(), dist.source),
+        ("pywasm-fixture-puresdist", Source::Sdist)
+    );
+    for run in [run_wasmtime, run_node] {
+        let out = run(&built.output, &Invocation::new(&["app"])).unwrap();
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "pure from source 1.0\n"),
+            "{}",
+            out.stderr
+        );
+    }
+    fs_err::remove_dir_all(project.root.join("dist")).unwrap();
+
+    let pyproject = project.root.join("pyproject.toml");
+    let text = fs_err::read_to_string(&pyproject).unwrap();
+    let text = text.replace(
+        "\"pywasm-fixture-puresdist\"",
+        "\"pywasm-fixture-puresdist\", \"pywasm-fixture-csdist\"",
+    );
+    fs_err::write(&pyproject, text).unwrap();
+    let text = build_error(&project);
+    assert!(
+        text.contains("`pywasm-fixture-csdist` 2.0 needs native code and has no WASI build"),
+        "{text}"
+    );
+    assert!(text.contains("pyproject.toml:4:45"), "{text}");
+    // With a C compiler on the host the build shows the native file; without one, the failure.
+    assert!(
+        text.contains(
+            "only a source distribution, and building it produces native code (`csdist/_speed."
+        ) || text.contains("failed to build a wheel from `pywasm_fixture_csdist-2.0.tar.gz`"),
+        "{text}"
+    );
+}
+
 #[test]
 fn native_only_dependencies_are_named() {
     // A local wheel with native code for this very host: pip would install it natively.

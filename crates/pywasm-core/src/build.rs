@@ -83,96 +83,25 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
             plan.project_dir.display()
         ),
     );
-
     let work = tempfile::Builder::new()
         .prefix("pywasm-build-")
         .tempdir()
         .context("failed to create a work directory")?;
-    let resolution = timed(shell, "Resolved", || {
-        let cx = resolve::ResolveContext {
-            shell,
-            home: &home,
-            project_dir: &plan.project_dir,
-            manifest_path: &plan.manifest_path,
-            python_minor: &sdk.python.minor,
-            offline: options.offline,
-        };
-        let resolution = resolve::dependencies(&cx, &manifest.deps, &options.extras)?;
-        let message = format!("{} distributions", resolution.dists.len());
-        Ok((resolution, message))
-    })?;
-    let collected = timed(shell, "Collected", || {
-        let app = collect::app_files(&plan.sources, &plan.guest.app_dir)?;
-        let stdlib = collect::stdlib_files(&sdk.python.stdlib_dir(), &plan.guest.stdlib_dir)?;
-        let message = format!("{} app files, {} stdlib files", app.len(), stdlib.len());
-        Ok((Collected { app, stdlib }, message))
-    })?;
+    let stages = Stages {
+        shell,
+        home: &home,
+        sdk: &sdk,
+        plan: &plan,
+        manifest: &manifest,
+        work: work.path(),
+    };
+    let resolution = stages.resolve(options)?;
+    let collected = stages.collect()?;
     let entry_file = entry_file(&plan, &collected.app)?;
-    let site_host = install::host_site_dir(work.path());
-    let installed = timed(shell, "Installed", || {
-        let site = install::SiteDirs {
-            host: &site_host,
-            guest: &plan.guest.site_dir,
-        };
-        let project = install::ProjectMetadata {
-            name: &plan.name,
-            version: &plan.version,
-            entry_points: &manifest.entry_points,
-        };
-        let installed = install::install(&resolution, &project, &site, &sdk.python.minor)?;
-        let message = format!(
-            "{} distributions, {} extension modules",
-            installed.dists.len(),
-            installed.extensions.modules.len()
-        );
-        Ok((installed, message))
-    })?;
-
-    let bytecode = timed(shell, "Compiled", || {
-        let compiler = Compiler::new(&sdk.python, home.cache("cwasm"), shell)?;
-        let app = compiler.app(&collected.app, &plan.entry, &entry_file, work.path())?;
-        let stdlib = compiler.stdlib(&collected.stdlib, &home.cache("pyc"))?;
-        let site = compiler.packages(
-            &installed.files,
-            (&site_host, &plan.guest.site_dir),
-            &home.cache("pyc-site"),
-        )?;
-        let message = format!(
-            "{} app modules to bytecode ({} stdlib, {} from dependencies)",
-            app.len(),
-            stdlib.len(),
-            site.len()
-        );
-        Ok(([app, stdlib, site], message))
-    })?;
-
-    let image_path = work.path().join("image.bin");
-    let image_size = timed(shell, "Bundled", || {
-        let (image, stats) = image(&plan, &collected, &installed.files, bytecode)?;
-        fs_err::write(&image_path, &image)?;
-        Ok((
-            image.len(),
-            format!(
-                "{} files in {} ({})",
-                stats.files,
-                stats.dirs,
-                human_size(image.len() as u64)
-            ),
-        ))
-    })?;
-
-    let linked = timed(shell, "Linked", || {
-        let extensions = &installed.extensions;
-        let generated = codegen::write_sources(
-            &plan,
-            &extensions.modules,
-            work.path(),
-            &image_path,
-            image_size,
-        )?;
-        let linked = link::link(&sdk, &generated, extensions, work.path(), shell)?;
-        Ok((linked, format!("with {}", sdk.toolchain.identity)))
-    })?;
+    let installed = stages.install(&resolution)?;
+    let bytecode = stages.compile(&collected, &entry_file, &installed)?;
+    let (image_path, image_size) = stages.bundle(&collected, &installed, bytecode)?;
+    let linked = stages.link(&installed, &image_path, image_size)?;
 
     let bytes = fs_err::read(&linked)?;
     timed(shell, "Validated", || {
@@ -207,6 +136,134 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         work_dir,
         contents,
     })
+}
+
+/// The stages of one build, each reported with its timing.
+struct Stages<'a> {
+    shell: &'a Shell,
+    home: &'a SdkHome,
+    sdk: &'a Sdk,
+    plan: &'a BuildPlan,
+    manifest: &'a Manifest,
+    work: &'a Path,
+}
+
+impl Stages<'_> {
+    fn resolve(&self, options: &BuildOptions) -> Result<Resolution> {
+        timed(self.shell, "Resolved", || {
+            let cx = resolve::ResolveContext {
+                shell: self.shell,
+                home: self.home,
+                project_dir: &self.plan.project_dir,
+                manifest_path: &self.plan.manifest_path,
+                python_minor: &self.sdk.python.minor,
+                offline: options.offline,
+            };
+            let resolution = resolve::dependencies(&cx, &self.manifest.deps, &options.extras)?;
+            let message = format!("{} distributions", resolution.dists.len());
+            Ok((resolution, message))
+        })
+    }
+
+    fn collect(&self) -> Result<Collected> {
+        timed(self.shell, "Collected", || {
+            let plan = self.plan;
+            let app = collect::app_files(&plan.sources, &plan.guest.app_dir)?;
+            let stdlib =
+                collect::stdlib_files(&self.sdk.python.stdlib_dir(), &plan.guest.stdlib_dir)?;
+            let message = format!("{} app files, {} stdlib files", app.len(), stdlib.len());
+            Ok((Collected { app, stdlib }, message))
+        })
+    }
+
+    fn site_host(&self) -> PathBuf {
+        install::host_site_dir(self.work)
+    }
+
+    fn install(&self, resolution: &Resolution) -> Result<Installed> {
+        timed(self.shell, "Installed", || {
+            let plan = self.plan;
+            let site_host = self.site_host();
+            let site = install::SiteDirs {
+                host: &site_host,
+                guest: &plan.guest.site_dir,
+            };
+            let project = install::ProjectMetadata {
+                name: &plan.name,
+                version: &plan.version,
+                entry_points: &self.manifest.entry_points,
+            };
+            let installed = install::install(resolution, &project, &site, &self.sdk.python.minor)?;
+            let message = format!(
+                "{} distributions, {} extension modules",
+                installed.dists.len(),
+                installed.extensions.modules.len()
+            );
+            Ok((installed, message))
+        })
+    }
+
+    fn compile(
+        &self,
+        collected: &Collected,
+        entry_file: &FileEntry,
+        installed: &Installed,
+    ) -> Result<[Bytecode; 3]> {
+        timed(self.shell, "Compiled", || {
+            let (plan, home) = (self.plan, self.home);
+            let compiler = Compiler::new(&self.sdk.python, home.cache("cwasm"), self.shell)?;
+            let app = compiler.app(&collected.app, &plan.entry, entry_file, self.work)?;
+            let stdlib = compiler.stdlib(&collected.stdlib, &home.cache("pyc"))?;
+            let site = compiler.packages(
+                &installed.files,
+                (&self.site_host(), &plan.guest.site_dir),
+                &home.cache("pyc-site"),
+            )?;
+            let message = format!(
+                "{} app modules to bytecode ({} stdlib, {} from dependencies)",
+                app.len(),
+                stdlib.len(),
+                site.len()
+            );
+            Ok(([app, stdlib, site], message))
+        })
+    }
+
+    fn bundle(
+        &self,
+        collected: &Collected,
+        installed: &Installed,
+        bytecode: [Bytecode; 3],
+    ) -> Result<(PathBuf, usize)> {
+        let image_path = self.work.join("image.bin");
+        let size = timed(self.shell, "Bundled", || {
+            let (image, stats) = image(self.plan, collected, &installed.files, bytecode)?;
+            fs_err::write(&image_path, &image)?;
+            let message = format!(
+                "{} files in {} directories ({})",
+                stats.files,
+                stats.dirs,
+                human_size(image.len() as u64)
+            );
+            Ok((image.len(), message))
+        })?;
+        Ok((image_path, size))
+    }
+
+    fn link(&self, installed: &Installed, image: &Path, image_size: usize) -> Result<PathBuf> {
+        timed(self.shell, "Linked", || {
+            let extensions = &installed.extensions;
+            let generated = codegen::write_sources(
+                self.plan,
+                &extensions.modules,
+                self.work,
+                image,
+                image_size,
+            )?;
+            let linked = link::link(self.sdk, &generated, extensions, self.work, self.shell)?;
+            Ok((linked, format!("with {}", self.sdk.toolchain.identity)))
+        })
+    }
 }
 
 impl Contents {

@@ -230,11 +230,12 @@ impl Pip {
     pub fn download_sdist(
         &self,
         shell: &Shell,
-        name: &str,
-        version: &str,
+        (name, version): (&str, &str),
+        find_links: &[PathBuf],
         dest: &Path,
     ) -> Result<PathBuf> {
         let mut cmd = self.command("download");
+        Pip::links(&mut cmd, find_links);
         cmd.args(["--no-deps", "--no-binary=:all:", "--dest"])
             .arg(dest)
             .arg(format!("{name}=={version}"));
@@ -273,6 +274,11 @@ impl Pip {
         if text.trim().is_empty() {
             text = String::from_utf8_lossy(&output.stdout).into_owned();
         }
+        shell.verbose(&format!(
+            "pip refused ({}):\n{}",
+            output.status,
+            text.trim_end()
+        ));
         Ok(Err(PipFailure {
             command: process::display(cmd),
             output: text,

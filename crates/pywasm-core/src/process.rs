@@ -50,7 +50,7 @@ pub fn run(shell: &Shell, what: &str, cmd: &mut Command) -> Result<Output> {
 /// Like [`run`], but a non-zero exit is returned, not an error, for callers that read a failing
 /// tool's output to explain it better (pip's resolver errors).
 pub fn run_unchecked(shell: &Shell, what: &str, cmd: &mut Command) -> Result<Output> {
-    shell.verbose(&format!("running `{}`", display(cmd)));
+    shell.command(&display(cmd));
     cmd.stdin(Stdio::null())
         .output()
         .with_context(|| format!("failed to start `{}` to {what}", display(cmd)))
@@ -76,7 +76,7 @@ pub fn failure(what: &str, cmd: &Command, output: &Output) -> anyhow::Error {
 /// Runs `cmd` with the terminal's stdin, stdout and stderr, for long tools whose output the user
 /// should watch (cargo, test runners). A non-zero exit is an error naming the command.
 pub fn run_streaming(shell: &Shell, what: &str, cmd: &mut Command) -> Result<()> {
-    shell.verbose(&format!("running `{}`", display(cmd)));
+    shell.command(&display(cmd));
     let status = cmd
         .status()
         .with_context(|| format!("failed to start `{}` to {what}", display(cmd)))?;

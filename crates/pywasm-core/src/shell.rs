@@ -59,9 +59,17 @@ impl Shell {
         }
     }
 
+    /// Detail shown with `-v` only.
     pub fn verbose(&self, message: &str) {
         if self.verbosity >= Verbosity::Verbose {
-            self.print("Running", message, 36);
+            self.print("Note", message, 36);
+        }
+    }
+
+    /// A command about to run, shown with `-v` as cargo does.
+    pub fn command(&self, command_line: &str) {
+        if self.verbosity >= Verbosity::Verbose {
+            self.print("Running", &format!("`{command_line}`"), 36);
         }
     }
 
