@@ -19,6 +19,8 @@ use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{Verbosity, render_error};
 use pywasm_core::{Shell, shell};
 
+mod wheels;
+
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
@@ -39,6 +41,21 @@ enum Task {
     Demo,
     /// Fetch the SDK, then check formatting and clippy and run every test (what CI runs)
     Ci,
+    /// Build static WASI extension wheels from the recipes in xtask/recipes/ (cached by content)
+    BuildWheel(BuildWheel),
+}
+
+#[derive(clap::Args)]
+struct BuildWheel {
+    /// Recipe names (files in xtask/recipes/ without `.toml`)
+    #[arg(required_unless_present = "all")]
+    recipes: Vec<String>,
+    /// Every recipe
+    #[arg(long, conflicts_with = "recipes")]
+    all: bool,
+    /// Build again even when the cache has the wheel
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args)]
@@ -61,6 +78,7 @@ fn main() -> ExitCode {
         Task::FetchSdk(args) => fetch_sdk(&shell, &args),
         Task::Demo => demo(&shell),
         Task::Ci => ci(&shell),
+        Task::BuildWheel(args) => build_wheels(&shell, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,6 +110,19 @@ fn fetch_sdk(shell: &Shell, args: &FetchSdk) -> Result<()> {
         ),
         start.elapsed(),
     );
+    Ok(())
+}
+
+fn build_wheels(shell: &Shell, args: &BuildWheel) -> Result<()> {
+    let repo = repo_root();
+    let names = if args.all {
+        wheels::all_recipes(&repo)?
+    } else {
+        args.recipes.clone()
+    };
+    for name in names {
+        wheels::build(shell, &repo, &name, args.force)?;
+    }
     Ok(())
 }
 

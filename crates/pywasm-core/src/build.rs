@@ -8,12 +8,13 @@ use anyhow::{Context, Result, bail};
 use crate::bundle::ImageBuilder;
 use crate::collect::{self, Collected, FileEntry};
 use crate::extensions::ExtensionModule;
+use crate::imports::ImportGraph;
 use crate::install::{self, Installed, InstalledDist};
 use crate::lock::Source;
 use crate::manifest::Manifest;
 use crate::pins::{Pins, ToolchainKind};
 use crate::plan::{BuildPlan, DEFAULT_SOURCE_DATE_EPOCH, GuestLayout};
-use crate::pycompile::{Bytecode, Compiler};
+use crate::pycompile::{Bytecode, Compiled, Compiler};
 use crate::resolve::Resolution;
 use crate::sdk::{self, Sdk, SdkHome};
 use crate::shell::{human_size, seconds, timed};
@@ -98,8 +99,10 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     let resolution = stages.resolve(options)?;
     let collected = stages.collect()?;
     let entry_file = entry_file(&plan, &collected.app)?;
-    let installed = stages.install(&resolution)?;
-    let bytecode = stages.compile(&collected, &entry_file, &installed)?;
+    let mut installed = stages.install(&resolution)?;
+    let compiled = stages.compile(&collected, &entry_file, &installed)?;
+    stages.stdlib_extensions(&compiled, &mut installed)?;
+    let bytecode = compiled.map(|c| c.bytecode);
     let (image_path, image_size) = stages.bundle(&collected, &installed, bytecode)?;
     let linked = stages.link(&installed, &image_path, image_size)?;
 
@@ -208,7 +211,7 @@ impl Stages<'_> {
         collected: &Collected,
         entry_file: &FileEntry,
         installed: &Installed,
-    ) -> Result<[Bytecode; 3]> {
+    ) -> Result<[Compiled; 3]> {
         timed(self.shell, "Compiled", || {
             let (plan, home) = (self.plan, self.home);
             let compiler = Compiler::new(&self.sdk.python, home.cache("cwasm"), self.shell)?;
@@ -221,12 +224,63 @@ impl Stages<'_> {
             )?;
             let message = format!(
                 "{} app modules to bytecode ({} stdlib, {} from dependencies)",
-                app.len(),
-                stdlib.len(),
-                site.len()
+                app.bytecode.len(),
+                stdlib.bytecode.len(),
+                site.bytecode.len()
             );
             Ok(([app, stdlib, site], message))
         })
+    }
+
+    /// Links the stdlib extension modules this CPython lacks (zlib, _sqlite3) when the bundle's
+    /// imports reach them and `cargo xtask build-wheel` has built them.
+    fn stdlib_extensions(&self, compiled: &[Compiled; 3], installed: &mut Installed) -> Result<()> {
+        let guest = &self.plan.guest;
+        let mut graph = ImportGraph::default();
+        graph.add_root(&guest.app_dir, &compiled[0].imports);
+        graph.add_root(&guest.stdlib_dir, &compiled[1].imports);
+        graph.add_root(&guest.site_dir, &compiled[2].imports);
+        let mut roots: Vec<String> = Vec::new();
+        for (root, c) in [
+            (&guest.app_dir, &compiled[0]),
+            (&guest.site_dir, &compiled[2]),
+        ] {
+            let mut own = ImportGraph::default();
+            own.add_root(root, &c.imports);
+            roots.extend(own.modules().cloned());
+        }
+        for module in &installed.extensions.modules {
+            roots.extend(module.imports.iter().cloned());
+        }
+        let reached = graph.reachable(&roots);
+        let available = install::stdlib_wheels(&self.home.wheels_index(), &self.sdk.python.minor)?;
+        let wanted: Vec<&install::StdlibWheel> = available
+            .iter()
+            .filter(|w| w.modules.iter().any(|m| reached.contains(m)))
+            .collect();
+        if reached.contains("_sqlite3")
+            && !available
+                .iter()
+                .any(|w| w.modules.iter().any(|m| m == "_sqlite3"))
+        {
+            self.shell.warn("the bundle imports `sqlite3`, and this CPython has no `_sqlite3`: run `cargo xtask build-wheel sqlite3` and build again");
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let site_host = self.site_host();
+        let site = install::SiteDirs {
+            host: &site_host,
+            guest: &guest.site_dir,
+        };
+        install::add_stdlib_wheels(installed, &wanted, &site, &self.sdk.python.minor)?;
+        for wheel in wanted {
+            self.shell.status(
+                "Adding",
+                &format!("stdlib module {}", wheel.modules.join(", ")),
+            );
+        }
+        Ok(())
     }
 
     fn bundle(

@@ -166,6 +166,7 @@ mod tests {
             init: init.into(),
             archive: "x.a".into(),
             dist: "pkg".into(),
+            imports: vec![],
         };
         let extensions = [
             ext("pkg.sub._multi", "PyInit__multi"),

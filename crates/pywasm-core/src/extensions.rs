@@ -38,6 +38,9 @@ struct ModuleEntry {
     name: String,
     init: Option<String>,
     archive: String,
+    /// Modules its C code imports, which a scan of Python sources cannot see.
+    #[serde(default)]
+    imports: Vec<String>,
 }
 
 /// One extension module to link and register.
@@ -50,6 +53,8 @@ pub struct ExtensionModule {
     pub archive: PathBuf,
     /// The distribution that provides it.
     pub dist: String,
+    /// Modules it imports from C.
+    pub imports: Vec<String>,
 }
 
 /// Everything the extension wheels of a build add to the link.
@@ -130,6 +135,7 @@ impl Extensions {
                 init,
                 archive,
                 dist: dist.to_string(),
+                imports: module.imports,
             });
         }
         for archive in &meta.archives {
@@ -176,6 +182,13 @@ impl Extensions {
         }
         Ok(())
     }
+}
+
+/// The module names a `pywasm-extensions.toml` declares, without checking its archives: enough
+/// to decide whether a wheel is needed.
+pub fn declared_modules(text: &str) -> Result<Vec<String>> {
+    let meta: MetadataFile = toml::from_str(text).context("unreadable `pywasm-extensions.toml`")?;
+    Ok(meta.modules.into_iter().map(|m| m.name).collect())
 }
 
 /// `PyInit_<last component>`: what CPython looks up for a shared-library extension.
@@ -347,6 +360,7 @@ mod tests {
                 init: default_init(name),
                 archive: "x.a".into(),
                 dist: "d".into(),
+                imports: vec![],
             });
         }
         let err = ext.check_unique().unwrap_err().to_string();

@@ -109,6 +109,93 @@ pub struct ProjectMetadata<'a> {
     pub entry_points: &'a BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// Prefix of the stdlib extension wheels `cargo xtask build-wheel` makes (zlib, sqlite3).
+const STDLIB_WHEEL_PREFIX: &str = "pywasm_stdlib_";
+
+/// A stdlib extension wheel from pywasm's built-wheel directory, and the modules it provides.
+#[derive(Clone, Debug)]
+pub struct StdlibWheel {
+    pub path: PathBuf,
+    pub modules: Vec<String>,
+}
+
+/// The stdlib extension wheels in `index` that this CPython can use, newest version of each.
+pub fn stdlib_wheels(index: &Path, python_minor: &str) -> Result<Vec<StdlibWheel>> {
+    if !index.is_dir() {
+        return Ok(Vec::new());
+    }
+    let tag = format!("cp{}", python_minor.replace('.', ""));
+    let mut newest: BTreeMap<String, (Vec<u64>, PathBuf)> = BTreeMap::new();
+    for entry in fs_err::read_dir(index)? {
+        let path = entry?.path();
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Ok(name) = wheel::WheelName::parse(&file) else {
+            continue;
+        };
+        if !file.starts_with(STDLIB_WHEEL_PREFIX) || !name.python_tags.contains(&tag) {
+            continue;
+        }
+        let version: Vec<u64> = name
+            .version
+            .split('.')
+            .map(|p| p.parse().unwrap_or(0))
+            .collect();
+        let slot = newest
+            .entry(name.distribution.clone())
+            .or_insert((version.clone(), path.clone()));
+        if version > slot.0 {
+            *slot = (version, path);
+        }
+    }
+    let mut out = Vec::new();
+    for (_, (_, path)) in newest {
+        let wheel = Wheel::open(&path).with_context(|| format!("refusing `{}`", path.display()))?;
+        let text = wheel.read(&format!(
+            "{}/{}",
+            wheel.dist_info,
+            crate::extensions::METADATA_FILE
+        ))?;
+        let modules = crate::extensions::declared_modules(&String::from_utf8_lossy(&text))?;
+        out.push(StdlibWheel { path, modules });
+    }
+    Ok(out)
+}
+
+/// Installs stdlib extension wheels chosen after the import scan.
+pub fn add_stdlib_wheels(
+    installed: &mut Installed,
+    wheels: &[&StdlibWheel],
+    site: &SiteDirs,
+    python_minor: &str,
+) -> Result<()> {
+    for stdlib in wheels {
+        let wheel = Wheel::open(&stdlib.path)
+            .with_context(|| format!("refusing `{}`", stdlib.path.display()))?;
+        let done = wheel.install(site.host)?;
+        let dist_info = site.host.join(&wheel.dist_info);
+        installed.extensions.add_wheel(
+            &wheel.metadata_name,
+            &dist_info,
+            site.host,
+            python_minor,
+        )?;
+        installed.dists.push(InstalledDist {
+            name: wheel.metadata_name.clone(),
+            version: wheel.metadata_version.clone(),
+            platform: Platform::Wasi,
+            source: Source::Wheels,
+            files: done.files.len(),
+            size: done.files.iter().map(|f| f.size).sum(),
+        });
+    }
+    installed.extensions.check_unique()?;
+    installed.files = image_files(site)?;
+    Ok(())
+}
+
 /// A minimal `.dist-info` for the project itself: name, version and entry points.
 fn project_metadata(site: &Path, project: &ProjectMetadata) -> Result<()> {
     let (name, version) = (project.name, project.version);

@@ -11,6 +11,7 @@ pub mod codegen;
 pub mod collect;
 pub mod extensions;
 pub mod fsutil;
+pub mod imports;
 pub mod install;
 pub mod link;
 pub mod lock;

@@ -14,6 +14,34 @@ pub const EMBEDDED: &str = include_str!("../../../wasi-sdk.toml");
 pub struct Pins {
     pub toolchain: ToolchainPins,
     pub python: PythonPins,
+    /// Sources of the WASI extension wheels `cargo xtask build-wheel` builds, by name.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourcePin>,
+}
+
+/// One pinned source archive for a wheel recipe.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcePin {
+    /// Where the archive comes from.
+    pub from: SourceOrigin,
+    /// The Debian source package or the PyPI distribution.
+    pub package: String,
+    /// The upstream version, as the recipe's wheel reports it.
+    pub version: String,
+    /// The archive's file name; only this file of a Debian source package is used.
+    pub file: String,
+    pub sha256: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceOrigin {
+    /// `apt-get source --download-only`, with `deb-src` entries derived from the host's apt
+    /// sources, so the user's Debian mirror is used.
+    Debian,
+    /// `pip download --no-binary :all:`, so the user's index is used.
+    PypiSdist,
 }
 
 #[derive(Clone, Debug, Deserialize)]

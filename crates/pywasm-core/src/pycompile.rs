@@ -66,9 +66,22 @@ def defines(tree, name):
                         return True
     return False
 
+def imports(tree):
+    """Every import, at any depth: `a.b` absolute, `..a` relative (dots = level)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            found.add(base)
+            sep = "" if base.endswith(".") else "."
+            found.update(base + sep + alias.name for alias in node.names if alias.name != "*")
+    return sorted(found)
+
 with open(sys.argv[1], encoding="utf-8") as f:
     jobs = json.load(f)
-result = {"errors": [], "compiled": [], "entry_defined": None}
+result = {"errors": [], "compiled": [], "entry_defined": None, "imports": {}}
 for job in jobs["files"]:
     with open(job["src"], "rb") as f:
         source = f.read()
@@ -89,6 +102,10 @@ for job in jobs["files"]:
     with open(out, "wb") as f:
         f.write(_code_to_hash_pyc(code, importlib.util.source_hash(source), False))
     result["compiled"].append([job["filename"], pyc])
+    try:
+        result["imports"][job["filename"]] = imports(ast.parse(source))
+    except (SyntaxError, ValueError, RecursionError):
+        pass
     if jobs.get("entry") and jobs["entry"]["filename"] == job["filename"]:
         result["entry_defined"] = defines(ast.parse(source), jobs["entry"]["name"])
 with open("/out/result.json", "w", encoding="utf-8") as f:
@@ -120,6 +137,8 @@ struct CompileResult {
     errors: Vec<SyntaxErrorReport>,
     compiled: Vec<(String, String)>,
     entry_defined: Option<bool>,
+    #[serde(default)]
+    imports: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -135,6 +154,14 @@ struct SyntaxErrorReport {
 
 /// Compiled bytecode: the guest path of each `.pyc` and its bytes.
 pub type Bytecode = Vec<(String, Vec<u8>)>;
+
+/// What compiling a set of files gives: their bytecode, and what each source file imports
+/// (guest path → `a.b` absolute or `..a` relative names).
+#[derive(Clone, Debug, Default)]
+pub struct Compiled {
+    pub bytecode: Bytecode,
+    pub imports: BTreeMap<String, Vec<String>>,
+}
 
 pub struct Compiler<'a> {
     runtime: Runtime,
@@ -158,7 +185,7 @@ impl<'a> Compiler<'a> {
 
     /// Compiles the stdlib files, or takes them from `cache_root` when this SDK's stdlib was
     /// compiled before.
-    pub fn stdlib(&self, files: &[FileEntry], cache_root: &Path) -> Result<Bytecode> {
+    pub fn stdlib(&self, files: &[FileEntry], cache_root: &Path) -> Result<Compiled> {
         let mut key = format!("{}\n{}\n", self.python.digest, COMPILE_SCRIPT);
         for f in files {
             key.push_str(&f.guest);
@@ -184,7 +211,7 @@ impl<'a> Compiler<'a> {
         files: &[FileEntry],
         roots: (&Path, &str),
         cache_root: &Path,
-    ) -> Result<Bytecode> {
+    ) -> Result<Compiled> {
         let mut key = format!("{}\n{}\n", self.python.digest, COMPILE_SCRIPT);
         for f in files.iter().filter(|f| f.guest.ends_with(".py")) {
             key.push_str(&f.guest);
@@ -203,7 +230,7 @@ impl<'a> Compiler<'a> {
         files: &[FileEntry],
         (host_root, guest_root): (&Path, &str),
         cache_root: &Path,
-    ) -> Result<Bytecode> {
+    ) -> Result<Compiled> {
         let dir = cache_root.join(&fsutil::sha256_hex(key.as_bytes())[..16]);
         if dir.join("result.json").is_file() {
             return read_outputs(&dir);
@@ -261,7 +288,7 @@ impl<'a> Compiler<'a> {
         entry: &EntryPoint,
         entry_file: &FileEntry,
         work: &Path,
-    ) -> Result<Bytecode> {
+    ) -> Result<Compiled> {
         let mut preopens: Vec<Preopen> = Vec::new();
         let mut jobs = Vec::new();
         let mut host_of: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -377,7 +404,7 @@ impl<'a> Compiler<'a> {
     }
 }
 
-fn read_outputs(out: &Path) -> Result<Bytecode> {
+fn read_outputs(out: &Path) -> Result<Compiled> {
     let result: CompileResult =
         serde_json::from_str(&fs_err::read_to_string(out.join("result.json"))?)
             .with_context(|| format!("unreadable compile result in `{}`", out.display()))?;
@@ -386,7 +413,10 @@ fn read_outputs(out: &Path) -> Result<Bytecode> {
         let bytes = fs_err::read(out.join(pyc.trim_start_matches('/')))?;
         bytecode.push((pyc, bytes));
     }
-    Ok(bytecode)
+    Ok(Compiled {
+        bytecode,
+        imports: result.imports,
+    })
 }
 
 /// `/usr/local/lib/python3.11` from `/usr/local/lib/python3.11/os.py`.

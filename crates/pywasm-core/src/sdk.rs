@@ -54,6 +54,12 @@ impl SdkHome {
         self.root.join("sdk")
     }
     /// Where downloads and unpacking happen before they are renamed into [`SdkHome::sdk_dir`].
+    /// Wheels built by `cargo xtask build-wheel`: a find-links directory every build offers to
+    /// pip.
+    pub fn wheels_index(&self) -> PathBuf {
+        self.root.join("wheels").join("index")
+    }
+
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }

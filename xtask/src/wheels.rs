@@ -1,0 +1,345 @@
+//! `cargo xtask build-wheel <recipe>`: static WASI extension wheels (pywasm's format, see the
+//! README's "WASI extension wheels") from pinned sources with the pinned SDK.
+//!
+//! Outputs are content-addressed: `$PYWASM_HOME/wheels/<distribution>-<key>/` where the key
+//! hashes the recipe, the pinned sources it uses and the SDK, so an unchanged recipe never
+//! rebuilds. Every built wheel is also copied into `$PYWASM_HOME/wheels/index/`, a find-links
+//! directory `pywasm build` always offers to pip.
+
+mod recipe;
+mod sources;
+mod steps;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use pywasm_core::pins::{Pins, SourcePin};
+use pywasm_core::sdk::{self, Sdk, SdkHome};
+use pywasm_core::wheel::{WheelName, WheelWriter, escape_name};
+use pywasm_core::{Shell, fsutil};
+
+use recipe::{ModuleSpec, Recipe};
+use steps::Builder;
+
+/// Bumped when the build code changes what a recipe produces, so cached wheels are rebuilt.
+const BUILDER_VERSION: &str = "1";
+
+pub fn recipes_dir(repo: &Path) -> PathBuf {
+    repo.join("xtask").join("recipes")
+}
+
+/// Every recipe name, sorted.
+pub fn all_recipes(repo: &Path) -> Result<Vec<String>> {
+    let mut names: Vec<String> = fs_err::read_dir(recipes_dir(repo))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_suffix(".toml")
+                .map(String::from)
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Builds (or finds in the cache) the wheel of recipe `name`; returns its path.
+pub fn build(shell: &Shell, repo: &Path, name: &str, force: bool) -> Result<PathBuf> {
+    let start = Instant::now();
+    let path = recipes_dir(repo).join(format!("{name}.toml"));
+    if !path.is_file() {
+        let known = all_recipes(repo)?.join(", ");
+        bail!(
+            "no recipe `{name}` in `{}`\n  = help: recipes: {known}",
+            recipes_dir(repo).display()
+        );
+    }
+    let (recipe, text) = Recipe::load(&path)?;
+    let pins = Pins::load(&repo.join("wasi-sdk.toml"))?;
+    let home = SdkHome::from_env()?;
+    let kind = pins.toolchain.default;
+    let sdk = sdk::ensure(&pins, &home, shell, kind, false)?;
+    let used = used_pins(&recipe, &pins, &path)?;
+    let version = &used[&recipe.wheel.version_from].version;
+    let recipe_dir = recipes_dir(repo).join(name);
+    let key = cache_key(&text, &recipe_dir, &used, &sdk)?;
+    let out_dir =
+        home.root()
+            .join("wheels")
+            .join(format!("{}-{}", recipe.wheel.distribution, &key[..16]));
+    if !force && let Some(wheel) = first_wheel(&out_dir)? {
+        shell.status(
+            "Fresh",
+            &format!(
+                "{} {version} (`{}`)",
+                recipe.wheel.distribution,
+                wheel.display()
+            ),
+        );
+        publish(&home, &wheel)?;
+        return Ok(wheel);
+    }
+    let work = tempfile::Builder::new()
+        .prefix(&format!("build-{name}-"))
+        .tempdir_in(ensure_dir(&home.tmp_dir())?)
+        .context("failed to create a build directory")?;
+    let built = build_in(
+        shell,
+        &home,
+        &sdk,
+        (&recipe, &recipe_dir),
+        &used,
+        work.path(),
+    )
+    .with_context(|| {
+        format!(
+            "recipe `{name}` failed; its build tree is kept at `{}`",
+            work.path().display()
+        )
+    });
+    let wheel = match built {
+        Ok(wheel) => wheel,
+        Err(err) => {
+            let _ = work.keep();
+            return Err(err);
+        }
+    };
+    let staged = ensure_dir(&home.root().join("wheels"))?.join(format!(".staged-{}", &key[..16]));
+    let _ = fs_err::remove_dir_all(&staged);
+    fs_err::create_dir_all(&staged)?;
+    let file = wheel.file_name().context("wheel has a name")?;
+    fs_err::copy(&wheel, staged.join(file))?;
+    let _ = fs_err::remove_dir_all(&out_dir);
+    fs_err::rename(&staged, &out_dir)?;
+    let wheel = out_dir.join(file);
+    publish(&home, &wheel)?;
+    shell.stage_done(
+        "Built",
+        &format!(
+            "{} {version} (`{}`, {})",
+            recipe.wheel.distribution,
+            wheel.display(),
+            pywasm_core::shell::human_size(fs_err::metadata(&wheel)?.len())
+        ),
+        start.elapsed(),
+    );
+    Ok(wheel)
+}
+
+fn ensure_dir(dir: &Path) -> Result<PathBuf> {
+    fs_err::create_dir_all(dir)?;
+    Ok(dir.to_path_buf())
+}
+
+fn used_pins(recipe: &Recipe, pins: &Pins, path: &Path) -> Result<BTreeMap<String, SourcePin>> {
+    let mut used = BTreeMap::new();
+    let names = recipe
+        .sources
+        .iter()
+        .map(|s| &s.pin)
+        .chain([&recipe.wheel.version_from]);
+    for name in names {
+        let Some(pin) = pins.sources.get(name) else {
+            bail!(
+                "`{}` uses source `{name}`, which `wasi-sdk.toml` does not pin under `[sources.{name}]`",
+                path.display()
+            );
+        };
+        used.insert(name.clone(), pin.clone());
+    }
+    Ok(used)
+}
+
+/// Hashes everything a recipe's output depends on: the recipe and the files beside it, the
+/// pinned sources, the SDK, and this builder's version.
+fn cache_key(
+    recipe_text: &str,
+    recipe_dir: &Path,
+    used: &BTreeMap<String, SourcePin>,
+    sdk: &Sdk,
+) -> Result<String> {
+    let mut key = format!(
+        "{BUILDER_VERSION}\n{recipe_text}\n{}\n{}\n",
+        sdk.python.digest, sdk.toolchain.digest
+    );
+    for (name, pin) in used {
+        key.push_str(&format!("{name} {} {}\n", pin.file, pin.sha256));
+    }
+    if recipe_dir.is_dir() {
+        for rel in fsutil::walk_files(recipe_dir, &|_, _| false)? {
+            let digest = fsutil::sha256_file(&recipe_dir.join(&rel))?;
+            key.push_str(&format!("{} {digest}\n", fsutil::slash_path(&rel)));
+        }
+    }
+    Ok(fsutil::sha256_hex(key.as_bytes()))
+}
+
+/// Copies a built wheel into the find-links directory `pywasm build` offers to pip.
+fn publish(home: &SdkHome, wheel: &Path) -> Result<()> {
+    let index = ensure_dir(&home.wheels_index())?;
+    let file = wheel.file_name().context("wheel has a name")?;
+    let target = index.join(file);
+    if target.is_file() && fsutil::sha256_file(&target)? == fsutil::sha256_file(wheel)? {
+        return Ok(());
+    }
+    let tmp = index.join(format!(".{}.part", file.to_string_lossy()));
+    fs_err::copy(wheel, &tmp)?;
+    fs_err::rename(&tmp, &target)?;
+    Ok(())
+}
+
+fn first_wheel(dir: &Path) -> Result<Option<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    Ok(fs_err::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl")))
+}
+
+fn build_in(
+    shell: &Shell,
+    home: &SdkHome,
+    sdk: &Sdk,
+    (recipe, recipe_dir): (&Recipe, &Path),
+    used: &BTreeMap<String, SourcePin>,
+    work: &Path,
+) -> Result<PathBuf> {
+    let builder = Builder {
+        recipe_dir: recipe_dir.to_path_buf(),
+        shell,
+        sdk,
+        tree: work.join("tree"),
+        bin: work.join("bin"),
+        jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
+    builder.write_wrappers()?;
+    for source in &recipe.sources {
+        let archive = sources::obtain(shell, home, &source.pin, &used[&source.pin])?;
+        sources::unpack(
+            shell,
+            &archive,
+            &builder.tree.join(&source.into),
+            &source.members,
+        )?;
+    }
+    for step in &recipe.host {
+        builder.host(step)?;
+    }
+    for step in &recipe.autotools {
+        builder.autotools(step)?;
+    }
+    for step in &recipe.cargo {
+        // Shared across builds: std and the crate's dependencies compile once.
+        let target = ensure_dir(&home.cache("cargo-target"))?;
+        let lib = builder.cargo(step, &target)?;
+        fs_err::copy(
+            &lib,
+            builder.tree.join(&step.dir).join("pywasm-staticlib.a"),
+        )?;
+    }
+    let out = ensure_dir(&work.join("out"))?;
+    let mut archives: Vec<(String, PathBuf)> = Vec::new();
+    for step in &recipe.autotools {
+        for archive in &step.archives {
+            archives.push((file_name(archive), builder.tree.join(archive)));
+        }
+    }
+    for lib in &recipe.libraries {
+        archives.push((format!("lib{}.a", lib.name), builder.library(lib, &out)?));
+    }
+    let mut modules: Vec<(&ModuleSpec, PathBuf)> = Vec::new();
+    for module in &recipe.modules {
+        modules.push((module, builder.module(module, &out)?));
+    }
+    let version = &used[&recipe.wheel.version_from].version;
+    write_wheel(&builder, recipe, version, &modules, &archives, &out)
+}
+
+fn file_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_string()
+}
+
+fn write_wheel(
+    builder: &Builder,
+    recipe: &Recipe,
+    version: &str,
+    modules: &[(&ModuleSpec, PathBuf)],
+    archives: &[(String, PathBuf)],
+    out: &Path,
+) -> Result<PathBuf> {
+    let minor = builder.sdk.python.minor.replace('.', "");
+    let spec = &recipe.wheel;
+    let name = WheelName {
+        distribution: escape_name(&spec.distribution),
+        version: version.to_string(),
+        build: None,
+        python_tags: vec![format!("cp{minor}")],
+        abi_tags: vec![format!("cp{minor}")],
+        platform_tags: vec![pywasm_core::pip::WASI_PLATFORM.to_string()],
+    };
+    let dist_info = format!("{}-{version}.dist-info", escape_name(&spec.distribution));
+    let mut writer = WheelWriter::new(name);
+    for package in &spec.packages {
+        let root = builder.tree.join(&package.from);
+        for rel in fsutil::walk_files(&root, &|_, n| n == "__pycache__")? {
+            let excluded = rel.components().any(|c| {
+                let part = c.as_os_str().to_string_lossy();
+                package.exclude.iter().any(|p| steps::matches(p, &part))
+            });
+            if excluded {
+                continue;
+            }
+            let member = format!("{}/{}", package.to, fsutil::slash_path(&rel));
+            writer.add(&member, fs_err::read(root.join(&rel))?)?;
+        }
+    }
+    let mut meta = format!("format = 1\npython = \"{}\"\n", builder.sdk.python.minor);
+    meta.push_str(&format!(
+        "libraries = {}\n",
+        toml_list(&spec.link_libraries)
+    ));
+    let mut shared = Vec::new();
+    for (file, path) in archives {
+        let member = format!("pywasm-lib/{file}");
+        writer.add(&format!("{dist_info}/{member}"), fs_err::read(path)?)?;
+        shared.push(member);
+    }
+    meta.push_str(&format!("archives = {}\n", toml_list(&shared)));
+    for (module, archive) in modules {
+        let member = format!("pywasm-lib/lib{}.a", module.stem());
+        writer.add(&format!("{dist_info}/{member}"), fs_err::read(archive)?)?;
+        meta.push_str(&format!(
+            "\n[[module]]\nname = \"{}\"\ninit = \"{}\"\narchive = \"{member}\"\nimports = {}\n",
+            module.name,
+            module.init(),
+            toml_list(&module.imports)
+        ));
+    }
+    writer.add(
+        &format!("{dist_info}/pywasm-extensions.toml"),
+        meta.into_bytes(),
+    )?;
+    let metadata = match &spec.metadata_from {
+        Some(file) => fs_err::read(builder.tree.join(file))?,
+        None => format!(
+            "Metadata-Version: 2.1\nName: {}\nVersion: {version}\nSummary: {}\n",
+            spec.distribution, spec.summary
+        )
+        .into_bytes(),
+    };
+    writer.add(&format!("{dist_info}/METADATA"), metadata)?;
+    let wheel_file = format!(
+        "Wheel-Version: 1.0\nGenerator: pywasm xtask build-wheel\nRoot-Is-Purelib: false\nTag: cp{minor}-cp{minor}-{}\n",
+        pywasm_core::pip::WASI_PLATFORM
+    );
+    writer.add(&format!("{dist_info}/WHEEL"), wheel_file.into_bytes())?;
+    writer.write(out)
+}
+
+fn toml_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
