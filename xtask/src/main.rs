@@ -187,6 +187,15 @@ fn demo(shell: &Shell) -> Result<()> {
 fn ci(shell: &Shell) -> Result<()> {
     let start = Instant::now();
     fetch_sdk(shell, &default_fetch())?;
+    // The end-to-end tests use every recipe's wheel; unchanged recipes come from the cache.
+    build_wheels(
+        shell,
+        &BuildWheel {
+            recipes: Vec::new(),
+            all: true,
+            force: false,
+        },
+    )?;
     let clippy = [
         "clippy",
         "--workspace",

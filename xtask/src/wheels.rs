@@ -45,6 +45,58 @@ pub fn all_recipes(repo: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Debian packages the recipes' host steps need: make and a C compiler for autotools and
+/// SQLite's generator, tclsh for SQLite's amalgamation, and a rustc that can build std for
+/// wasm32-wasip1 (rustup cannot add that target here; Debian's rustc-web with its sources can).
+const HOST_PACKAGES: &[(&str, &str)] = &[
+    ("/usr/bin/make", "make"),
+    ("/usr/bin/cc", "gcc"),
+    ("/usr/bin/tclsh", "tcl"),
+    ("/usr/bin/xz", "xz-utils"),
+    ("/usr/bin/bzip2", "bzip2"),
+    ("/usr/bin/cargo", "cargo-web"),
+    ("/usr/bin/rustc", "rustc-web"),
+    ("/usr/lib/rustlib/src/rust/library", "rust-web-src"),
+];
+
+/// Installs missing host packages with apt when running as root (CI, containers); otherwise
+/// names the command to run.
+pub fn ensure_host_tools(shell: &Shell) -> Result<()> {
+    let missing: Vec<&str> = HOST_PACKAGES
+        .iter()
+        .filter(|(path, _)| !Path::new(path).exists())
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let command = format!("apt-get install -y {}", missing.join(" "));
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root || !Path::new("/usr/bin/apt-get").exists() {
+        bail!(
+            "building WASI wheels needs these host packages: {}\n  = help: `sudo {command}` (Debian or Ubuntu)",
+            missing.join(", ")
+        );
+    }
+    shell.status(
+        "Installing",
+        &format!("host packages {}", missing.join(", ")),
+    );
+    let mut update = std::process::Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    pywasm_core::process::run(shell, "update apt's package lists", &mut update)?;
+    let mut install = std::process::Command::new("apt-get");
+    install
+        .args(["install", "-y", "-qq"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    pywasm_core::process::run(shell, "install the host packages", &mut install)?;
+    Ok(())
+}
+
 /// Builds (or finds in the cache) the wheel of recipe `name`; returns its path.
 pub fn build(shell: &Shell, repo: &Path, name: &str, force: bool) -> Result<PathBuf> {
     let start = Instant::now();
@@ -81,6 +133,7 @@ pub fn build(shell: &Shell, repo: &Path, name: &str, force: bool) -> Result<Path
         publish(&home, &wheel)?;
         return Ok(wheel);
     }
+    ensure_host_tools(shell)?;
     let work = tempfile::Builder::new()
         .prefix(&format!("build-{name}-"))
         .tempdir_in(ensure_dir(&home.tmp_dir())?)

@@ -87,13 +87,14 @@ pub fn install(
                 );
             }
         }
+        let (files, size) = embedded(&done);
         installed.dists.push(InstalledDist {
             name: wheel.metadata_name.clone(),
             version: wheel.metadata_version.clone(),
             platform,
             source: dist.locked.source,
-            files: done.files.len(),
-            size: done.files.iter().map(|f| f.size).sum(),
+            files,
+            size,
         });
     }
     installed.extensions.check_unique()?;
@@ -182,13 +183,14 @@ pub fn add_stdlib_wheels(
             site.host,
             python_minor,
         )?;
+        let (files, size) = embedded(&done);
         installed.dists.push(InstalledDist {
             name: wheel.metadata_name.clone(),
             version: wheel.metadata_version.clone(),
             platform: Platform::Wasi,
-            source: Source::Wheels,
-            files: done.files.len(),
-            size: done.files.iter().map(|f| f.size).sum(),
+            source: Source::Built,
+            files,
+            size,
         });
     }
     installed.extensions.check_unique()?;
@@ -248,6 +250,16 @@ fn image_files(site: &SiteDirs) -> Result<Vec<FileEntry>> {
             host: site.host.join(rel),
         })
         .collect())
+}
+
+/// The count and size of what a wheel puts into the image (its archives are linked instead).
+fn embedded(done: &wheel::Installed) -> (usize, u64) {
+    let kept: Vec<&wheel::WheelFile> = done
+        .files
+        .iter()
+        .filter(|f| !is_link_input(Path::new(&f.path)))
+        .collect();
+    (kept.len(), kept.iter().map(|f| f.size).sum())
 }
 
 fn is_link_input(rel: &Path) -> bool {

@@ -66,6 +66,8 @@ pub enum Source {
     Wheels,
     /// Built by pywasm from the index's source distribution, without native extension modules.
     Sdist,
+    /// Built by `cargo xtask build-wheel` into pywasm's own wheel directory.
+    Built,
 }
 
 impl Lock {

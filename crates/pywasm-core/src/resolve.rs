@@ -267,6 +267,9 @@ fn collect_downloads(
                 None,
                 Some((sdist.clone(), sdist_sha.clone())),
             ),
+            (None, Some(local)) if local.sha256 == sha256 && local.built => {
+                (Source::Built, None, None)
+            }
             (None, Some(local)) if local.sha256 == sha256 => {
                 (Source::Wheels, Some(local.display.clone()), None)
             }
@@ -294,7 +297,7 @@ fn collect_downloads(
 fn warn_unused(shell: &Shell, local: &LocalWheels, dists: &[Dist]) {
     for (file, origin) in &local.origins {
         let used = |d: &Dist| &d.locked.file == file || d.locked.sdist.as_ref() == Some(file);
-        if !dists.iter().any(used) {
+        if !origin.built && !dists.iter().any(used) {
             shell.warn(&format!(
                 "`{}` from `[tool.pywasm] wheels` is not needed by any dependency and is left out",
                 origin.display
@@ -351,10 +354,21 @@ pub fn locked(cx: &ResolveContext, spec: &DependencySpec, lock: Lock) -> Result<
     let mut missing: Vec<&LockedPackage> = Vec::new();
     for pkg in &lock.packages {
         match pkg.source {
-            Source::Wheels => {
+            Source::Wheels | Source::Built => {
                 let Some(found) = local.origins.get(&pkg.file) else {
+                    let (from, help) = if pkg.source == Source::Built {
+                        (
+                            "pywasm's built wheels",
+                            "build it with `cargo xtask build-wheel`, or run `pywasm lock` to resolve again",
+                        )
+                    } else {
+                        (
+                            "`[tool.pywasm] wheels`",
+                            "restore the wheel, or run `pywasm lock` to resolve again",
+                        )
+                    };
                     bail!(
-                        "`{}` pins `{}` from `[tool.pywasm] wheels`, and no entry there provides it any more\n  = help: restore the wheel, or run `pywasm lock` to resolve again",
+                        "`{}` pins `{}` from {from}, and it is not there any more\n  = help: {help}",
                         lock_path.display(),
                         pkg.file
                     );
@@ -389,7 +403,7 @@ pub fn locked(cx: &ResolveContext, spec: &DependencySpec, lock: Lock) -> Result<
     dists.sort_by(|a, b| a.locked.name.cmp(&b.locked.name));
     // Local wheels live in the scratch directory; keep them for the build.
     for dist in &mut dists {
-        if dist.locked.source == Source::Wheels {
+        if matches!(dist.locked.source, Source::Wheels | Source::Built) {
             dist.wheel = cache_wheel(cx.home, &dist.wheel, &dist.locked.file, &dist.locked.sha256)?;
         }
     }

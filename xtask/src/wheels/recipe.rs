@@ -104,6 +104,9 @@ pub struct CargoStep {
     pub env: BTreeMap<String, String>,
     #[serde(default)]
     pub rustflags: Vec<String>,
+    /// A PyO3 crate: point `PYO3_CONFIG_FILE` at the SDK's static CPython.
+    #[serde(default)]
+    pub pyo3: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -131,6 +131,14 @@ fn debian_list(text: &str) -> String {
 fn pypi_sdist(shell: &Shell, home: &SdkHome, pin: &SourcePin, scratch: &Path) -> Result<PathBuf> {
     let venv = tool_venv(shell, home)?;
     let mut cmd = Command::new(venv.join("bin").join("python"));
+    // Build backends such as maturin run their own executable from PATH.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![venv.join("bin")];
+    paths.extend(std::env::split_paths(&path));
+    cmd.env(
+        "PATH",
+        std::env::join_paths(paths).context("PATH has an unusable entry")?,
+    );
     cmd.args(["-m", "pip", "download", "--no-deps", "--no-binary", ":all:"])
         .args([
             "--no-build-isolation",

@@ -130,13 +130,32 @@ impl Builder<'_> {
     pub fn cargo(&self, step: &CargoStep, target_dir: &Path) -> Result<PathBuf> {
         let dir = self.tree.join(&step.dir);
         let mut cmd = Command::new(rust_tool("CARGO", "cargo"));
+        if step.pyo3 {
+            let python = &self.sdk.python;
+            let config = format!(
+                "implementation=CPython\nversion={}\nshared=false\nabi3=false\nlib_name=python{}\nlib_dir={}\npointer_width=32\nsuppress_build_script_link_lines=true\n",
+                python.minor,
+                python.minor,
+                python.lib_dir().display()
+            );
+            let path = self.tree.join(format!("{}.pyo3-config.txt", step.dir));
+            fs_err::write(&path, config)?;
+            cmd.env("PYO3_CONFIG_FILE", path);
+        }
         cmd.current_dir(&dir)
             .env("RUSTC", rust_tool("RUSTC", "rustc"))
             .env("RUSTC_BOOTSTRAP", "1")
             .env("CARGO_TARGET_DIR", target_dir)
             .env("RUSTFLAGS", step.rustflags.join(" "))
             .envs(step.env.iter().map(|(k, v)| (k, self.vars(v))))
-            .args(["rustc", "--release", "--lib", "--target", "wasm32-wasip1"])
+            .args([
+                "rustc",
+                "--locked",
+                "--release",
+                "--lib",
+                "--target",
+                "wasm32-wasip1",
+            ])
             .args(["-Zbuild-std=std,panic_abort", "--crate-type", "staticlib"]);
         self.shell
             .status("Compiling", &format!("{} (Rust, wasm32-wasip1)", step.dir));

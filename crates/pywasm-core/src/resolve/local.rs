@@ -17,6 +17,8 @@ pub(super) struct LocalWheel {
     /// The entry as the user knows it (relative to the project when inside it).
     pub(super) display: String,
     pub(super) sha256: String,
+    /// From pywasm's own built wheels (`cargo xtask build-wheel`), not from the project.
+    pub(super) built: bool,
 }
 
 /// Every wheel and sdist from `[tool.pywasm] wheels`, copied into one find-links directory.
@@ -75,11 +77,57 @@ impl LocalWheels {
                         Some("keep one of them in `[tool.pywasm] wheels`"),
                     ));
                 }
-                origins.insert(name, LocalWheel { display, sha256 });
+                origins.insert(
+                    name,
+                    LocalWheel {
+                        display,
+                        sha256,
+                        built: false,
+                    },
+                );
             }
         }
+        add_built(cx, links, &mut origins)?;
         Ok(LocalWheels { origins })
     }
+}
+
+/// Offers the wheels `cargo xtask build-wheel` made (lxml, pydantic-core, ...) too, so a
+/// project that depends on them needs no configuration. The project's own wheels win.
+fn add_built(
+    cx: &ResolveContext,
+    links: &Path,
+    origins: &mut BTreeMap<String, LocalWheel>,
+) -> Result<()> {
+    let index = cx.home.wheels_index();
+    if !index.is_dir() {
+        return Ok(());
+    }
+    for entry in fs_err::read_dir(&index)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !name.ends_with(".whl") || origins.contains_key(&name) {
+            continue;
+        }
+        let target = links.join(&name);
+        if fs_err::hard_link(&path, &target).is_err() {
+            fs_err::copy(&path, &target)?;
+        }
+        let sha256 = fsutil::sha256_file(&target)?;
+        let display = path.display().to_string();
+        origins.insert(
+            name,
+            LocalWheel {
+                display,
+                sha256,
+                built: true,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// What one `[tool.pywasm] wheels` entry stands for: wheel files, unpacked wheel directories.
