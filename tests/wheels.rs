@@ -8,34 +8,18 @@
 // Test setup helpers panic on failure, like assertions.
 #![allow(clippy::unwrap_used)]
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::Command;
 
 use pywasm_tests::{
-    Invocation, Project, assert_same_as_native_on, native_python, run_node, run_wasmtime,
+    Invocation, Project, assert_same_as_native_on, pip_install_target, run_node, run_wasmtime,
 };
 
 /// `requirements` installed for native CPython with pip, from the same index.
 fn native_site(project: &Project, requirements: &[&str]) -> PathBuf {
     let site = project.root.join("native-site");
-    let status = Command::new(native_python().unwrap())
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-compile",
-            "--target",
-        ])
-        .arg(&site)
-        .args(requirements)
-        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "pip install --target {requirements:?} failed"
-    );
+    let args: Vec<&OsStr> = requirements.iter().map(OsStr::new).collect();
+    pip_install_target(&site, &args).unwrap();
     site
 }
 
@@ -140,7 +124,9 @@ fn zlib_and_sqlite3_are_linked_when_imported() {
     );
     assert!(out.stdout.contains("('ada', 9.5)"), "{}", out.stdout);
     // A database file on a preopened host directory.
-    let inv = Invocation::new(&["stdext", "/data/t.db"]).dir("/data", db_dir.path());
+    let inv = Invocation::new(&["stdext", "/data/t.db"])
+        .dir("/data", db_dir.path())
+        .writable();
     for run in [run_wasmtime, run_node] {
         let got = run(&built.output, &inv).unwrap();
         assert_eq!(got.code, 0, "{}", got.stderr);
@@ -158,4 +144,39 @@ fn zlib_and_sqlite3_are_linked_when_imported() {
         .map(|(m, _)| m.name.as_str())
         .collect();
     assert!(!linked.contains(&"_sqlite3"), "{linked:?}");
+}
+
+/// pydantic-core is built with panic=abort: no WebAssembly exception-handling encoding runs on
+/// both node 20 and wasmtime 48, so a Rust panic traps instead of raising `PanicException`. The
+/// panic message still reaches stderr, and the host sees a failure, never a hang or a success.
+#[test]
+fn a_rust_panic_in_pydantic_core_traps_with_its_message() {
+    let project = Project::fixture("pydantic_panic");
+    let built = project
+        .build_with(|o| o.offline = false)
+        .expect("build (needs `cargo xtask build-wheel pydantic-core`)");
+    let ok = Invocation::new(&["panic", "--no-panic"]);
+    assert_eq!(
+        run_wasmtime(&built.output, &ok).unwrap().stdout,
+        "validated 0f8fad5b-d9cb-469f-a165-70867728950e\n"
+    );
+    let inv = Invocation::new(&["panic"]);
+    let err = run_wasmtime(&built.output, &inv).expect_err("wasmtime must trap");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("trapped") && text.contains("entered unreachable code"),
+        "{text}"
+    );
+    let node = run_node(&built.output, &inv).unwrap();
+    assert_eq!(node.code, 1, "{}", node.stderr);
+    assert!(
+        node.stderr.contains("entered unreachable code"),
+        "{}",
+        node.stderr
+    );
+    assert!(
+        node.stderr.contains("RuntimeError: unreachable"),
+        "{}",
+        node.stderr
+    );
 }

@@ -1,6 +1,7 @@
 //! Shared machinery of the end-to-end tests: build a project with pywasm, run the module in
 //! wasmtime (the crate) and in node's WASI, and run the same sources with native CPython.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,6 +37,8 @@ pub struct Invocation {
     pub args: Vec<String>,
     pub stdin: String,
     pub dirs: Vec<(String, PathBuf)>,
+    /// Whether the module may write to `dirs` (wasmtime; node's preopens always allow it).
+    pub writable: bool,
 }
 
 impl Invocation {
@@ -51,6 +54,10 @@ impl Invocation {
     }
     pub fn dir(mut self, guest: &str, host: &Path) -> Self {
         self.dirs.push((guest.to_string(), host.to_path_buf()));
+        self
+    }
+    pub fn writable(mut self) -> Self {
+        self.writable = true;
         self
     }
 }
@@ -167,7 +174,7 @@ pub fn run_wasmtime(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
             .map(|(guest, host)| Preopen {
                 host: host.clone(),
                 guest: guest.clone(),
-                writable: false,
+                writable: inv.writable,
             })
             .collect(),
         ..RunConfig::default()
@@ -266,6 +273,34 @@ pub fn node() -> Result<PathBuf> {
     })
     .clone()
     .map_err(anyhow::Error::msg)
+}
+
+/// `pip install --target <site> <args>` with native CPython: the reference a module is compared
+/// with gets its packages from the same index, with pip itself.
+pub fn pip_install_target(site: &Path, args: &[&OsStr]) -> Result<()> {
+    let output = Command::new(native_python()?)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--no-warn-conflicts",
+        ])
+        .arg("--target")
+        .arg(site)
+        .args(args)
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .output()
+        .context("failed to run pip")?;
+    if !output.status.success() {
+        bail!(
+            "pip install --target {args:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// A native CPython of the same minor version as the one inside the modules.

@@ -96,24 +96,16 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         manifest: &manifest,
         work: work.path(),
     };
-    let resolution = stages.resolve(options)?;
-    let collected = stages.collect()?;
-    let entry_file = entry_file(&plan, &collected.app)?;
-    let mut installed = stages.install(&resolution)?;
-    let compiled = stages.compile(&collected, &entry_file, &installed)?;
-    stages.stdlib_extensions(&compiled, &mut installed)?;
-    let bytecode = compiled.map(|c| c.bytecode);
-    let (image_path, image_size) = stages.bundle(&collected, &installed, bytecode)?;
-    let linked = stages.link(&installed, &image_path, image_size)?;
-
-    let bytes = fs_err::read(&linked)?;
-    timed(shell, "Validated", || {
-        let facts = postprocess::validate(&bytes)?;
-        Ok((
-            (),
-            format!("{} WASI imports, exports `_start`", facts.imports.len()),
-        ))
-    })?;
+    let run = stages.run(options);
+    let (collected, installed, bytes) = match run {
+        Ok(done) => done,
+        Err(err) if options.keep_work => {
+            let dir = work.keep();
+            shell.status("Kept", &format!("work directory `{}`", dir.display()));
+            return Err(err);
+        }
+        Err(err) => return Err(err),
+    };
 
     let contents = contents(&collected, installed)?;
     let published = checksum::publish(&bytes, &plan.output)?;
@@ -152,6 +144,28 @@ struct Stages<'a> {
 }
 
 impl Stages<'_> {
+    /// Every stage up to a validated module: what was collected and installed, and its bytes.
+    fn run(&self, options: &BuildOptions) -> Result<(Collected, Installed, Vec<u8>)> {
+        let resolution = self.resolve(options)?;
+        let collected = self.collect()?;
+        let entry_file = entry_file(self.plan, &collected.app)?;
+        let mut installed = self.install(&resolution)?;
+        let compiled = self.compile(&collected, &entry_file, &installed)?;
+        self.stdlib_extensions(&compiled, &mut installed)?;
+        let bytecode = compiled.map(|c| c.bytecode);
+        let (image_path, image_size) = self.bundle(&collected, &installed, bytecode)?;
+        let linked = self.link(&installed, &image_path, image_size)?;
+        let bytes = fs_err::read(&linked)?;
+        timed(self.shell, "Validated", || {
+            let facts = postprocess::validate(&bytes)?;
+            Ok((
+                (),
+                format!("{} WASI imports, exports `_start`", facts.imports.len()),
+            ))
+        })?;
+        Ok((collected, installed, bytes))
+    }
+
     fn resolve(&self, options: &BuildOptions) -> Result<Resolution> {
         timed(self.shell, "Resolved", || {
             let cx = resolve::ResolveContext {
