@@ -396,3 +396,41 @@ fn toml_list(items: &[String]) -> String {
     let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
     format!("[{}]", quoted.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_recipe_parses_and_uses_pinned_sources() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let pins = Pins::load(&repo.join("wasi-sdk.toml")).unwrap();
+        let names = all_recipes(repo).unwrap();
+        assert!(names.len() >= 4, "{names:?}");
+        for name in names {
+            let path = recipes_dir(repo).join(format!("{name}.toml"));
+            let (recipe, _) = Recipe::load(&path).unwrap();
+            used_pins(&recipe, &pins, &path).unwrap();
+            for module in &recipe.modules {
+                let init = module.init();
+                assert!(init.starts_with("PyInit_"), "{name}: {init}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_a_recipe_are_refused_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        fs_err::write(
+            &path,
+            "[wheel]\ndistribution = \"x\"\nversion-from = \"x\"\nsummary = \"s\"\nsumary = 1\n",
+        )
+        .unwrap();
+        let err = Recipe::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.toml:5:1") && err.contains("unknown field `sumary`"),
+            "{err}"
+        );
+    }
+}
