@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::bundle::ImageBuilder;
 use crate::collect::{self, Collected, FileEntry};
+use crate::describe::{self, BuildManifest, FileDigest};
 use crate::extensions::ExtensionModule;
 use crate::imports::ImportGraph;
 use crate::install::{self, Installed, InstalledDist};
@@ -153,9 +154,9 @@ impl Stages<'_> {
         let compiled = self.compile(&collected, &entry_file, &installed)?;
         self.stdlib_extensions(&compiled, &mut installed)?;
         let bytecode = compiled.map(|c| c.bytecode);
-        let (image_path, image_size) = self.bundle(&collected, &installed, bytecode)?;
+        let (image_path, image_size, files) = self.bundle(&collected, &installed, bytecode)?;
         let linked = self.link(&installed, &image_path, image_size)?;
-        let bytes = fs_err::read(&linked)?;
+        let mut bytes = fs_err::read(&linked)?;
         timed(self.shell, "Validated", || {
             let facts = postprocess::validate(&bytes)?;
             Ok((
@@ -163,7 +164,61 @@ impl Stages<'_> {
                 format!("{} WASI imports, exports `_start`", facts.imports.len()),
             ))
         })?;
+        let manifest = self.manifest(&installed, files);
+        describe::embed(&mut bytes, &manifest)?;
         Ok((collected, installed, bytes))
+    }
+
+    /// What the module says about itself in its `pywasm.manifest` section.
+    fn manifest(&self, installed: &Installed, files: Vec<FileDigest>) -> BuildManifest {
+        let (plan, sdk) = (self.plan, self.sdk);
+        let distributions = installed
+            .dists
+            .iter()
+            .map(|d| describe::Distribution {
+                name: d.name.clone(),
+                version: d.version.clone(),
+                kind: match (&d.platform, d.source) {
+                    (_, Source::Sdist) => "sdist".into(),
+                    (Platform::Wasi, _) => "wasi".into(),
+                    _ => "pure".into(),
+                },
+                sha256: d.sha256.clone(),
+            })
+            .collect();
+        let extensions = installed
+            .extensions
+            .modules
+            .iter()
+            .map(|m| describe::Extension {
+                name: m.name.clone(),
+                init: m.init.clone(),
+                distribution: m.dist.clone(),
+            })
+            .collect();
+        BuildManifest {
+            format: describe::FORMAT,
+            pywasm: crate::VERSION.into(),
+            project: describe::Named {
+                name: plan.name.clone(),
+                version: plan.version.clone(),
+            },
+            entry: plan.entry.display(),
+            python: describe::Component {
+                version: sdk.python.version.clone(),
+                identity: sdk.python.identity.clone(),
+                digest: sdk.python.digest.clone(),
+            },
+            toolchain: describe::Component {
+                version: sdk.toolchain.kind.name().into(),
+                identity: sdk.toolchain.identity.clone(),
+                digest: sdk.toolchain.digest.clone(),
+            },
+            source_date_epoch: plan.source_date_epoch,
+            distributions,
+            extensions,
+            files,
+        }
     }
 
     fn resolve(&self, options: &BuildOptions) -> Result<Resolution> {
@@ -302,10 +357,10 @@ impl Stages<'_> {
         collected: &Collected,
         installed: &Installed,
         bytecode: [Bytecode; 3],
-    ) -> Result<(PathBuf, usize)> {
+    ) -> Result<(PathBuf, usize, Vec<FileDigest>)> {
         let image_path = self.work.join("image.bin");
-        let size = timed(self.shell, "Bundled", || {
-            let (image, stats) = image(self.plan, collected, &installed.files, bytecode)?;
+        let (size, digests) = timed(self.shell, "Bundled", || {
+            let (image, stats, digests) = image(self.plan, collected, &installed.files, bytecode)?;
             fs_err::write(&image_path, &image)?;
             let message = format!(
                 "{} files in {} directories ({})",
@@ -313,9 +368,9 @@ impl Stages<'_> {
                 stats.dirs,
                 human_size(image.len() as u64)
             );
-            Ok((image.len(), message))
+            Ok(((image.len(), digests), message))
         })?;
-        Ok((image_path, size))
+        Ok((image_path, size, digests))
     }
 
     fn link(&self, installed: &Installed, image: &Path, image_size: usize) -> Result<PathBuf> {
@@ -551,7 +606,7 @@ fn image(
     collected: &Collected,
     site: &[FileEntry],
     bytecode: [Bytecode; 3],
-) -> Result<(Vec<u8>, crate::bundle::ImageStats)> {
+) -> Result<(Vec<u8>, crate::bundle::ImageStats, Vec<FileDigest>)> {
     let mut builder = ImageBuilder::new();
     for file in collected.app.iter().chain(&collected.stdlib).chain(site) {
         builder.add_file(&file.guest, fs_err::read(&file.host)?)?;
@@ -561,7 +616,9 @@ fn image(
     }
     builder.add_mount(&plan.guest.app_dir)?;
     builder.add_mount(&plan.guest.stdlib_dir)?;
-    builder.build(plan.source_date_epoch)
+    let digests = builder.digests();
+    let (image, stats) = builder.build(plan.source_date_epoch)?;
+    Ok((image, stats, digests))
 }
 
 fn display_rel(path: &Path, base: &Path) -> String {

@@ -81,6 +81,18 @@ impl ImageBuilder {
         Ok(())
     }
 
+    /// Every file's path, size and sha256, for the module's build manifest.
+    pub fn digests(&self) -> Vec<crate::describe::FileDigest> {
+        self.files
+            .iter()
+            .map(|(path, bytes)| crate::describe::FileDigest {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                sha256: crate::fsutil::sha256_hex(bytes),
+            })
+            .collect()
+    }
+
     /// Makes `guest` (a directory in the image) visible at that same absolute path.
     pub fn add_mount(&mut self, guest: &str) -> Result<()> {
         check_path(guest)?;
@@ -211,6 +223,67 @@ impl ImageBuilder {
     }
 }
 
+/// One file read back from an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageFile<'a> {
+    pub path: String,
+    pub contents: &'a [u8],
+}
+
+/// Finds an image inside `haystack` (a module's data) by its magic and reads its files back, for
+/// `pywasm inspect --verify`. Every offset is bounds-checked: the bytes may be tampered with.
+pub fn read_image(haystack: &[u8]) -> Result<Vec<ImageFile<'_>>> {
+    let Some(start) = haystack.windows(MAGIC.len()).position(|w| w == MAGIC) else {
+        bail!("the module holds no pywasm file system image");
+    };
+    let image = &haystack[start..];
+    let u32_at = |at: usize| -> Result<usize> {
+        let bytes = image
+            .get(at..at + 4)
+            .ok_or_else(|| anyhow::anyhow!("the image is truncated"))?;
+        Ok(u32::from_le_bytes(bytes.try_into()?) as usize)
+    };
+    let u64_at = |at: usize| -> Result<usize> {
+        let bytes = image
+            .get(at..at + 8)
+            .ok_or_else(|| anyhow::anyhow!("the image is truncated"))?;
+        Ok(usize::try_from(u64::from_le_bytes(bytes.try_into()?))?)
+    };
+    let (node_count, nodes_offset) = (u32_at(8)?, u32_at(16)?);
+    let (names_offset, data_offset) = (u32_at(24)?, u64_at(32)?);
+    let name_of = |node: usize| -> Result<String> {
+        let base = nodes_offset + node * NODE_SIZE;
+        let (offset, len) = (u32_at(base)?, u32_at(base + 4)?);
+        let at = names_offset + offset;
+        let bytes = image
+            .get(at..at + len)
+            .ok_or_else(|| anyhow::anyhow!("a name is out of bounds"))?;
+        Ok(String::from_utf8_lossy(bytes).into_owned())
+    };
+    let mut paths: Vec<String> = vec![String::new(); node_count];
+    let mut files = Vec::new();
+    for node in 1..node_count {
+        let base = nodes_offset + node * NODE_SIZE;
+        let parent = u32_at(base + 8)?;
+        if parent >= node {
+            bail!("the image's node {node} has a bad parent");
+        }
+        paths[node] = format!("{}/{}", paths[parent], name_of(node)?);
+        if u32_at(base + 12)? != KIND_DIR as usize {
+            let (offset, size) = (u64_at(base + 24)?, u64_at(base + 32)?);
+            let at = data_offset + offset;
+            let contents = image
+                .get(at..at + size)
+                .ok_or_else(|| anyhow::anyhow!("`{}` is out of bounds", paths[node]))?;
+            files.push(ImageFile {
+                path: paths[node].clone(),
+                contents,
+            });
+        }
+    }
+    Ok(files)
+}
+
 fn check_path(guest: &str) -> Result<()> {
     let ok = guest.starts_with('/')
         && guest.len() > 1
@@ -298,6 +371,28 @@ mod tests {
         b.add_mount("/app").unwrap();
         b.add_mount("/usr/local/lib/python3.11").unwrap();
         b.build(1_700_000_000).unwrap().0
+    }
+
+    #[test]
+    fn images_read_back_from_inside_other_bytes() {
+        let image = sample(&[("/app/a.py", "print(1)"), ("/app/pkg/b.txt", "bee")]);
+        let mut module = b"some data segment".to_vec();
+        module.extend_from_slice(&image);
+        module.extend_from_slice(b"trailing");
+        let files = read_image(&module).unwrap();
+        let got: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|f| (f.path.as_str(), f.contents))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/app/a.py", &b"print(1)"[..]),
+                ("/app/pkg/b.txt", &b"bee"[..])
+            ]
+        );
+        assert!(read_image(&image[..image.len() - 2]).is_err());
+        assert!(read_image(b"no image here").is_err());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct InstalledDist {
     pub source: Source,
     pub files: usize,
     pub size: u64,
+    /// The wheel's sha256.
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -95,6 +97,7 @@ pub fn install(
             source: dist.locked.source,
             files,
             size,
+            sha256: dist.locked.sha256.clone(),
         });
     }
     installed.extensions.check_unique()?;
@@ -191,6 +194,7 @@ pub fn add_stdlib_wheels(
             source: Source::Built,
             files,
             size,
+            sha256: crate::fsutil::sha256_file(&stdlib.path)?,
         });
     }
     installed.extensions.check_unique()?;

@@ -51,6 +51,20 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Show what a module built by pywasm contains (its embedded build manifest).
+    Inspect {
+        module: PathBuf,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also list every embedded file with its sha256.
+        #[arg(long)]
+        files: bool,
+        /// Re-hash the embedded files against the manifest and the module against its .sha256;
+        /// exit with 1 on any difference.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Resolve the dependencies of the project in DIR with pip and write `pywasm.lock`.
     Lock {
         dir: Option<PathBuf>,
@@ -108,7 +122,24 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             };
             let outcome = build(&options, shell)?;
             if list {
-                print!("{}", outcome.contents.table());
+                print_stdout(&outcome.contents.table())?;
+            }
+            Ok(())
+        }
+        Command::Inspect {
+            module,
+            json,
+            files,
+            verify,
+        } => {
+            let report = pywasm_core::inspect::inspect(&module, verify)?;
+            if json {
+                print_stdout(&format!("{}\n", report.to_json()?))?;
+            } else {
+                print_stdout(&report.table(files))?;
+            }
+            if !report.verified() {
+                anyhow::bail!("`{}` does not match its build manifest", module.display());
             }
             Ok(())
         }
@@ -125,5 +156,16 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             let home = SdkHome::from_env()?;
             sdk::fetch(&pins, &home, shell, &FetchOptions { force, toolchain }).map(drop)
         }
+    }
+}
+
+/// Writes what the user asked for to stdout. A closed pipe (`pywasm inspect app.wasm | head`)
+/// is not an error.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

@@ -95,3 +95,69 @@ fn version_names_the_binary() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("pywasm "));
 }
+
+#[test]
+fn inspect_verifies_modules_and_reports_tampering() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("hello.wasm");
+    let out = pywasm(
+        &[
+            "build",
+            "--offline",
+            "-q",
+            "examples/hello",
+            "-o",
+            &output.display().to_string(),
+        ],
+        repo(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let module = output.display().to_string();
+
+    let out = pywasm(&["inspect", "--verify", &module], repo());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("entry        hello.cli:main"), "{stdout}");
+    assert!(
+        stdout.contains("against the manifest and the module against its .sha256"),
+        "{stdout}"
+    );
+
+    let out = pywasm(&["inspect", "--json", "--files", &module], repo());
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(json.contains("\"path\": \"/app/hello/cli.py\""), "{json}");
+
+    // One byte changed inside an embedded file.
+    let source = std::fs::read(repo().join("examples/hello/src/hello/cli.py")).expect("source");
+    let mut bytes = std::fs::read(&output).expect("module");
+    let at = bytes
+        .windows(40)
+        .position(|w| w == &source[..40])
+        .expect("the source is embedded verbatim");
+    bytes[at + 3] ^= 0x20;
+    let tampered = dir.path().join("tampered.wasm");
+    std::fs::write(&tampered, &bytes).expect("write");
+    let out = pywasm(
+        &["inspect", "--verify", &tampered.display().to_string()],
+        repo(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("`/app/hello/cli.py` was changed"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("does not match its build manifest"),
+        "{stderr}"
+    );
+}

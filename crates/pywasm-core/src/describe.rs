@@ -1,0 +1,159 @@
+//! The build manifest embedded in every module: a `pywasm.manifest` custom section holding JSON
+//! that says what went in (pywasm, CPython and SDK identities, the entry point, every
+//! distribution, every embedded file with its sha256, the source date). `pywasm inspect` reads
+//! it; `--verify` re-hashes the embedded files against it.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use wasm_encoder::{CustomSection, Encode};
+use wasmparser::{Parser, Payload};
+
+pub const SECTION: &str = "pywasm.manifest";
+pub const FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildManifest {
+    pub format: u32,
+    pub pywasm: String,
+    pub project: Named,
+    pub entry: String,
+    pub python: Component,
+    pub toolchain: Component,
+    pub source_date_epoch: u64,
+    pub distributions: Vec<Distribution>,
+    pub extensions: Vec<Extension>,
+    pub files: Vec<FileDigest>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Named {
+    pub name: String,
+    pub version: String,
+}
+
+/// An SDK component: its identity (version and source) and content digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    pub version: String,
+    pub identity: String,
+    pub digest: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Distribution {
+    pub name: String,
+    pub version: String,
+    /// `pure`, `wasi`, or `sdist` (built by pywasm without native modules).
+    pub kind: String,
+    /// The wheel's sha256, as in `pywasm.lock`; empty for wheels pywasm added itself.
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub name: String,
+    pub init: String,
+    pub distribution: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Appends the manifest to `module` as a custom section (custom sections may follow any other
+/// section, so nothing else in the module moves).
+pub fn embed(module: &mut Vec<u8>, manifest: &BuildManifest) -> Result<()> {
+    if read(module)?.is_some() {
+        bail!("internal error: the module already has a `{SECTION}` section");
+    }
+    let json = serde_json::to_vec(manifest).context("failed to render the build manifest")?;
+    let section = CustomSection {
+        name: SECTION.into(),
+        data: json.into(),
+    };
+    // A section is its id byte followed by its encoded body.
+    module.push(0);
+    section.encode(module);
+    Ok(())
+}
+
+/// The manifest of a module built by pywasm, if it has one.
+pub fn read(module: &[u8]) -> Result<Option<BuildManifest>> {
+    for payload in Parser::new(0).parse_all(module) {
+        if let Payload::CustomSection(reader) =
+            payload.context("the file is not a WebAssembly module")?
+            && reader.name() == SECTION
+        {
+            let manifest: BuildManifest =
+                serde_json::from_slice(reader.data()).with_context(|| {
+                    format!("the `{SECTION}` section is not a manifest pywasm can read")
+                })?;
+            if manifest.format != FORMAT {
+                bail!(
+                    "the module's manifest has format {}, this pywasm reads format {FORMAT}",
+                    manifest.format
+                );
+            }
+            return Ok(Some(manifest));
+        }
+    }
+    Ok(None)
+}
+
+/// Every active and passive data segment's bytes, where the embedded image lives.
+pub fn data_segments(module: &[u8]) -> Result<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    for payload in Parser::new(0).parse_all(module) {
+        if let Payload::DataSection(reader) = payload? {
+            for data in reader {
+                out.push(data?.data);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> BuildManifest {
+        let component = Component {
+            version: "1".into(),
+            identity: "x".into(),
+            digest: "d".into(),
+        };
+        BuildManifest {
+            format: FORMAT,
+            pywasm: "0.1.0".into(),
+            project: Named {
+                name: "hello".into(),
+                version: "1.0".into(),
+            },
+            entry: "hello.cli:main".into(),
+            python: component.clone(),
+            toolchain: component,
+            source_date_epoch: 315_532_800,
+            distributions: vec![],
+            extensions: vec![],
+            files: vec![FileDigest {
+                path: "/app/a.py".into(),
+                size: 3,
+                sha256: "ab".repeat(32),
+            }],
+        }
+    }
+
+    #[test]
+    fn embedded_manifests_read_back_and_keep_the_module_valid() {
+        let mut module = wasm_encoder::Module::new().finish();
+        embed(&mut module, &manifest()).unwrap();
+        wasmparser::Validator::new().validate_all(&module).unwrap();
+        assert_eq!(read(&module).unwrap(), Some(manifest()));
+        assert!(embed(&mut module, &manifest()).is_err());
+        assert_eq!(read(&wasm_encoder::Module::new().finish()).unwrap(), None);
+    }
+}

@@ -1,0 +1,210 @@
+//! `pywasm inspect`: what a module says it contains (its `pywasm.manifest` section), and with
+//! `--verify`, whether that is still true: every embedded file re-hashed against the manifest,
+//! and the module against the `<module>.sha256` written beside it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::bundle;
+use crate::describe::{self, BuildManifest};
+use crate::fsutil;
+use crate::shell::human_size;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspection {
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+    pub manifest: BuildManifest,
+    /// Present with `--verify`.
+    pub verification: Option<Verification>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    pub files_checked: usize,
+    /// Whether a `.sha256` file was there to check the module against.
+    pub checksum_checked: bool,
+    pub problems: Vec<String>,
+}
+
+/// Reads `path` and its manifest; with `verify`, checks both.
+pub fn inspect(path: &Path, verify: bool) -> Result<Inspection> {
+    let bytes = fs_err::read(path)?;
+    let Some(manifest) = describe::read(&bytes)
+        .with_context(|| format!("`{}` is not a module pywasm can read", path.display()))?
+    else {
+        bail!(
+            "`{}` has no `{}` section: it was not built by pywasm, or the section was stripped",
+            path.display(),
+            describe::SECTION
+        );
+    };
+    let sha256 = fsutil::sha256_hex(&bytes);
+    let verification = if verify {
+        Some(check(path, &bytes, &sha256, &manifest)?)
+    } else {
+        None
+    };
+    Ok(Inspection {
+        path: path.to_path_buf(),
+        size: bytes.len() as u64,
+        sha256,
+        manifest,
+        verification,
+    })
+}
+
+fn check(
+    path: &Path,
+    bytes: &[u8],
+    sha256: &str,
+    manifest: &BuildManifest,
+) -> Result<Verification> {
+    let mut problems = Vec::new();
+    let segments = describe::data_segments(bytes)?;
+    let image = segments
+        .iter()
+        .find_map(|segment| bundle::read_image(segment).ok())
+        .context("the module's data holds no readable pywasm file system image")?;
+    let embedded: BTreeMap<&str, &[u8]> = image
+        .iter()
+        .map(|f| (f.path.as_str(), f.contents))
+        .collect();
+    for file in &manifest.files {
+        match embedded.get(file.path.as_str()) {
+            None => problems.push(format!(
+                "`{}` is in the manifest but not in the module",
+                file.path
+            )),
+            Some(contents) => {
+                let got = fsutil::sha256_hex(contents);
+                if got != file.sha256 {
+                    problems.push(format!(
+                        "`{}` was changed: sha256 {got}, the manifest says {}",
+                        file.path, file.sha256
+                    ));
+                }
+            }
+        }
+    }
+    let listed: std::collections::BTreeSet<&str> =
+        manifest.files.iter().map(|f| f.path.as_str()).collect();
+    for path in embedded.keys().filter(|p| !listed.contains(*p)) {
+        problems.push(format!("`{path}` is in the module but not in its manifest"));
+    }
+    let checksum_path = PathBuf::from(format!("{}.sha256", path.display()));
+    let checksum_checked = checksum_path.is_file();
+    if checksum_checked {
+        let text = fs_err::read_to_string(&checksum_path)?;
+        let expected = text.split_whitespace().next().unwrap_or_default();
+        if expected != sha256 {
+            problems.push(format!(
+                "the module's sha256 is {sha256}, `{}` says {expected}",
+                checksum_path.display()
+            ));
+        }
+    }
+    Ok(Verification {
+        files_checked: manifest.files.len(),
+        checksum_checked,
+        problems,
+    })
+}
+
+impl Inspection {
+    /// A human summary; `files` adds every embedded file.
+    pub fn table(&self, files: bool) -> String {
+        let m = &self.manifest;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "module       {} ({}, sha256 {})",
+            self.path.display(),
+            human_size(self.size),
+            self.sha256
+        );
+        let _ = writeln!(out, "project      {} {}", m.project.name, m.project.version);
+        let _ = writeln!(out, "entry        {}", m.entry);
+        let _ = writeln!(out, "built by     pywasm {}", m.pywasm);
+        let _ = writeln!(
+            out,
+            "python       {} ({})",
+            m.python.version, m.python.identity
+        );
+        let _ = writeln!(out, "toolchain    {}", m.toolchain.identity);
+        let _ = writeln!(out, "source date  {}", m.source_date_epoch);
+        let total: u64 = m.files.iter().map(|f| f.size).sum();
+        let _ = writeln!(
+            out,
+            "files        {} ({})",
+            m.files.len(),
+            human_size(total)
+        );
+        if !m.distributions.is_empty() {
+            out.push_str("\ndistributions\n");
+            for d in &m.distributions {
+                let _ = writeln!(
+                    out,
+                    "  {:<24} {:<12} {:<6} {}",
+                    d.name,
+                    d.version,
+                    d.kind,
+                    short(&d.sha256)
+                );
+            }
+        }
+        if !m.extensions.is_empty() {
+            out.push_str("\nextension modules\n");
+            for e in &m.extensions {
+                let _ = writeln!(out, "  {:<32} {:<28} {}", e.name, e.init, e.distribution);
+            }
+        }
+        if files {
+            out.push_str("\nfiles\n");
+            for f in &m.files {
+                let _ = writeln!(out, "  {} {:>10}  {}", short(&f.sha256), f.size, f.path);
+            }
+        }
+        if let Some(v) = &self.verification {
+            out.push('\n');
+            let checksum = if v.checksum_checked {
+                "and the module against its .sha256"
+            } else {
+                "(no .sha256 beside the module)"
+            };
+            if v.problems.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "verified     {} files against the manifest {checksum}",
+                    v.files_checked
+                );
+            } else {
+                let _ = writeln!(out, "FAILED       {} problems:", v.problems.len());
+                for p in v.problems.iter().take(20) {
+                    let _ = writeln!(out, "  {p}");
+                }
+            }
+        }
+        out
+    }
+
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).context("failed to render the inspection as JSON")
+    }
+
+    /// Whether `--verify` found the module as its manifest describes it.
+    pub fn verified(&self) -> bool {
+        self.verification
+            .as_ref()
+            .is_none_or(|v| v.problems.is_empty())
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
