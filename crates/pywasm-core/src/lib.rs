@@ -25,6 +25,7 @@ pub mod postprocess;
 pub mod process;
 pub mod pycompile;
 pub mod resolve;
+pub mod run;
 pub mod runtime;
 pub mod sdk;
 pub mod shell;

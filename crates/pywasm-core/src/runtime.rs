@@ -46,10 +46,19 @@ pub struct RunResult {
 
 impl Runtime {
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Runtime> {
-        let engine = Engine::new(&Config::new())
+        Runtime::with_config(&Config::new(), cache_dir)
+    }
+
+    /// An engine with its own settings (fuel, epochs); its compiled modules are cached apart.
+    pub fn with_config(config: &Config, cache_dir: Option<PathBuf>) -> Result<Runtime> {
+        let engine = Engine::new(config)
             .map_err(anyhow::Error::from)
             .context("failed to set up wasmtime")?;
         Ok(Runtime { engine, cache_dir })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Loads and compiles `path`, reusing an earlier compilation from the cache directory.

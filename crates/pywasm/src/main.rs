@@ -65,6 +65,30 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Run a module in an embedded wasmtime, with the terminal's stdio and optional limits.
+    /// Exit codes: the module's own; 124 past --timeout, 123 out of --fuel, 122 past
+    /// --max-memory, 134 on a trap.
+    Run {
+        module: PathBuf,
+        /// Arguments for the module (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+        /// Share a host directory: `HOST` or `HOST::GUEST` (read and write).
+        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+        dirs: Vec<String>,
+        /// An environment variable for the module: `KEY=VALUE`.
+        #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+        /// Most memory the module may use, e.g. 256M or 2G.
+        #[arg(long, value_parser = pywasm_core::run::parse_size)]
+        max_memory: Option<u64>,
+        /// Stop the module after this long, e.g. 500ms, 10s, 2m.
+        #[arg(long, value_parser = pywasm_core::run::parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Stop the module after this many units of wasmtime fuel (about one per instruction).
+        #[arg(long)]
+        fuel: Option<u64>,
+    },
     /// Resolve the dependencies of the project in DIR with pip and write `pywasm.lock`.
     Lock {
         dir: Option<PathBuf>,
@@ -90,6 +114,27 @@ fn main() -> ExitCode {
         _ => Verbosity::Normal,
     };
     let shell = Shell::new(verbosity);
+    if let Command::Run {
+        module,
+        args,
+        dirs,
+        env,
+        max_memory,
+        timeout,
+        fuel,
+    } = cli.command
+    {
+        let options = pywasm_core::run::RunOptions {
+            module,
+            args,
+            dirs: dirs.iter().map(|d| split_dir(d)).collect(),
+            env,
+            max_memory,
+            timeout,
+            fuel,
+        };
+        return run_module(&options);
+    }
     match run(cli.command, &shell) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -143,6 +188,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Run { .. } => unreachable!("handled in main, which owns the exit code"),
         Command::Lock { dir, extras } => {
             let options = LockOptions {
                 project_dir: dir.unwrap_or_else(|| PathBuf::from(".")),
@@ -167,5 +213,37 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
+    }
+}
+
+/// `pywasm run`: the module's exit code, or the limit's, becomes ours.
+fn run_module(options: &pywasm_core::run::RunOptions) -> ExitCode {
+    let cache = SdkHome::from_env().ok().map(|home| home.cache("cwasm"));
+    match pywasm_core::run::run(options, cache) {
+        Ok(ending) => {
+            if let Some(message) = ending.message() {
+                eprintln!("error: {message}");
+            }
+            ExitCode::from(u8::try_from(ending.exit_code() & 0xff).unwrap_or(1))
+        }
+        Err(err) => {
+            eprintln!("{}", pywasm_core::shell::render_error(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `HOST` (shared at the same path) or `HOST::GUEST`.
+fn split_dir(spec: &str) -> (PathBuf, String) {
+    match spec.split_once("::") {
+        Some((host, guest)) => (PathBuf::from(host), guest.to_string()),
+        None => (PathBuf::from(spec), spec.to_string()),
+    }
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
     }
 }

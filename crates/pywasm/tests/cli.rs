@@ -161,3 +161,63 @@ fn inspect_verifies_modules_and_reports_tampering() {
         "{stderr}"
     );
 }
+
+#[test]
+fn run_passes_exit_codes_through_and_enforces_limits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let module = dir.path().join("limits.wasm");
+    let module_arg = module.display().to_string();
+    let out = pywasm(
+        &[
+            "build",
+            "--offline",
+            "-q",
+            "tests/fixtures/limits",
+            "-o",
+            &module_arg,
+        ],
+        repo(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", module_arg.as_str()];
+        all.extend_from_slice(args);
+        let out = pywasm(&all, repo());
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, _) = run(&["--env", "GREETING=hi", "--", "env", "x"]);
+    assert_eq!((code, stdout.as_str()), (Some(7), "hi ['env', 'x']\n"));
+
+    let (code, _, stderr) = run(&["--timeout", "1s", "--", "loop"]);
+    assert_eq!(code, Some(124), "{stderr}");
+    assert!(
+        stderr.contains("ran longer than the --timeout of 1.00s"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = run(&["--max-memory", "64M", "--", "alloc"]);
+    assert_eq!(code, Some(122), "{stderr}");
+    assert!(
+        stderr.contains("beyond the --max-memory of 64.0 MiB"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = run(&["--fuel", "1000000", "--", "loop"]);
+    assert_eq!(code, Some(123), "{stderr}");
+    assert!(stderr.contains("--fuel of 1000000"), "{stderr}");
+
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("dir");
+    let share = format!("{}::/data", data.display());
+    let (code, stdout, stderr) = run(&["--dir", &share, "--", "write", "/data/out.txt"]);
+    assert_eq!((code, stdout.as_str()), (Some(0), "written\n"), "{stderr}");
+    assert!(data.join("out.txt").is_file());
+}
