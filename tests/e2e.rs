@@ -190,16 +190,36 @@ fn host_preopened_directories_work_beside_the_embedded_tree() {
 
 #[test]
 fn two_builds_give_identical_bytes() {
+    // Different directories, different file times, one SOURCE_DATE_EPOCH.
     let first = Project::example("hello");
     let second = Project::example("hello");
-    let a = first.build().expect("first build");
-    let b = second.build().expect("second build");
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2031-01-02 03:04:05"])
+        .arg(second.root.join("src/hello/cli.py"))
+        .arg(second.root.join("pyproject.toml"))
+        .status()
+        .expect("touch");
+    assert!(touched.success());
+    let epoch = 1_700_000_000;
+    let a = first
+        .build_with(|o| o.source_date_epoch = Some(epoch))
+        .expect("first build");
+    let b = second
+        .build_with(|o| o.source_date_epoch = Some(epoch))
+        .expect("second build");
     assert_ne!(first.root, second.root);
     assert_eq!(a.sha256, b.sha256);
-    assert_eq!(
-        fs_err::read(&a.output).expect("a"),
-        fs_err::read(&b.output).expect("b")
-    );
+    let bytes = fs_err::read(&a.output).expect("a");
+    assert_eq!(bytes, fs_err::read(&b.output).expect("b"));
+    let manifest = pywasm_core::describe::read(&bytes)
+        .expect("readable")
+        .expect("a build manifest");
+    assert_eq!(manifest.source_date_epoch, epoch);
+    // The source date is an input: another one gives other bytes.
+    let c = first
+        .build_with(|o| o.source_date_epoch = Some(epoch + 1))
+        .expect("third build");
+    assert_ne!(c.sha256, a.sha256);
 }
 
 /// Each bad project fails with a message naming the problem and its place, and writes nothing.
