@@ -24,7 +24,7 @@ use recipe::{ModuleSpec, Recipe};
 use steps::Builder;
 
 /// Bumped when the build code changes what a recipe produces, so cached wheels are rebuilt.
-const BUILDER_VERSION: &str = "1";
+const BUILDER_VERSION: &str = "3";
 
 pub fn recipes_dir(repo: &Path) -> PathBuf {
     repo.join("xtask").join("recipes")
@@ -262,6 +262,7 @@ fn build_in(
 ) -> Result<PathBuf> {
     let builder = Builder {
         recipe_dir: recipe_dir.to_path_buf(),
+        home: home.root().to_path_buf(),
         shell,
         sdk,
         tree: work.join("tree"),

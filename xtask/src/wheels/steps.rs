@@ -22,6 +22,8 @@ pub struct Builder<'a> {
     pub jobs: usize,
     /// `xtask/recipes/<name>/`: files a recipe brings along (headers, patches).
     pub recipe_dir: PathBuf,
+    /// `PYWASM_HOME`, where the SDK lives.
+    pub home: PathBuf,
 }
 
 impl Builder<'_> {
@@ -83,7 +85,11 @@ impl Builder<'_> {
                 "RANLIB={}",
                 self.bin.join("wasm32-ranlib").display()
             ))
-            .arg(format!("CFLAGS=-O2 {}", emulation_defines().join(" ")));
+            .arg(format!(
+                "CFLAGS=-O2 {} {}",
+                emulation_defines().join(" "),
+                self.prefix_maps().join(" ")
+            ));
         self.shell.status("Configuring", &step.dir);
         process::run(
             self.shell,
@@ -221,6 +227,17 @@ impl Builder<'_> {
         Ok(archive)
     }
 
+    /// Paths that would otherwise end up in the objects (`__FILE__`, debug info) mapped to
+    /// fixed names, so a wheel's bytes do not depend on where it was built.
+    pub fn prefix_maps(&self) -> Vec<String> {
+        // Most specific last: the build tree lies inside PYWASM_HOME, and the last matching map
+        // wins.
+        [(&self.home, "/pywasm-home"), (&self.recipe_dir, "/pywasm-recipe"), (&self.tree, "/pywasm-build")]
+            .iter()
+            .map(|(from, to)| format!("-ffile-prefix-map={}={to}", from.display()))
+            .collect()
+    }
+
     /// `{tree}` (the build tree), `{recipe_dir}` and `{python_include}` (the SDK's CPython
     /// headers) in recipe flags.
     pub fn vars(&self, text: &str) -> String {
@@ -236,6 +253,7 @@ impl Builder<'_> {
         let mut cc = self.sdk.toolchain.cc();
         cc.current_dir(&self.tree)
             .args(["-O2", "-c"])
+            .args(self.prefix_maps())
             .args(pywasm_core::link::python_cflags(self.sdk))
             .args(cflags.iter().map(|f| self.vars(f)))
             .arg(source)
