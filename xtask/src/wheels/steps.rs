@@ -232,10 +232,14 @@ impl Builder<'_> {
     pub fn prefix_maps(&self) -> Vec<String> {
         // Most specific last: the build tree lies inside PYWASM_HOME, and the last matching map
         // wins.
-        [(&self.home, "/pywasm-home"), (&self.recipe_dir, "/pywasm-recipe"), (&self.tree, "/pywasm-build")]
-            .iter()
-            .map(|(from, to)| format!("-ffile-prefix-map={}={to}", from.display()))
-            .collect()
+        [
+            (&self.home, "/pywasm-home"),
+            (&self.recipe_dir, "/pywasm-recipe"),
+            (&self.tree, "/pywasm-build"),
+        ]
+        .iter()
+        .map(|(from, to)| format!("-ffile-prefix-map={}={to}", from.display()))
+        .collect()
     }
 
     /// `{tree}` (the build tree), `{recipe_dir}` and `{python_include}` (the SDK's CPython
