@@ -29,12 +29,7 @@ fn lxml_example_matches_native() {
     let built = project
         .build_with(|o| o.offline = false)
         .expect("build examples/lxml-app (needs `cargo xtask build-wheel lxml`)");
-    let names: Vec<&str> = built
-        .contents
-        .extensions
-        .iter()
-        .map(|(m, _)| m.name.as_str())
-        .collect();
+    let names = built.contents.extension_names();
     for module in ["lxml.etree", "lxml.objectify", "lxml._elementpath", "zlib"] {
         assert!(names.contains(&module), "{module} not linked: {names:?}");
     }
@@ -102,12 +97,7 @@ fn zlib_and_sqlite3_are_linked_when_imported() {
     let built = project
         .build()
         .expect("build (needs `cargo xtask build-wheel zlib sqlite3`)");
-    let names: Vec<&str> = built
-        .contents
-        .extensions
-        .iter()
-        .map(|(m, _)| m.name.as_str())
-        .collect();
+    let names = built.contents.extension_names();
     assert_eq!(names, ["_sqlite3", "zlib"]);
     let src = project.root.join("src");
     let db_dir = tempfile::tempdir().unwrap();
@@ -137,12 +127,7 @@ fn zlib_and_sqlite3_are_linked_when_imported() {
 
     // Without an import of either, neither is linked.
     let plain = Project::example("hello").build().unwrap();
-    let linked: Vec<&str> = plain
-        .contents
-        .extensions
-        .iter()
-        .map(|(m, _)| m.name.as_str())
-        .collect();
+    let linked = plain.contents.extension_names();
     assert!(!linked.contains(&"_sqlite3"), "{linked:?}");
 }
 

@@ -67,12 +67,7 @@ pub struct BuildOutcome {
 
 pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     let start = Instant::now();
-    let pins = Pins::embedded()?;
-    let home = match &options.home {
-        Some(home) => home.clone(),
-        None => SdkHome::from_env()?,
-    };
-    let manifest = Manifest::load(&options.project_dir)?;
+    let (pins, home, manifest) = inputs(&options.home, &options.project_dir)?;
     let kind = toolchain_kind(options, &pins)?;
     let sdk = sdk::ensure(&pins, &home, shell, kind, options.offline)?;
     let plan = plan(&manifest, &sdk, options)?;
@@ -390,6 +385,14 @@ impl Stages<'_> {
 }
 
 impl Contents {
+    /// The dotted names of the extension modules linked in.
+    pub fn extension_names(&self) -> Vec<&str> {
+        self.extensions
+            .iter()
+            .map(|(m, _)| m.name.as_str())
+            .collect()
+    }
+
     /// A plain-text table of the module's contents.
     pub fn table(&self) -> String {
         let mut rows: Vec<[String; 4]> = vec![[
@@ -493,12 +496,7 @@ pub struct LockOptions {
 /// Resolves the project's dependencies afresh with pip and writes `pywasm.lock`.
 pub fn lock(options: &LockOptions, shell: &Shell) -> Result<Resolution> {
     let start = Instant::now();
-    let pins = Pins::embedded()?;
-    let home = match &options.home {
-        Some(home) => home.clone(),
-        None => SdkHome::from_env()?,
-    };
-    let manifest = Manifest::load(&options.project_dir)?;
+    let (pins, home, manifest) = inputs(&options.home, &options.project_dir)?;
     let cx = resolve::ResolveContext {
         shell,
         home: &home,
@@ -527,6 +525,18 @@ pub fn lock(options: &LockOptions, shell: &Shell) -> Result<Resolution> {
         ),
     );
     Ok(resolution)
+}
+
+/// What every command starts from: the pins, the home (given, or from the environment) and the
+/// project's manifest.
+fn inputs(home: &Option<SdkHome>, project_dir: &Path) -> Result<(Pins, SdkHome, Manifest)> {
+    let pins = Pins::embedded()?;
+    let home = match home {
+        Some(home) => home.clone(),
+        None => SdkHome::from_env()?,
+    };
+    let manifest = Manifest::load(project_dir)?;
+    Ok((pins, home, manifest))
 }
 
 fn toolchain_kind(options: &BuildOptions, pins: &Pins) -> Result<ToolchainKind> {

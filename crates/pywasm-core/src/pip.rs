@@ -166,10 +166,8 @@ impl Pip {
         find_links: &[PathBuf],
         dest: &Path,
     ) -> Result<Result<(), PipFailure>> {
-        let mut cmd = self.command("download");
-        self.target_args(&mut cmd);
-        Pip::links(&mut cmd, find_links);
-        cmd.arg("--dest").arg(dest).arg("-r").arg(requirements);
+        let mut cmd = self.target_download(find_links, dest);
+        cmd.arg("-r").arg(requirements);
         self.outcome(shell, "resolve dependencies with pip", &mut cmd)
     }
 
@@ -181,12 +179,19 @@ impl Pip {
         find_links: &[PathBuf],
         dest: &Path,
     ) -> Result<Result<(), PipFailure>> {
+        let mut cmd = self.target_download(find_links, dest);
+        cmd.arg("--no-deps");
+        cmd.args(pins.iter().map(|(n, v)| format!("{n}=={v}")));
+        self.outcome(shell, "download pinned distributions with pip", &mut cmd)
+    }
+
+    /// `pip download` for the target into `dest`, offered `find_links`.
+    fn target_download(&self, find_links: &[PathBuf], dest: &Path) -> Command {
         let mut cmd = self.command("download");
         self.target_args(&mut cmd);
         Pip::links(&mut cmd, find_links);
-        cmd.arg("--no-deps").arg("--dest").arg(dest);
-        cmd.args(pins.iter().map(|(n, v)| format!("{n}=={v}")));
-        self.outcome(shell, "download pinned distributions with pip", &mut cmd)
+        cmd.arg("--dest").arg(dest);
+        cmd
     }
 
     /// What pip would install on this host, without installing or downloading wheels: used to

@@ -11,6 +11,27 @@ fn pywasm(args: &[&str], cwd: &Path) -> Output {
         .expect("run pywasm")
 }
 
+/// `pywasm build --offline -q PROJECT -o OUTPUT`, which must succeed.
+fn build_quietly(project: &str, output: &Path) -> std::path::PathBuf {
+    let out = pywasm(
+        &[
+            "build",
+            "--offline",
+            "-q",
+            project,
+            "-o",
+            &output.display().to_string(),
+        ],
+        repo(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    output.to_path_buf()
+}
+
 fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
@@ -99,23 +120,7 @@ fn version_names_the_binary() {
 #[test]
 fn inspect_verifies_modules_and_reports_tampering() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = dir.path().join("hello.wasm");
-    let out = pywasm(
-        &[
-            "build",
-            "--offline",
-            "-q",
-            "examples/hello",
-            "-o",
-            &output.display().to_string(),
-        ],
-        repo(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let output = build_quietly("examples/hello", &dir.path().join("hello.wasm"));
     let module = output.display().to_string();
 
     let out = pywasm(&["inspect", "--verify", &module], repo());
@@ -165,24 +170,8 @@ fn inspect_verifies_modules_and_reports_tampering() {
 #[test]
 fn run_passes_exit_codes_through_and_enforces_limits() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let module = dir.path().join("limits.wasm");
+    let module = build_quietly("tests/fixtures/limits", &dir.path().join("limits.wasm"));
     let module_arg = module.display().to_string();
-    let out = pywasm(
-        &[
-            "build",
-            "--offline",
-            "-q",
-            "tests/fixtures/limits",
-            "-o",
-            &module_arg,
-        ],
-        repo(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let run = |args: &[&str]| {
         let mut all = vec!["run", module_arg.as_str()];
         all.extend_from_slice(args);
