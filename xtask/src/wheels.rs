@@ -121,7 +121,7 @@ pub fn build(shell: &Shell, repo: &Path, name: &str, force: bool) -> Result<Path
         home.root()
             .join("wheels")
             .join(format!("{}-{}", recipe.wheel.distribution, &key[..16]));
-    if !force && let Some(wheel) = first_wheel(&out_dir)? {
+    if !force && let Some(wheel) = fsutil::first_with_extension(&out_dir, "whl")? {
         shell.status(
             "Fresh",
             &format!(
@@ -237,19 +237,7 @@ fn publish(home: &SdkHome, wheel: &Path) -> Result<()> {
     if target.is_file() && fsutil::sha256_file(&target)? == fsutil::sha256_file(wheel)? {
         return Ok(());
     }
-    let tmp = index.join(format!(".{}.part", file.to_string_lossy()));
-    fs_err::copy(wheel, &tmp)?;
-    fs_err::rename(&tmp, &target)?;
-    Ok(())
-}
-
-fn first_wheel(dir: &Path) -> Result<Option<PathBuf>> {
-    if !dir.is_dir() {
-        return Ok(None);
-    }
-    Ok(fs_err::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "whl")))
+    fsutil::atomic_write(&target, &fs_err::read(wheel)?)
 }
 
 fn build_in(
@@ -341,7 +329,10 @@ fn write_wheel(
         for rel in fsutil::walk_files(&root, &|_, n| n == "__pycache__")? {
             let excluded = rel.components().any(|c| {
                 let part = c.as_os_str().to_string_lossy();
-                package.exclude.iter().any(|p| steps::matches(p, &part))
+                package
+                    .exclude
+                    .iter()
+                    .any(|p| fsutil::wildcard_match(p, &part))
             });
             if excluded {
                 continue;

@@ -301,18 +301,11 @@ impl Stages<'_> {
     fn stdlib_extensions(&self, compiled: &[Compiled; 3], installed: &mut Installed) -> Result<()> {
         let guest = &self.plan.guest;
         let mut graph = ImportGraph::default();
-        graph.add_root(&guest.app_dir, &compiled[0].imports);
+        // Everything bundled from the app and its dependencies may be imported; the stdlib only
+        // as far as they reach.
+        let mut roots = graph.add_root(&guest.app_dir, &compiled[0].imports);
+        roots.extend(graph.add_root(&guest.site_dir, &compiled[2].imports));
         graph.add_root(&guest.stdlib_dir, &compiled[1].imports);
-        graph.add_root(&guest.site_dir, &compiled[2].imports);
-        let mut roots: Vec<String> = Vec::new();
-        for (root, c) in [
-            (&guest.app_dir, &compiled[0]),
-            (&guest.site_dir, &compiled[2]),
-        ] {
-            let mut own = ImportGraph::default();
-            own.add_root(root, &c.imports);
-            roots.extend(own.modules().cloned());
-        }
         for module in &installed.extensions.modules {
             roots.extend(module.imports.iter().cloned());
         }

@@ -109,6 +109,33 @@ pub fn slash_path(path: &Path) -> String {
         .join("/")
 }
 
+/// Whether `name` matches `pattern` as a whole, with `*` (any run) and `?` (one character).
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some((b'*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+            Some((b'?', rest)) => !t.is_empty() && go(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+/// The first file in `dir` (by name) whose extension is `ext`; `None` when there is none or no
+/// `dir`.
+pub fn first_with_extension(dir: &Path, ext: &str) -> Result<Option<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let mut found: Vec<PathBuf> = fs_err::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == ext))
+        .collect();
+    found.sort();
+    Ok(found.into_iter().next())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

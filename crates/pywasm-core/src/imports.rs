@@ -12,8 +12,9 @@ pub struct ImportGraph {
 
 impl ImportGraph {
     /// Adds the files of one `sys.path` root (`/app`, the stdlib, site-packages); `imports` maps
-    /// guest paths to the compiler's import names.
-    pub fn add_root(&mut self, root: &str, imports: &BTreeMap<String, Vec<String>>) {
+    /// guest paths to the compiler's import names. Returns the modules added.
+    pub fn add_root(&mut self, root: &str, imports: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+        let mut added = Vec::new();
         for (guest, names) in imports {
             let Some((module, is_package)) = module_of(root, guest) else {
                 continue;
@@ -27,13 +28,10 @@ impl ImportGraph {
                     .unwrap_or_default()
             };
             let targets = names.iter().filter_map(|n| absolute(n, &package)).collect();
+            added.push(module.clone());
             self.edges.insert(module, targets);
         }
-    }
-
-    /// Every module known to the graph under `root`.
-    pub fn modules(&self) -> impl Iterator<Item = &String> {
-        self.edges.keys()
+        added
     }
 
     /// Everything reachable from `roots`, parents of dotted names included (importing `a.b`

@@ -311,14 +311,9 @@ fn cache_wheel(home: &SdkHome, from: &Path, file: &str, sha256: &str) -> Result<
     let dir = home.cache("wheels").join(sha256);
     let target = dir.join(file);
     if !target.is_file() {
-        // A private temporary name: builds running side by side may cache the same wheel.
-        fs_err::create_dir_all(&dir)?;
-        let tmp = tempfile::NamedTempFile::new_in(&dir)
-            .with_context(|| format!("failed to create a file in `{}`", dir.display()))?;
-        fs_err::copy(from, tmp.path())?;
-        tmp.persist(&target)
-            .map_err(|e| e.error)
-            .with_context(|| format!("failed to move a wheel into `{}`", target.display()))?;
+        // Written through a private temporary file: builds running side by side may cache the
+        // same wheel.
+        fsutil::atomic_write(&target, &fs_err::read(from)?)?;
     }
     Ok(target)
 }

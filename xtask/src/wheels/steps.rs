@@ -330,8 +330,9 @@ pub fn expand(tree: &Path, patterns: &[String]) -> Result<Vec<PathBuf>> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.is_file()
-                    && p.file_name()
-                        .is_some_and(|n| matches(&file, &n.to_string_lossy()))
+                    && p.file_name().is_some_and(|n| {
+                        pywasm_core::fsutil::wildcard_match(&file, &n.to_string_lossy())
+                    })
             })
             .collect();
         if matched.is_empty() {
@@ -341,18 +342,6 @@ pub fn expand(tree: &Path, patterns: &[String]) -> Result<Vec<PathBuf>> {
         out.extend(matched);
     }
     Ok(out)
-}
-
-/// `*` wildcard match of a whole name.
-pub fn matches(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some((b'*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
 }
 
 fn stem(path: &Path) -> String {

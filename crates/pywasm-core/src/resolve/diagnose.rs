@@ -151,7 +151,7 @@ impl Diagnosis<'_> {
             &sdist_sha[..24],
             if strip { "stripped" } else { "pure" }
         ));
-        if let Some(done) = first_wheel(&cache)? {
+        if let Some(done) = fsutil::first_with_extension(&cache, "whl")? {
             return Ok((done, sdist_name, sdist_sha));
         }
         let out = self
@@ -186,22 +186,10 @@ impl Diagnosis<'_> {
         if fs_err::rename(&staged, &cache).is_err() && !cache.is_dir() {
             bail!("failed to move the built wheel into `{}`", cache.display());
         }
-        let done =
-            first_wheel(&cache)?.with_context(|| format!("no wheel in `{}`", cache.display()))?;
+        let done = fsutil::first_with_extension(&cache, "whl")?
+            .with_context(|| format!("no wheel in `{}`", cache.display()))?;
         Ok((done, sdist_name, sdist_sha))
     }
-}
-
-fn first_wheel(dir: &Path) -> Result<Option<PathBuf>> {
-    if !dir.is_dir() {
-        return Ok(None);
-    }
-    let mut wheels: Vec<PathBuf> = fs_err::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "whl"))
-        .collect();
-    wheels.sort();
-    Ok(wheels.into_iter().next())
 }
 
 fn unusable_error(unusable: &[Unusable], requirements: &[Requirement]) -> anyhow::Error {

@@ -209,7 +209,7 @@ fn glob(base: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
             for item in fs_err::read_dir(dir)? {
                 let item = item?;
                 let name = item.file_name().to_string_lossy().into_owned();
-                if wildcard(part.as_bytes(), name.as_bytes()) && !name.starts_with('.') {
+                if fsutil::wildcard_match(part, &name) && !name.starts_with('.') {
                     next.push(item.path());
                 }
             }
@@ -220,24 +220,15 @@ fn glob(base: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
     Ok(current)
 }
 
-fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| wildcard(rest, &text[i..])),
-        Some((b'?', rest)) => !text.is_empty() && wildcard(rest, &text[1..]),
-        Some((c, rest)) => text.first() == Some(c) && wildcard(rest, &text[1..]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn wildcards_match_whole_names() {
-        assert!(wildcard(b"*.whl", b"a-1-py3-none-any.whl"));
-        assert!(wildcard(b"a-?-*.whl", b"a-1-x.whl"));
-        assert!(!wildcard(b"*.whl", b"a.whl.txt"));
+        assert!(fsutil::wildcard_match("*.whl", "a-1-py3-none-any.whl"));
+        assert!(fsutil::wildcard_match("a-?-*.whl", "a-1-x.whl"));
+        assert!(!fsutil::wildcard_match("*.whl", "a.whl.txt"));
     }
 
     #[test]
