@@ -92,7 +92,7 @@ impl Project {
     }
 
     pub fn build(&self) -> Result<BuildOutcome> {
-        build_dir(&self.root)
+        self.build_with(|_| {})
     }
 
     /// Builds with options changed from the tests' defaults (offline, quiet, the shared home).
@@ -165,7 +165,16 @@ fn runtime() -> &'static Runtime {
 /// Runs the module in wasmtime, the crate.
 pub fn run_wasmtime(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
     let module = runtime().load(wasm)?;
-    let config = RunConfig {
+    let result = runtime().run(&module, &run_config(inv))?;
+    Ok(Outcome {
+        code: result.exit_code,
+        stdout: utf8(result.stdout),
+        stderr: utf8(result.stderr),
+    })
+}
+
+fn run_config(inv: &Invocation) -> RunConfig {
+    RunConfig {
         args: inv.args.clone(),
         stdin: inv.stdin.as_bytes().to_vec(),
         preopens: inv
@@ -178,13 +187,7 @@ pub fn run_wasmtime(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
             })
             .collect(),
         ..RunConfig::default()
-    };
-    let result = runtime().run(&module, &config)?;
-    Ok(Outcome {
-        code: result.exit_code,
-        stdout: utf8(result.stdout),
-        stderr: utf8(result.stderr),
-    })
+    }
 }
 
 /// Runs the module in node's WASI with no preopened directory unless the invocation adds some.
@@ -201,6 +204,78 @@ pub fn run_node(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
         .args(&inv.args)
         .env("PYWASM_PREOPENS", format!("{{{}}}", preopens.join(", ")));
     spawn(cmd, &inv.stdin)
+}
+
+/// Runs the module under the pure-JavaScript WASI of `@bjorn3/browser_wasi_shim` (what
+/// browsers use) in node, with no preopened directory.
+pub fn run_shim(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
+    assert!(inv.dirs.is_empty(), "the shim runner preopens nothing");
+    let js = repo().join("tests/support/js");
+    if !js.join("node_modules/@bjorn3/browser_wasi_shim").is_dir() {
+        bail!(
+            "the JavaScript WASI runtimes are not installed\n  = help: run `cargo xtask test-runtimes`"
+        );
+    }
+    let mut cmd = Command::new(node()?);
+    cmd.arg("--no-warnings")
+        .arg(js.join("run-shim.mjs"))
+        .arg(wasm)
+        .args(&inv.args);
+    spawn(cmd, &inv.stdin)
+}
+
+/// The wasmtime command-line tool that `cargo xtask test-runtimes` installs, after checking its
+/// version.
+pub fn wasmtime_cli() -> Result<PathBuf> {
+    static CLI: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    CLI.get_or_init(|| {
+        let path = home()
+            .root()
+            .join("tools/test-runtimes/wasmtime-cli/wasmtime_cli/wasmtime");
+        let out = Command::new(&path).arg("--version").output().map_err(|e| {
+            format!(
+                "cannot run `{}`: {e}\n  = help: run `cargo xtask test-runtimes`",
+                path.display()
+            )
+        })?;
+        let version = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !version.starts_with("wasmtime 48.") {
+            return Err(format!(
+                "`{}` is `{}`, not wasmtime 48",
+                path.display(),
+                version.trim()
+            ));
+        }
+        Ok(path)
+    })
+    .clone()
+    .map_err(anyhow::Error::msg)
+}
+
+/// Runs a module or component with the wasmtime command-line tool, with no preopened directory
+/// unless the invocation adds some.
+pub fn run_wasmtime_cli(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
+    let mut cmd = Command::new(wasmtime_cli()?);
+    cmd.arg("run");
+    for (guest, host) in &inv.dirs {
+        cmd.arg("--dir").arg(format!("{}::{guest}", host.display()));
+    }
+    if let Some(argv0) = inv.args.first() {
+        cmd.arg("--argv0").arg(argv0);
+    }
+    cmd.arg(wasm).args(inv.args.iter().skip(1));
+    spawn(cmd, &inv.stdin)
+}
+
+/// Runs a WASI 0.2 command component in wasmtime, the crate.
+pub fn run_component(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
+    let component = runtime().load_component(wasm)?;
+    let result = runtime().run_component(&component, &run_config(inv))?;
+    Ok(Outcome {
+        code: result.exit_code,
+        stdout: utf8(result.stdout),
+        stderr: utf8(result.stderr),
+    })
 }
 
 /// Runs the same sources with native CPython 3.11, the way a console script would: argv[0] as

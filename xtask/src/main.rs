@@ -5,6 +5,7 @@
 //! - `cargo xtask demo`: the main job on a fresh machine: fetch the SDK, build `examples/hello`
 //!   and run it under node's WASI.
 //! - `cargo xtask ci`: everything CI checks: the SDK, formatting, clippy, and every test.
+//! - `cargo xtask test-runtimes`: the pinned WASI runtimes the portability tests run modules in.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{Verbosity, render_error};
 use pywasm_core::{Shell, shell};
 
+mod runtimes;
 mod wheels;
 
 #[derive(Parser)]
@@ -43,6 +45,8 @@ enum Task {
     Ci,
     /// Build static WASI extension wheels from the recipes in xtask/recipes/ (cached by content)
     BuildWheel(BuildWheel),
+    /// Install the pinned WASI runtimes the portability tests use (wasmtime CLI, browser_wasi_shim)
+    TestRuntimes,
 }
 
 #[derive(clap::Args)]
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Task::Demo => demo(&shell),
         Task::Ci => ci(&shell),
         Task::BuildWheel(args) => build_wheels(&shell, &args),
+        Task::TestRuntimes => runtimes::install(&shell, &repo_root()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -196,6 +201,7 @@ fn ci(shell: &Shell) -> Result<()> {
             force: false,
         },
     )?;
+    runtimes::install(shell, &repo_root())?;
     let clippy = [
         "clippy",
         "--workspace",

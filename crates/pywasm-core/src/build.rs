@@ -15,6 +15,7 @@ use crate::lock::Source;
 use crate::manifest::Manifest;
 use crate::pins::{Pins, ToolchainKind};
 use crate::plan::{BuildPlan, DEFAULT_SOURCE_DATE_EPOCH, GuestLayout};
+use crate::postprocess::optimize::{self, Optimize};
 use crate::pycompile::{Bytecode, Compiled, Compiler};
 use crate::resolve::Resolution;
 use crate::sdk::{self, Sdk, SdkHome};
@@ -40,6 +41,12 @@ pub struct BuildOptions {
     pub home: Option<SdkHome>,
     /// Extras chosen on the command line, on top of `[tool.pywasm] extras`.
     pub extras: Vec<String>,
+    /// Overrides `[tool.pywasm] optimize`.
+    pub optimize: Option<Optimize>,
+    /// Keep names and debug information.
+    pub debug: bool,
+    /// Overrides `[tool.pywasm] component`.
+    pub component: Option<bool>,
 }
 
 /// What went into a module, for `pywasm build --list`.
@@ -151,7 +158,7 @@ impl Stages<'_> {
         let bytecode = compiled.map(|c| c.bytecode);
         let (image_path, image_size, files) = self.bundle(&collected, &installed, bytecode)?;
         let linked = self.link(&installed, &image_path, image_size)?;
-        let mut bytes = fs_err::read(&linked)?;
+        let bytes = fs_err::read(&linked)?;
         timed(self.shell, "Validated", || {
             let facts = postprocess::validate(&bytes)?;
             Ok((
@@ -159,9 +166,71 @@ impl Stages<'_> {
                 format!("{} WASI imports, exports `_start`", facts.imports.len()),
             ))
         })?;
+        let mut bytes = self.optimize(&linked, bytes)?;
         let manifest = self.manifest(&installed, files);
         describe::embed(&mut bytes, &manifest)?;
+        if self.plan.component {
+            bytes = self.componentize(&bytes)?;
+        }
         Ok((collected, installed, bytes))
+    }
+
+    /// wasm-opt, then stripping (unless `--debug`). The result is cached by the linked bytes and
+    /// the settings, since binaryen takes tens of seconds on a module with CPython in it.
+    fn optimize(&self, linked: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
+        let plan = self.plan;
+        if plan.optimize == Optimize::None {
+            return if plan.debug {
+                Ok(bytes)
+            } else {
+                postprocess::strip_debug(&bytes)
+            };
+        }
+        let key = format!(
+            "{}-{}.wasm",
+            crate::fsutil::sha256_hex(&bytes),
+            &crate::fsutil::sha256_hex(plan.optimize.cache_key(plan.debug).as_bytes())[..16]
+        );
+        let cached = self.home.cache("wasm-opt").join(key);
+        let verb = "Optimized";
+        let before = bytes.len() as u64;
+        let describe = |after: u64, how: &str| {
+            format!(
+                "for {} ({}): {} -> {} ({:+.1}%){how}",
+                plan.optimize.name(),
+                plan.optimize.binaryen_flag(),
+                human_size(before),
+                human_size(after),
+                (after as f64 - before as f64) * 100.0 / before as f64
+            )
+        };
+        if let Ok(hit) = fs_err::read(&cached) {
+            let message = describe(hit.len() as u64, ", cached");
+            self.shell
+                .stage_done(verb, &message, std::time::Duration::ZERO);
+            return Ok(hit);
+        }
+        timed(self.shell, verb, || {
+            let out = self.work.join("optimized.wasm");
+            optimize::run(plan.optimize, plan.debug, linked, &out)?;
+            let optimized = fs_err::read(&out)?;
+            postprocess::validate(&optimized)
+                .context("binaryen's output does not pass the checks its input passed")?;
+            crate::fsutil::atomic_write(&cached, &optimized)?;
+            let message = describe(optimized.len() as u64, "");
+            Ok((optimized, message))
+        })
+    }
+
+    fn componentize(&self, module: &[u8]) -> Result<Vec<u8>> {
+        timed(self.shell, "Wrapped", || {
+            let component = postprocess::component::encode(module)?;
+            let message = format!(
+                "into a WASI 0.2 command component (+{})",
+                human_size(component.len().saturating_sub(module.len()) as u64)
+            );
+            Ok((component, message))
+        })
     }
 
     /// What the module says about itself in its `pywasm.manifest` section.
@@ -210,6 +279,11 @@ impl Stages<'_> {
                 digest: sdk.toolchain.digest.clone(),
             },
             source_date_epoch: plan.source_date_epoch,
+            output: describe::Output {
+                optimize: plan.optimize.name().into(),
+                debug: plan.debug,
+                component_adapter: plan.component.then(postprocess::component::adapter_sha256),
+            },
             distributions,
             extensions,
             files,
@@ -371,7 +445,14 @@ impl Stages<'_> {
                 image,
                 image_size,
             )?;
-            let linked = link::link(self.sdk, &generated, extensions, self.work, self.shell)?;
+            let linked = link::link(
+                self.sdk,
+                &generated,
+                extensions,
+                self.work,
+                self.plan.debug,
+                self.shell,
+            )?;
             Ok((linked, format!("with {}", self.sdk.toolchain.identity)))
         })
     }
@@ -567,6 +648,9 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         output,
         source_date_epoch,
         guest: GuestLayout::for_python(&sdk.python.minor),
+        optimize: options.optimize.unwrap_or(manifest.optimize),
+        debug: options.debug,
+        component: options.component.unwrap_or(manifest.component),
     })
 }
 

@@ -151,6 +151,9 @@ mod tests {
             output: "/p/dist/hello.wasm".into(),
             source_date_epoch: DEFAULT_SOURCE_DATE_EPOCH,
             guest: GuestLayout::for_python("3.11"),
+            optimize: Default::default(),
+            debug: false,
+            component: false,
         }
     }
 

@@ -20,9 +20,23 @@ pub struct BuildManifest {
     pub python: Component,
     pub toolchain: Component,
     pub source_date_epoch: u64,
+    /// How the linked module was post-processed.
+    #[serde(default)]
+    pub output: Output,
     pub distributions: Vec<Distribution>,
     pub extensions: Vec<Extension>,
     pub files: Vec<FileDigest>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// `size`, `speed` or `none`.
+    pub optimize: String,
+    /// Whether names and debug information were kept (`--debug`).
+    pub debug: bool,
+    /// The sha256 of the WASI preview1 command adapter when the module is wrapped into a
+    /// component.
+    pub component_adapter: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +151,11 @@ mod tests {
             python: component.clone(),
             toolchain: component,
             source_date_epoch: 315_532_800,
+            output: Output {
+                optimize: "size".into(),
+                debug: false,
+                component_adapter: None,
+            },
             distributions: vec![],
             extensions: vec![],
             files: vec![FileDigest {

@@ -138,6 +138,24 @@ impl Inspection {
         );
         let _ = writeln!(out, "toolchain    {}", m.toolchain.identity);
         let _ = writeln!(out, "source date  {}", m.source_date_epoch);
+        let _ = writeln!(
+            out,
+            "output       optimize = {}, {}, {}",
+            if m.output.optimize.is_empty() {
+                "?"
+            } else {
+                &m.output.optimize
+            },
+            if m.output.debug {
+                "names kept"
+            } else {
+                "stripped"
+            },
+            match &m.output.component_adapter {
+                Some(adapter) => format!("WASI 0.2 component (adapter sha256 {})", short(adapter)),
+                None => "core module".to_string(),
+            }
+        );
         let total: u64 = m.files.iter().map(|f| f.size).sum();
         let _ = writeln!(
             out,

@@ -23,6 +23,7 @@ pub fn link(
     generated: &Generated,
     extensions: &Extensions,
     work: &Path,
+    debug: bool,
     shell: &Shell,
 ) -> Result<PathBuf> {
     let python = &sdk.python;
@@ -70,10 +71,14 @@ pub fn link(
         .arg(format!("-lpython{}", python.minor))
         .args(["-lexpat", "-lmpdec"])
         .args(EMULATED.iter().map(|e| format!("-lwasi-emulated-{e}")))
-        .arg(format!("-Wl,-z,stack-size={STACK_SIZE}"))
-        .arg("-Wl,--strip-debug")
-        .arg("-o")
-        .arg(&output);
+        .arg(format!("-Wl,-z,stack-size={STACK_SIZE}"));
+    // The name section and whatever DWARF the archives carry are kept for `--debug` only.
+    if debug {
+        cmd.arg("-g");
+    } else {
+        cmd.arg("-Wl,--strip-debug");
+    }
+    cmd.arg("-o").arg(&output);
     process::run(shell, "link the module", &mut cmd)?;
     Ok(output)
 }

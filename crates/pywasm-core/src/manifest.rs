@@ -10,6 +10,8 @@ use anyhow::Result;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::postprocess::optimize::Optimize;
+
 /// `[tool.pywasm]` as users write it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -26,6 +28,10 @@ pub struct PywasmConfig {
     pub wheels: Option<Spanned<Vec<Spanned<String>>>>,
     /// Distributions used without their compiled extension modules (pure-Python fallbacks).
     pub without_extensions: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `size`, `speed` or `none` (the default).
+    pub optimize: Option<Optimize>,
+    /// Wrap the module into a WASI 0.2 command component.
+    pub component: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +72,8 @@ pub struct Manifest {
     pub output: PathBuf,
     /// Dependencies and the rest of the inputs to dependency resolution.
     pub deps: DependencySpec,
+    pub optimize: Optimize,
+    pub component: bool,
     /// `[project.scripts]`, `[project.gui-scripts]` and `[project.entry-points]` by group, for
     /// the project's own `entry_points.txt` inside the module (plugin discovery uses it).
     pub entry_points: BTreeMap<String, BTreeMap<String, String>>,
@@ -374,6 +382,8 @@ impl Manifest {
             output,
             deps,
             entry_points,
+            optimize: config.optimize.unwrap_or_default(),
+            component: config.component.unwrap_or(false),
         })
     }
 }
@@ -466,6 +476,22 @@ mod tests {
         assert!(err.contains("unknown field `entyr`"), "{err}");
         assert!(err.contains("--> /p/pyproject.toml:5:1"), "{err}");
         assert!(err.contains("5 | entyr = 1"), "{err}");
+    }
+
+    #[test]
+    fn optimize_and_component_are_typed() {
+        let m = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\noptimize = \"speed\"\ncomponent = true\n")
+            .unwrap();
+        assert_eq!((m.optimize, m.component), (Optimize::Speed, true));
+        let m = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\n").unwrap();
+        assert_eq!((m.optimize, m.component), (Optimize::None, false));
+        let err = parse(
+            "[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\noptimize = \"fast\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown variant `fast`"), "{err}");
+        assert!(err.contains("--> /p/pyproject.toml:5:"), "{err}");
     }
 
     #[test]

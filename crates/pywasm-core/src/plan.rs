@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::manifest::{EntryPoint, Origin};
+use crate::postprocess::optimize::Optimize;
 
 /// 1980-01-01, the earliest time a zip archive can record; used when `SOURCE_DATE_EPOCH` is not
 /// set so that builds are reproducible by default.
@@ -22,6 +23,11 @@ pub struct BuildPlan {
     /// Seconds since the epoch stamped on every embedded file.
     pub source_date_epoch: u64,
     pub guest: GuestLayout,
+    pub optimize: Optimize,
+    /// Keep names and debug information.
+    pub debug: bool,
+    /// Publish a WASI 0.2 command component instead of the core module.
+    pub component: bool,
 }
 
 /// Where things live inside the module.

@@ -1,8 +1,18 @@
-//! Checks the linked module before it is published: it must validate, export `_start`, and
-//! import nothing but WASI preview1, so that every WASI runtime can run it.
+//! Turns the linked module into the artifact that is published: checked (it must validate with
+//! the WebAssembly features every WASI runtime has, export `_start`, and import nothing but WASI
+//! preview1), optimised ([`optimize`]), stripped of debug information and names unless asked to
+//! keep them, and optionally wrapped into a WASI component ([`component`]).
+
+pub mod component;
+pub mod optimize;
 
 use anyhow::{Context, Result, bail};
-use wasmparser::{Parser, Payload, Validator};
+use wasm_encoder::{Module, RawSection};
+use wasmparser::{Parser, Payload, Validator, WasmFeatures};
+
+/// WebAssembly 2.0 without SIMD: what wasmtime, wasmer, wazero and node 20 all run, and what
+/// [`optimize`] lets binaryen use.
+pub const PORTABLE_FEATURES: WasmFeatures = WasmFeatures::WASM2.difference(WasmFeatures::SIMD);
 
 /// What the validator saw; reported in the build's status line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +27,11 @@ pub fn validate(bytes: &[u8]) -> Result<ModuleFacts> {
     Validator::new()
         .validate_all(bytes)
         .context("the linked module does not validate")?;
+    Validator::new_with_features(PORTABLE_FEATURES)
+        .validate_all(bytes)
+        .context(
+            "the module uses a WebAssembly feature beyond 2.0 without SIMD, which not every WASI runtime has\n  = help: build C and Rust code in the link without `-msimd128` and other post-2.0 target features",
+        )?;
     let mut facts = ModuleFacts {
         imports: Vec::new(),
         exports: Vec::new(),
@@ -58,6 +73,35 @@ pub fn validate(bytes: &[u8]) -> Result<ModuleFacts> {
         bail!("the linked module has no `_start` export, so it is not a WASI command");
     }
     Ok(facts)
+}
+
+/// Whether a custom section is debug information or names, which `--debug` keeps.
+fn is_debug_section(name: &str) -> bool {
+    name == "name"
+        || name == "producers"
+        || name.starts_with(".debug_")
+        || name == "sourceMappingURL"
+}
+
+/// The module without DWARF, the name section and `producers`: section by section, so everything
+/// else (code, data, other custom sections) is kept byte for byte.
+pub fn strip_debug(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut module = Module::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.context("the module cannot be read")?;
+        if let Payload::CustomSection(reader) = &payload
+            && is_debug_section(reader.name())
+        {
+            continue;
+        }
+        if let Some((id, range)) = payload.as_section() {
+            module.section(&RawSection {
+                id,
+                data: &bytes[range],
+            });
+        }
+    }
+    Ok(module.finish())
 }
 
 #[cfg(test)]

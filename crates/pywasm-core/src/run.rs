@@ -1,4 +1,4 @@
-//! `pywasm run`: runs a built module in an embedded wasmtime with the terminal's stdio and
+//! `pywasm run`: runs a built module or WASI component in an embedded wasmtime with the terminal's stdio and
 //! optional limits: memory (`--max-memory`), wall-clock time (`--timeout`, by epoch
 //! interruption) and instructions (`--fuel`). A limit that is hit ends the run with a message
 //! and an exit code of its own; otherwise the module's own exit code passes through.
@@ -6,12 +6,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use wasmtime::component::{self, ResourceTable};
 use wasmtime::{Config, Linker, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::runtime::Runtime;
+use crate::runtime::{P2State, Runtime};
 
 /// Exit codes for limits, distinct from what Python uses (0, 1, 2, 70, 120) and from a trap.
 pub const EXIT_TIMEOUT: i32 = 124;
@@ -72,30 +74,48 @@ impl Ending {
     }
 }
 
-struct State {
-    wasi: WasiP1Ctx,
+struct State<W> {
+    wasi: W,
     limits: StoreLimits,
 }
 
-/// Runs the module; `cache_dir` keeps compiled code between runs (per engine configuration).
+impl WasiView for State<P2State> {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.wasi.ctx()
+    }
+}
+
+/// Runs the module or component; `cache_dir` keeps compiled code between runs (per engine
+/// configuration).
 pub fn run(options: &RunOptions, cache_dir: Option<PathBuf>) -> Result<Ending> {
     let mut config = Config::new();
     config.epoch_interruption(options.timeout.is_some());
     config.consume_fuel(options.fuel.is_some());
     let runtime = Runtime::with_config(&config, cache_dir)?;
-    let engine = runtime.engine().clone();
     let path = &options.module;
-    let bytes = fs_err::read(path)?;
-    if wasmparser::Parser::is_component(&bytes) {
-        bail!(
-            "`{}` is a WASI component; `pywasm run` runs core modules\n  = help: run components with `wasmtime run`",
-            path.display()
-        );
-    }
-    let module = runtime.load(path)?;
+    let is_component = {
+        let mut header = [0u8; 8];
+        let mut file = fs_err::File::open(path)?;
+        std::io::Read::read_exact(&mut file, &mut header)
+            .with_context(|| format!("`{}` is not a WebAssembly file", path.display()))?;
+        wasmparser::Parser::is_component(&header)
+    };
+    let builder = wasi_builder(options)?;
+    let outcome = if is_component {
+        run_component(&runtime, options, builder)?
+    } else {
+        run_module(&runtime, options, builder)?
+    };
+    Ok(match outcome {
+        Ok(code) => Ending::Exited(code),
+        Err(err) => ending(&err, options),
+    })
+}
 
+fn wasi_builder(options: &RunOptions) -> Result<WasiCtxBuilder> {
     let mut builder = WasiCtxBuilder::new();
-    let argv0 = path
+    let argv0 = options
+        .module
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -109,14 +129,20 @@ pub fn run(options: &RunOptions, cache_dir: Option<PathBuf>) -> Result<Ending> {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("failed to open `{}` for the module", host.display()))?;
     }
+    Ok(builder)
+}
+
+/// A store with the run's limits: memory, fuel and the epoch deadline.
+fn store<W>(runtime: &Runtime, options: &RunOptions, wasi: W) -> Result<Store<State<W>>> {
+    let engine = runtime.engine();
     let mut limits = StoreLimitsBuilder::new().trap_on_grow_failure(true);
     if let Some(max) = options.max_memory {
         limits = limits.memory_size(usize::try_from(max).unwrap_or(usize::MAX));
     }
     let mut store = Store::new(
-        &engine,
+        engine,
         State {
-            wasi: builder.build_p1(),
+            wasi,
             limits: limits.build(),
         },
     );
@@ -133,7 +159,21 @@ pub fn run(options: &RunOptions, cache_dir: Option<PathBuf>) -> Result<Ending> {
             engine.increment_epoch();
         });
     }
-    let mut linker: Linker<State> = Linker::new(&engine);
+    Ok(store)
+}
+
+/// The outer error is pywasm's (the module could not be set up); the inner one is how the run
+/// ended if not by returning from `_start`.
+type RunOutcome = std::result::Result<i32, wasmtime::Error>;
+
+fn run_module(
+    runtime: &Runtime,
+    options: &RunOptions,
+    mut builder: WasiCtxBuilder,
+) -> Result<RunOutcome> {
+    let module = runtime.load(&options.module)?;
+    let mut store = store(runtime, options, builder.build_p1())?;
+    let mut linker: Linker<State<WasiP1Ctx>> = Linker::new(runtime.engine());
     p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)?;
     let instance = linker
         .instantiate(&mut store, &module)
@@ -143,10 +183,32 @@ pub fn run(options: &RunOptions, cache_dir: Option<PathBuf>) -> Result<Ending> {
         .get_typed_func::<(), ()>(&mut store, "_start")
         .map_err(anyhow::Error::from)
         .context("the module has no `_start`: it is not a WASI command")?;
-    let outcome = start.call(&mut store, ());
-    Ok(match outcome {
-        Ok(()) => Ending::Exited(0),
-        Err(err) => ending(&err, options),
+    Ok(start.call(&mut store, ()).map(|()| 0))
+}
+
+fn run_component(
+    runtime: &Runtime,
+    options: &RunOptions,
+    mut builder: WasiCtxBuilder,
+) -> Result<RunOutcome> {
+    let component = runtime.load_component(&options.module)?;
+    let wasi = P2State {
+        ctx: builder.build(),
+        table: ResourceTable::new(),
+    };
+    let mut store = store(runtime, options, wasi)?;
+    let mut linker = component::Linker::<State<P2State>>::new(runtime.engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("failed to provide WASI 0.2 to the component")?;
+    let command = Command::instantiate(&mut store, &component, &linker)
+        .map_err(anyhow::Error::from)
+        .context("failed to instantiate the component as a `wasi:cli/command`")?;
+    // `wasi:cli/run` says only whether it failed; the adapter maps every non-zero exit to that.
+    Ok(match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => Ok(0),
+        Ok(Err(())) => Ok(1),
+        Err(err) => Err(err),
     })
 }
 

