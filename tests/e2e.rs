@@ -286,3 +286,83 @@ fn bad_projects_fail_clearly_without_output() {
         );
     }
 }
+
+/// The stdlib is reduced to what the bundle imports; a module left out raises an ImportError
+/// that names the option to set, and `include` (or `stdlib = "full"`) puts it back.
+#[test]
+fn stdlib_modules_nothing_imports_are_left_out_and_named() {
+    let project = Project::fixture("dynamic_import");
+    let built = project.build().expect("build");
+    let src = project.root.join("src");
+    let left_out =
+        run_wasmtime(&built.output, &Invocation::new(&["dyn", "colorsys"])).expect("run");
+    assert_eq!(left_out.code, 3, "{}", left_out.stderr);
+    assert!(
+        left_out
+            .stdout
+            .starts_with("ModuleNotFoundError: No module named 'colorsys': pywasm left"),
+        "{}",
+        left_out.stdout
+    );
+    assert!(
+        left_out
+            .stdout
+            .contains("add it to `include` under [tool.pywasm]")
+    );
+    let node = run_node(&built.output, &Invocation::new(&["dyn", "colorsys"])).expect("run");
+    assert_eq!((node.code, &node.stdout), (3, &left_out.stdout));
+    // Modules that are nowhere at all still fail the usual way.
+    let nowhere =
+        run_wasmtime(&built.output, &Invocation::new(&["dyn", "no_such_module"])).expect("run");
+    assert_eq!(
+        nowhere.stdout,
+        "ModuleNotFoundError: No module named 'no_such_module'\n"
+    );
+    let stdlib_files = |outcome: &pywasm_core::BuildOutcome| outcome.contents.stdlib_files;
+    let reduced = stdlib_files(&built);
+
+    let pyproject = project.root.join("pyproject.toml");
+    let text = fs_err::read_to_string(&pyproject).expect("read");
+    fs_err::write(
+        &pyproject,
+        format!("{text}\n[tool.pywasm]\ninclude = [\"colorsys\"]\n"),
+    )
+    .expect("write");
+    let built = project.build().expect("build with include");
+    assert_same_as_native(
+        &built.output,
+        &src,
+        "dyn.cli:main",
+        &Invocation::new(&["dyn", "colorsys"]),
+    );
+
+    fs_err::write(
+        &pyproject,
+        format!("{text}\n[tool.pywasm]\nstdlib = \"full\"\n"),
+    )
+    .expect("write");
+    let full = project.build().expect("build with the full stdlib");
+    assert_same_as_native(
+        &full.output,
+        &src,
+        "dyn.cli:main",
+        &Invocation::new(&["dyn", "colorsys"]),
+    );
+    assert!(
+        stdlib_files(&full) > reduced + 100,
+        "full {} vs reduced {reduced}",
+        stdlib_files(&full)
+    );
+
+    fs_err::write(
+        &pyproject,
+        format!("{text}\n[tool.pywasm]\ninclude = [\"no_such_module\"]\n"),
+    )
+    .expect("write");
+    let err = format!("{:#}", project.build().expect_err("an unknown include"));
+    assert!(
+        err.contains("`include` names `no_such_module`, which is not a module"),
+        "{err}"
+    );
+    assert!(err.contains("pyproject.toml:"), "{err}");
+}

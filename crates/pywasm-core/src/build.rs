@@ -21,7 +21,32 @@ use crate::resolve::Resolution;
 use crate::sdk::{self, Sdk, SdkHome};
 use crate::shell::{human_size, seconds, timed};
 use crate::wheel::Platform;
-use crate::{Shell, checksum, codegen, link, postprocess, resolve};
+use crate::{Shell, checksum, codegen, link, postprocess, resolve, stdlib};
+
+/// The bundle's import graph and where it starts: every module of the app and its
+/// dependencies, and the Python modules their extension modules import.
+struct Reach {
+    graph: ImportGraph,
+    roots: Vec<String>,
+    stdlib_modules: Vec<String>,
+}
+
+impl Reach {
+    fn new(guest: &GuestLayout, compiled: &[Compiled; 3], installed: &Installed) -> Reach {
+        let mut graph = ImportGraph::default();
+        let mut roots = graph.add_root(&guest.app_dir, &compiled[0].imports);
+        roots.extend(graph.add_root(&guest.site_dir, &compiled[2].imports));
+        let stdlib_modules = graph.add_root(&guest.stdlib_dir, &compiled[1].imports);
+        for module in &installed.extensions.modules {
+            roots.extend(module.imports.iter().cloned());
+        }
+        Reach {
+            graph,
+            roots,
+            stdlib_modules,
+        }
+    }
+}
 
 /// What the command line (or a test) asks of a build.
 #[derive(Clone, Debug, Default)]
@@ -150,12 +175,14 @@ impl Stages<'_> {
     /// Every stage up to a validated module: what was collected and installed, and its bytes.
     fn run(&self, options: &BuildOptions) -> Result<(Collected, Installed, Vec<u8>)> {
         let resolution = self.resolve(options)?;
-        let collected = self.collect()?;
+        let mut collected = self.collect()?;
         let entry_file = entry_file(self.plan, &collected.app)?;
         let mut installed = self.install(&resolution)?;
         let compiled = self.compile(&collected, &entry_file, &installed)?;
-        self.stdlib_extensions(&compiled, &mut installed)?;
-        let bytecode = compiled.map(|c| c.bytecode);
+        let reach = Reach::new(&self.plan.guest, &compiled, &installed);
+        self.stdlib_extensions(&reach, &mut installed)?;
+        let mut bytecode = compiled.map(|c| c.bytecode);
+        self.select_stdlib(&reach, &mut collected, &mut bytecode[1])?;
         let (image_path, image_size, files) = self.bundle(&collected, &installed, bytecode)?;
         let linked = self.link(&installed, &image_path, image_size)?;
         let bytes = fs_err::read(&linked)?;
@@ -372,18 +399,9 @@ impl Stages<'_> {
 
     /// Links the stdlib extension modules this CPython lacks (zlib, _sqlite3) when the bundle's
     /// imports reach them and `cargo xtask build-wheel` has built them.
-    fn stdlib_extensions(&self, compiled: &[Compiled; 3], installed: &mut Installed) -> Result<()> {
+    fn stdlib_extensions(&self, reach: &Reach, installed: &mut Installed) -> Result<()> {
         let guest = &self.plan.guest;
-        let mut graph = ImportGraph::default();
-        // Everything bundled from the app and its dependencies may be imported; the stdlib only
-        // as far as they reach.
-        let mut roots = graph.add_root(&guest.app_dir, &compiled[0].imports);
-        roots.extend(graph.add_root(&guest.site_dir, &compiled[2].imports));
-        graph.add_root(&guest.stdlib_dir, &compiled[1].imports);
-        for module in &installed.extensions.modules {
-            roots.extend(module.imports.iter().cloned());
-        }
-        let reached = graph.reachable(&roots);
+        let reached = reach.graph.reachable(&reach.roots);
         let available = install::stdlib_wheels(&self.home.wheels_index(), &self.sdk.python.minor)?;
         let wanted: Vec<&install::StdlibWheel> = available
             .iter()
@@ -412,6 +430,47 @@ impl Stages<'_> {
             );
         }
         Ok(())
+    }
+
+    /// Drops the stdlib modules nothing reaches (`[tool.pywasm] stdlib`), and embeds their names
+    /// for the error that says how to put them back.
+    fn select_stdlib(
+        &self,
+        reach: &Reach,
+        collected: &mut Collected,
+        bytecode: &mut Bytecode,
+    ) -> Result<()> {
+        let (plan, manifest) = (self.plan, self.manifest);
+        timed(self.shell, "Selected", || {
+            let request = stdlib::Request {
+                mode: manifest.stdlib,
+                include: &manifest.include,
+                exclude: &manifest.exclude,
+            };
+            let selection =
+                stdlib::select(&reach.graph, &reach.roots, &reach.stdlib_modules, &request)?;
+            let dir = &plan.guest.stdlib_dir;
+            collected.stdlib.retain(|f| selection.keeps(dir, &f.guest));
+            bytecode.retain(|(guest, _)| selection.keeps(dir, guest));
+            let total = reach.stdlib_modules.len();
+            if selection.left_out.is_empty() {
+                return Ok((
+                    (),
+                    format!("all {total} stdlib modules (stdlib = \"full\")"),
+                ));
+            }
+            let host = self.work.join(stdlib::LEFT_OUT_FILE);
+            fs_err::write(&host, selection.left_out_file())?;
+            collected.stdlib.push(FileEntry {
+                guest: format!("{dir}/{}", stdlib::LEFT_OUT_FILE),
+                host,
+            });
+            let message = format!(
+                "{} of {total} stdlib modules, the ones the bundle imports",
+                total - selection.left_out.len()
+            );
+            Ok(((), message))
+        })
     }
 
     fn bundle(

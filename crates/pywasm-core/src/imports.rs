@@ -1,8 +1,22 @@
 //! The bundle's import graph, from what the bytecode compiler saw in every source: which
 //! modules the app and its dependencies can reach through the stdlib. It decides which stdlib
-//! extension modules (zlib, _sqlite3) are linked.
+//! extension modules (zlib, _sqlite3) are linked, and which stdlib modules are embedded.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+/// `[tool.pywasm] stdlib`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StdlibMode {
+    /// The stdlib modules the app and its dependencies import (statically, or through
+    /// `include`), and what the interpreter needs.
+    #[default]
+    Reachable,
+    /// All of the stdlib that works under WASI.
+    Full,
+}
 
 /// Module name → the modules it imports (absolute names).
 #[derive(Clone, Debug, Default)]
@@ -35,12 +49,21 @@ impl ImportGraph {
     }
 
     /// Everything reachable from `roots`, parents of dotted names included (importing `a.b`
-    /// runs `a` first).
+    /// runs `a` first), and what CPython's C modules import ([`C_IMPORTS`]).
     pub fn reachable<'a>(&self, roots: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
+        self.reachable_except(roots, &|_| false)
+    }
+
+    /// [`ImportGraph::reachable`] without entering the modules `excluded` says are left out.
+    pub fn reachable_except<'a>(
+        &self,
+        roots: impl IntoIterator<Item = &'a String>,
+        excluded: &dyn Fn(&str) -> bool,
+    ) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
         let mut todo: Vec<String> = roots.into_iter().cloned().collect();
         while let Some(name) = todo.pop() {
-            if !seen.insert(name.clone()) {
+            if excluded(&name) || !seen.insert(name.clone()) {
                 continue;
             }
             if let Some((parent, _)) = name.rsplit_once('.') {
@@ -49,10 +72,58 @@ impl ImportGraph {
             if let Some(targets) = self.edges.get(&name) {
                 todo.extend(targets.iter().filter(|t| !seen.contains(*t)).cloned());
             }
+            if let Some((_, targets)) = C_IMPORTS.iter().find(|(module, _)| *module == name) {
+                todo.extend(targets.iter().map(|t| t.to_string()));
+            }
         }
         seen
     }
+
+    /// Every module in the graph whose name matches `pattern` (`email`, `email.*`, `*`).
+    pub fn matching(&self, pattern: &str) -> Vec<String> {
+        self.edges
+            .keys()
+            .filter(|m| *m == pattern || crate::fsutil::wildcard_match(pattern, m))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `module` has a source file in one of the roots.
+    pub fn contains(&self, module: &str) -> bool {
+        self.edges.contains_key(module)
+    }
 }
+
+/// Python modules CPython imports by itself, which no `import` statement in the bundle shows:
+/// during start-up (the codec search imports `encodings.*` by name), and for warnings and
+/// tracebacks.
+pub const INTERPRETER_ROOTS: &[&str] = &[
+    "encodings.*",
+    "encodings",
+    "codecs",
+    "io",
+    "abc",
+    "os",
+    "stat",
+    "posixpath",
+    "genericpath",
+    "_collections_abc",
+    "warnings",
+    "linecache",
+    "traceback",
+];
+
+/// Python modules that CPython 3.11's C modules import (with `PyImport_ImportModule`), keyed by
+/// the module whose use implies them; `sysconfig` finds its data module by a computed name.
+pub const C_IMPORTS: &[(&str, &[&str])] = &[
+    ("time", &["_strptime"]),
+    ("_datetime", &["_strptime", "time"]),
+    ("_pickle", &["copyreg", "_compat_pickle", "functools"]),
+    ("_decimal", &["collections", "numbers", "contextvars"]),
+    ("_elementtree", &["xml.etree.ElementPath", "copy"]),
+    ("array", &["copyreg"]),
+    ("sysconfig", &["_sysconfigdata__wasi_wasm32-wasi"]),
+];
 
 /// `pkg.mod` for `<root>/pkg/mod.py`, `pkg` (a package) for `<root>/pkg/__init__.py`.
 fn module_of(root: &str, guest: &str) -> Option<(String, bool)> {

@@ -29,6 +29,7 @@ pub mod run;
 pub mod runtime;
 pub mod sdk;
 pub mod shell;
+pub mod stdlib;
 pub mod wheel;
 
 pub use build::{BuildOptions, BuildOutcome, LockOptions, build, lock};

@@ -10,6 +10,7 @@ use anyhow::Result;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::imports::StdlibMode;
 use crate::postprocess::optimize::Optimize;
 
 /// `[tool.pywasm]` as users write it.
@@ -32,6 +33,12 @@ pub struct PywasmConfig {
     pub optimize: Option<Optimize>,
     /// Wrap the module into a WASI 0.2 command component.
     pub component: Option<bool>,
+    /// `reachable` (the default) or `full`.
+    pub stdlib: Option<StdlibMode>,
+    /// Modules to embed though no `import` statement names them (`email.mime.*`).
+    pub include: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Stdlib modules to leave out though something imports them.
+    pub exclude: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +81,9 @@ pub struct Manifest {
     pub deps: DependencySpec,
     pub optimize: Optimize,
     pub component: bool,
+    pub stdlib: StdlibMode,
+    pub include: Vec<Located<String>>,
+    pub exclude: Vec<Located<String>>,
     /// `[project.scripts]`, `[project.gui-scripts]` and `[project.entry-points]` by group, for
     /// the project's own `entry_points.txt` inside the module (plugin discovery uses it).
     pub entry_points: BTreeMap<String, BTreeMap<String, String>>,
@@ -384,6 +394,9 @@ impl Manifest {
             entry_points,
             optimize: config.optimize.unwrap_or_default(),
             component: config.component.unwrap_or(false),
+            stdlib: config.stdlib.unwrap_or_default(),
+            include: located(config.include.map(Spanned::into_inner)),
+            exclude: located(config.exclude.map(Spanned::into_inner)),
         })
     }
 }
@@ -483,6 +496,14 @@ mod tests {
         let m = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\noptimize = \"speed\"\ncomponent = true\n")
             .unwrap();
         assert_eq!((m.optimize, m.component), (Optimize::Speed, true));
+        let m = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\nstdlib = \"full\"\ninclude = [\"email.*\"]\nexclude = [\"xml\"]\n")
+            .unwrap();
+        assert_eq!(m.stdlib, StdlibMode::Full);
+        assert_eq!(
+            (m.include[0].value.as_str(), m.include[0].origin.line),
+            ("email.*", 6)
+        );
+        assert_eq!(m.exclude[0].value, "xml");
         let m = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\n").unwrap();
         assert_eq!((m.optimize, m.component), (Optimize::None, false));
         let err = parse(

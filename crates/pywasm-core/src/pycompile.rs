@@ -67,7 +67,8 @@ def defines(tree, name):
     return False
 
 def imports(tree):
-    """Every import, at any depth: `a.b` absolute, `..a` relative (dots = level)."""
+    """Every import, at any depth: `a.b` absolute, `..a` relative (dots = level), and the
+    absolute names given as literals to `importlib.import_module` and `__import__`."""
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -77,6 +78,13 @@ def imports(tree):
             found.add(base)
             sep = "" if base.endswith(".") else "."
             found.update(base + sep + alias.name for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            first = node.args[0]
+            if (called in ("import_module", "__import__") and isinstance(first, ast.Constant)
+                    and isinstance(first.value, str) and first.value and not first.value.startswith(".")):
+                found.add(first.value)
     return sorted(found)
 
 with open(sys.argv[1], encoding="utf-8") as f:
