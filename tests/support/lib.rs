@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use pywasm_core::resolve::Resolution;
-use pywasm_core::runtime::{Preopen, RunConfig, Runtime};
+use pywasm_core::runtime::{Preopen, RunConfig, RunResult, Runtime};
 use pywasm_core::sdk::SdkHome;
 use pywasm_core::{BuildOptions, BuildOutcome, LockOptions, Shell};
 
@@ -165,12 +165,15 @@ fn runtime() -> &'static Runtime {
 /// Runs the module in wasmtime, the crate.
 pub fn run_wasmtime(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
     let module = runtime().load(wasm)?;
-    let result = runtime().run(&module, &run_config(inv))?;
-    Ok(Outcome {
+    Ok(outcome(runtime().run(&module, &run_config(inv))?))
+}
+
+fn outcome(result: RunResult) -> Outcome {
+    Outcome {
         code: result.exit_code,
         stdout: utf8(result.stdout),
         stderr: utf8(result.stderr),
-    })
+    }
 }
 
 fn run_config(inv: &Invocation) -> RunConfig {
@@ -270,12 +273,9 @@ pub fn run_wasmtime_cli(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
 /// Runs a WASI 0.2 command component in wasmtime, the crate.
 pub fn run_component(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
     let component = runtime().load_component(wasm)?;
-    let result = runtime().run_component(&component, &run_config(inv))?;
-    Ok(Outcome {
-        code: result.exit_code,
-        stdout: utf8(result.stdout),
-        stderr: utf8(result.stderr),
-    })
+    Ok(outcome(
+        runtime().run_component(&component, &run_config(inv))?,
+    ))
 }
 
 /// Runs the same sources with native CPython 3.11, the way a console script would: argv[0] as
