@@ -42,7 +42,6 @@ pub fn select(
     let mut start: Vec<String> = roots.to_vec();
     for pattern in INTERPRETER_ROOTS {
         start.extend(graph.matching(pattern));
-        start.push((*pattern).to_string());
     }
     for include in request.include {
         let found = graph.matching(&include.value);
@@ -57,8 +56,10 @@ pub fn select(
         }
         start.extend(found);
     }
+    let mut excluded = BTreeSet::new();
     for exclude in request.exclude {
-        if graph.matching(&exclude.value).is_empty() {
+        let found = graph.matching(&exclude.value);
+        if found.is_empty() {
             return Err(exclude.origin.error(
                 &format!(
                     "`exclude` names `{}`, which is not a module of the stdlib",
@@ -67,14 +68,9 @@ pub fn select(
                 Some("write module names as in `import`, or `xml.*` for a package and everything below it"),
             ));
         }
+        excluded.extend(found);
     }
-    let excluded = |module: &str| {
-        request
-            .exclude
-            .iter()
-            .any(|e| e.value == module || crate::fsutil::wildcard_match(&e.value, module))
-    };
-    let kept = graph.reachable_except(&start, &excluded);
+    let kept = graph.reachable_except(&start, &|module: &str| excluded.contains(module));
     let left_out = stdlib_modules
         .iter()
         .filter(|m| !kept.contains(*m))

@@ -67,10 +67,11 @@ impl Optimize {
         }
     }
 
-    /// What goes into cache keys: changes whenever the output could.
+    /// What goes into cache keys: changes whenever the output could. The wasm-opt crate is
+    /// pinned by Cargo.lock, so pywasm's own version stands for it.
     pub fn cache_key(self, debug: bool) -> String {
         format!(
-            "wasm-opt-{}-{}-{}-passes{PIPELINE_REVISION}",
+            "pywasm-{}-{}-{}-passes{PIPELINE_REVISION}",
             env!("CARGO_PKG_VERSION"),
             self.name(),
             if debug { "names" } else { "stripped" }
