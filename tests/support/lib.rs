@@ -39,6 +39,8 @@ pub struct Invocation {
     pub dirs: Vec<(String, PathBuf)>,
     /// Whether the module may write to `dirs` (wasmtime; node's preopens always allow it).
     pub writable: bool,
+    /// The environment; empty unless set, in every runtime.
+    pub env: Vec<(String, String)>,
 }
 
 impl Invocation {
@@ -54,6 +56,10 @@ impl Invocation {
     }
     pub fn dir(mut self, guest: &str, host: &Path) -> Self {
         self.dirs.push((guest.to_string(), host.to_path_buf()));
+        self
+    }
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
     pub fn writable(mut self) -> Self {
@@ -180,6 +186,7 @@ fn run_config(inv: &Invocation) -> RunConfig {
     RunConfig {
         args: inv.args.clone(),
         stdin: inv.stdin.as_bytes().to_vec(),
+        env: inv.env.clone(),
         preopens: inv
             .dirs
             .iter()
@@ -189,7 +196,6 @@ fn run_config(inv: &Invocation) -> RunConfig {
                 writable: inv.writable,
             })
             .collect(),
-        ..RunConfig::default()
     }
 }
 
@@ -205,7 +211,8 @@ pub fn run_node(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
         .arg(repo().join("tests/support/run-wasi.mjs"))
         .arg(wasm)
         .args(&inv.args)
-        .env("PYWASM_PREOPENS", format!("{{{}}}", preopens.join(", ")));
+        .env("PYWASM_PREOPENS", format!("{{{}}}", preopens.join(", ")))
+        .env("PYWASM_ENV", json_object(&inv.env));
     spawn(cmd, &inv.stdin)
 }
 
@@ -260,6 +267,9 @@ pub fn wasmtime_cli() -> Result<PathBuf> {
 pub fn run_wasmtime_cli(wasm: &Path, inv: &Invocation) -> Result<Outcome> {
     let mut cmd = Command::new(wasmtime_cli()?);
     cmd.arg("run");
+    for (key, value) in &inv.env {
+        cmd.arg("--env").arg(format!("{key}={value}"));
+    }
     for (guest, host) in &inv.dirs {
         cmd.arg("--dir").arg(format!("{}::{guest}", host.display()));
     }
@@ -293,7 +303,9 @@ pub fn run_native_on(paths: &[&Path], entry: &str, inv: &Invocation) -> Result<O
         "import sys\nsys.argv = sys.argv[1:]\nsys.path[0:0] = {paths:?}\nimport {module} as m\nsys.exit(m.{attr}())\n"
     );
     let mut cmd = Command::new(native_python()?);
-    cmd.args(["-I", "-S", "-B", "-c", &script]).args(&inv.args);
+    cmd.args(["-I", "-S", "-B", "-c", &script])
+        .args(&inv.args)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)));
     spawn(cmd, &inv.stdin)
 }
 
@@ -318,6 +330,12 @@ fn spawn(mut cmd: Command, stdin: &str) -> Result<Outcome> {
         stdout: utf8(output.stdout),
         stderr: utf8(output.stderr),
     })
+}
+
+/// A JSON object of string pairs; `{:?}` quoting is valid JSON for the printable ASCII tests use.
+fn json_object(pairs: &[(String, String)]) -> String {
+    let fields: Vec<String> = pairs.iter().map(|(k, v)| format!("{k:?}: {v:?}")).collect();
+    format!("{{{}}}", fields.join(", "))
 }
 
 fn utf8(bytes: Vec<u8>) -> String {

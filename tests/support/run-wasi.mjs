@@ -7,9 +7,11 @@ import { WASI } from "node:wasi";
 
 const [wasmPath, ...args] = process.argv.slice(2);
 const preopens = JSON.parse(process.env.PYWASM_PREOPENS || "{}");
+// The guest's environment, a JSON object; empty by default.
+const env = JSON.parse(process.env.PYWASM_ENV || "{}");
 // returnOnExit: false lets proc_exit end node directly; unwinding through V8 after long runs has
 // crashed node 20 at exit.
-const wasi = new WASI({ version: "preview1", args, env: {}, preopens, returnOnExit: false });
+const wasi = new WASI({ version: "preview1", args, env, preopens, returnOnExit: false });
 const module = await WebAssembly.compile(await readFile(wasmPath));
 const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
 wasi.start(instance);

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use crate::builtins::{self, Builtin};
 use crate::bundle::ImageBuilder;
 use crate::collect::{self, Collected, FileEntry};
 use crate::describe::{self, BuildManifest, FileDigest};
@@ -21,7 +22,7 @@ use crate::resolve::Resolution;
 use crate::sdk::{self, Sdk, SdkHome};
 use crate::shell::{human_size, seconds, timed};
 use crate::wheel::Platform;
-use crate::{Shell, checksum, codegen, link, postprocess, resolve, stdlib};
+use crate::{Shell, checksum, codegen, link, postprocess, preinit, resolve, stdlib};
 
 /// The bundle's import graph and where it starts: every module of the app and its
 /// dependencies, and the Python modules their extension modules import.
@@ -32,7 +33,8 @@ struct Reach {
 }
 
 impl Reach {
-    fn new(guest: &GuestLayout, compiled: &[Compiled; 3], installed: &Installed) -> Reach {
+    fn new(plan: &BuildPlan, compiled: &[Compiled; 3], installed: &Installed) -> Reach {
+        let guest = &plan.guest;
         let mut graph = ImportGraph::default();
         let mut roots = graph.add_root(&guest.app_dir, &compiled[0].imports);
         roots.extend(graph.add_root(&guest.site_dir, &compiled[2].imports));
@@ -40,6 +42,7 @@ impl Reach {
         for module in &installed.extensions.modules {
             roots.extend(module.imports.iter().cloned());
         }
+        roots.extend(plan.preinit_imports.iter().cloned());
         Reach {
             graph,
             roots,
@@ -72,6 +75,8 @@ pub struct BuildOptions {
     pub debug: bool,
     /// Overrides `[tool.pywasm] component`.
     pub component: Option<bool>,
+    /// Overrides `[tool.pywasm] preinit`.
+    pub preinit: Option<bool>,
 }
 
 /// What went into a module, for `pywasm build --list`.
@@ -179,12 +184,12 @@ impl Stages<'_> {
         let entry_file = entry_file(self.plan, &collected.app)?;
         let mut installed = self.install(&resolution)?;
         let compiled = self.compile(&collected, &entry_file, &installed)?;
-        let reach = Reach::new(&self.plan.guest, &compiled, &installed);
+        let reach = Reach::new(self.plan, &compiled, &installed);
         self.stdlib_extensions(&reach, &mut installed)?;
         let mut bytecode = compiled.map(|c| c.bytecode);
-        self.select_stdlib(&reach, &mut collected, &mut bytecode[1])?;
+        let builtins = self.select_stdlib(&reach, &mut collected, &mut bytecode[1])?;
         let (image_path, image_size, files) = self.bundle(&collected, &installed, bytecode)?;
-        let linked = self.link(&installed, &image_path, image_size)?;
+        let linked = self.link(&installed, &builtins, &image_path, image_size)?;
         let bytes = fs_err::read(&linked)?;
         timed(self.shell, "Validated", || {
             let facts = postprocess::validate(&bytes)?;
@@ -193,6 +198,11 @@ impl Stages<'_> {
                 format!("{} WASI imports, exports `_start`", facts.imports.len()),
             ))
         })?;
+        let bytes = if self.plan.preinit {
+            self.preinitialize(bytes)?
+        } else {
+            bytes
+        };
         let mut bytes = self.optimize(&linked, bytes)?;
         let manifest = self.manifest(&installed, files);
         describe::embed(&mut bytes, &manifest)?;
@@ -200,6 +210,34 @@ impl Stages<'_> {
             bytes = self.componentize(&bytes)?;
         }
         Ok((collected, installed, bytes))
+    }
+
+    /// Snapshots the started interpreter into the module; cached by the linked bytes, since the
+    /// snapshot depends on nothing else.
+    fn preinitialize(&self, linked: Vec<u8>) -> Result<Vec<u8>> {
+        let key = format!("{}.wasm", crate::fsutil::sha256_hex(&linked));
+        let cached = self.home.cache("preinit").join(key);
+        let describe = |after: usize, how: &str| {
+            format!(
+                "interpreter started and `{}` imported at build time (+{}){how}",
+                self.plan.entry.module,
+                human_size(after.saturating_sub(linked.len()) as u64)
+            )
+        };
+        if let Ok(hit) = fs_err::read(&cached) {
+            let message = describe(hit.len(), ", cached");
+            self.shell
+                .stage_done("Preinitialized", &message, std::time::Duration::ZERO);
+            return Ok(hit);
+        }
+        timed(self.shell, "Preinitialized", || {
+            let snapshot = preinit::snapshot(&linked)?;
+            postprocess::validate(&snapshot)
+                .context("the pre-initialised module does not pass the checks its input passed")?;
+            crate::fsutil::atomic_write(&cached, &snapshot)?;
+            let message = describe(snapshot.len(), "");
+            Ok((snapshot, message))
+        })
     }
 
     /// wasm-opt, then stripping (unless `--debug`). The result is cached by the linked bytes and
@@ -433,30 +471,34 @@ impl Stages<'_> {
     }
 
     /// Drops the stdlib modules nothing reaches (`[tool.pywasm] stdlib`), and embeds their names
-    /// for the error that says how to put them back.
+    /// for the error that says how to put them back. Returns the table of the C modules to link.
     fn select_stdlib(
         &self,
         reach: &Reach,
         collected: &mut Collected,
         bytecode: &mut Bytecode,
-    ) -> Result<()> {
+    ) -> Result<Vec<Builtin>> {
         let (plan, manifest) = (self.plan, self.manifest);
+        let available = builtins::available(&self.sdk.python.libpython())?;
         timed(self.shell, "Selected", || {
             let request = stdlib::Request {
                 mode: manifest.stdlib,
                 include: &manifest.include,
                 exclude: &manifest.exclude,
+                builtins: &available,
             };
             let selection =
                 stdlib::select(&reach.graph, &reach.roots, &reach.stdlib_modules, &request)?;
+            let table = builtins::table(&available, selection.kept.as_ref());
+            let c_modules = format!("{} C modules", table.len());
             let dir = &plan.guest.stdlib_dir;
             collected.stdlib.retain(|f| selection.keeps(dir, &f.guest));
             bytecode.retain(|(guest, _)| selection.keeps(dir, guest));
             let total = reach.stdlib_modules.len();
             if selection.left_out.is_empty() {
                 return Ok((
-                    (),
-                    format!("all {total} stdlib modules (stdlib = \"full\")"),
+                    table,
+                    format!("all {total} stdlib modules (stdlib = \"full\"), {c_modules}"),
                 ));
             }
             let host = self.work.join(stdlib::LEFT_OUT_FILE);
@@ -466,10 +508,10 @@ impl Stages<'_> {
                 host,
             });
             let message = format!(
-                "{} of {total} stdlib modules, the ones the bundle imports",
+                "{} of {total} stdlib modules and {c_modules}, the ones the bundle imports",
                 total - selection.left_out.len()
             );
-            Ok(((), message))
+            Ok((table, message))
         })
     }
 
@@ -494,23 +536,25 @@ impl Stages<'_> {
         Ok((image_path, size, digests))
     }
 
-    fn link(&self, installed: &Installed, image: &Path, image_size: usize) -> Result<PathBuf> {
+    fn link(
+        &self,
+        installed: &Installed,
+        builtins: &[Builtin],
+        image: &Path,
+        image_size: usize,
+    ) -> Result<PathBuf> {
         timed(self.shell, "Linked", || {
             let extensions = &installed.extensions;
             let generated = codegen::write_sources(
                 self.plan,
                 &extensions.modules,
+                builtins,
                 self.work,
                 image,
                 image_size,
             )?;
             let linked = link::link(
-                self.sdk,
-                &generated,
-                extensions,
-                self.work,
-                self.plan.debug,
-                self.shell,
+                self.sdk, &generated, extensions, self.work, self.plan, self.shell,
             )?;
             Ok((linked, format!("with {}", self.sdk.toolchain.identity)))
         })
@@ -710,6 +754,12 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         optimize: options.optimize.unwrap_or(manifest.optimize),
         debug: options.debug,
         component: options.component.unwrap_or(manifest.component),
+        preinit: options.preinit.unwrap_or(manifest.preinit),
+        preinit_imports: manifest
+            .preinit_imports
+            .iter()
+            .map(|m| m.value.clone())
+            .collect(),
     })
 }
 

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use anyhow::{Result, bail};
 
-const MAGIC: &[u8; 8] = b"PYWFS\0\x01\0";
+pub const MAGIC: &[u8; 8] = b"PYWFS\0\x01\0";
 const HEADER_SIZE: usize = 48;
 const NODE_SIZE: usize = 40;
 const MOUNT_SIZE: usize = 16;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
+use crate::builtins::Builtin;
 use crate::extensions::ExtensionModule;
 use crate::plan::BuildPlan;
 
@@ -22,8 +23,13 @@ pub struct Generated {
     pub include_dir: PathBuf,
 }
 
-/// The entry point for `plan`, registering `extensions` as built-in modules.
-pub fn render_main(plan: &BuildPlan, extensions: &[ExtensionModule]) -> Result<String> {
+/// The entry point for `plan`, with `builtins` as the interpreter's C modules and registering
+/// `extensions` as built-in modules.
+pub fn render_main(
+    plan: &BuildPlan,
+    extensions: &[ExtensionModule],
+    builtins: &[Builtin],
+) -> Result<String> {
     render(
         MAIN_TEMPLATE,
         &[
@@ -34,7 +40,9 @@ pub fn render_main(plan: &BuildPlan, extensions: &[ExtensionModule]) -> Result<S
             ("stdlib_dir", c_string(&plan.guest.stdlib_dir)),
             ("site_dir", c_string(&plan.guest.site_dir)),
             ("extensions", extension_list(extensions)?),
+            ("builtins", builtin_list(builtins)?),
             ("app_dir", c_string(&plan.guest.app_dir)),
+            ("preinit_imports", preinit_imports(&plan.preinit_imports)),
         ],
     )
 }
@@ -62,6 +70,31 @@ fn extension_list(extensions: &[ExtensionModule]) -> Result<String> {
     Ok(format!("\\\n{}", lines.join(" \\\n")))
 }
 
+/// `import a.b` lines as one C string; the names were checked to be dotted identifiers.
+fn preinit_imports(modules: &[String]) -> String {
+    let lines: String = modules.iter().map(|m| format!("import {m}\n")).collect();
+    c_string(&lines)
+}
+
+/// The X-macro body of `_PyImport_Inittab`.
+fn builtin_list(builtins: &[Builtin]) -> Result<String> {
+    let mut lines = Vec::new();
+    for builtin in builtins {
+        match &builtin.init {
+            Some(init) if crate::manifest::is_identifier(init) => lines.push(format!(
+                "    PYWASM_BUILTIN({}, {init})",
+                c_string(&builtin.name)
+            )),
+            Some(init) => bail!("internal error: init symbol `{init}` is not a C identifier"),
+            None => lines.push(format!(
+                "    PYWASM_BUILTIN_CORE({})",
+                c_string(&builtin.name)
+            )),
+        }
+    }
+    Ok(format!("\\\n{}", lines.join(" \\\n")))
+}
+
 /// The assembly that places the image file in the module's read-only data.
 pub fn render_image(image: &Path, size: usize) -> Result<String> {
     let Some(path) = image.to_str() else {
@@ -83,6 +116,7 @@ pub fn render_image(image: &Path, size: usize) -> Result<String> {
 pub fn write_sources(
     plan: &BuildPlan,
     extensions: &[ExtensionModule],
+    builtins: &[Builtin],
     work: &Path,
     image: &Path,
     image_size: usize,
@@ -93,7 +127,7 @@ pub fn write_sources(
         image_s: work.join("image.S"),
         include_dir: work.to_path_buf(),
     };
-    fs_err::write(&generated.main_c, render_main(plan, extensions)?)?;
+    fs_err::write(&generated.main_c, render_main(plan, extensions, builtins)?)?;
     fs_err::write(&generated.embedfs_c, EMBEDFS_C)?;
     fs_err::write(work.join("pywasm_embedfs.h"), EMBEDFS_H)?;
     fs_err::write(&generated.image_s, render_image(image, image_size)?)?;
@@ -154,12 +188,20 @@ mod tests {
             optimize: Default::default(),
             debug: false,
             component: false,
+            preinit: true,
+            preinit_imports: vec!["json".into()],
         }
+    }
+
+    fn builtins() -> Vec<Builtin> {
+        let available = ["_json", "posix", "unicodedata"].map(String::from).into();
+        let wanted = ["_json"].map(String::from).into();
+        crate::builtins::table(&available, Some(&wanted))
     }
 
     #[test]
     fn main_c_snapshot() {
-        insta::assert_snapshot!(render_main(&plan(), &[]).unwrap());
+        insta::assert_snapshot!(render_main(&plan(), &[], &builtins()).unwrap());
     }
 
     #[test]
@@ -175,7 +217,7 @@ mod tests {
             ext("pkg.sub._multi", "PyInit__multi"),
             ext("pkg._single", "PyInit__single"),
         ];
-        insta::assert_snapshot!(render_main(&plan(), &extensions).unwrap());
+        insta::assert_snapshot!(render_main(&plan(), &extensions, &builtins()).unwrap());
     }
 
     #[test]
@@ -185,7 +227,7 @@ mod tests {
 
     #[test]
     fn no_runtime_formatting_in_the_entry_point() {
-        let main = render_main(&plan(), &[]).unwrap();
+        let main = render_main(&plan(), &[], &builtins()).unwrap();
         for banned in [
             "printf", "sprintf", "snprintf", "strcat", "strcpy", "malloc",
         ] {
@@ -195,7 +237,10 @@ mod tests {
             );
         }
         assert!(main.contains("#define PYWASM_ENTRY_MODULE \"hello.cli\""));
-        assert!(main.contains("PyRun_SimpleString(PYWASM_RUN_CMD)"));
+        assert!(
+            main.contains("run_entry(PYWASM_RUN_CMD)")
+                && main.contains("run_entry(PYWASM_CALL_CMD)")
+        );
     }
 
     #[test]

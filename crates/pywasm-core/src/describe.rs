@@ -118,16 +118,41 @@ pub fn read(module: &[u8]) -> Result<Option<BuildManifest>> {
 }
 
 /// Every active and passive data segment's bytes, where the embedded image lives.
-pub fn data_segments(module: &[u8]) -> Result<Vec<&[u8]>> {
-    let mut out = Vec::new();
-    for payload in Parser::new(0).parse_all(module) {
-        if let Payload::DataSection(reader) = payload? {
+/// The initial contents of each core module's memory (one for a module; a component's own
+/// module and its adapter for a component): every active data segment placed at its offset.
+/// Pre-initialisation rewrites the data as a snapshot of the whole memory, split wherever the
+/// snapshot has a run of zeros, so embedded data is looked for here, not in any one segment.
+pub fn initial_memories(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut memories: Vec<Vec<u8>> = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload?;
+        if let Payload::Version {
+            encoding: wasmparser::Encoding::Module,
+            ..
+        } = payload
+        {
+            memories.push(Vec::new());
+        }
+        if let (Payload::DataSection(reader), Some(memory)) = (payload, memories.last_mut()) {
             for data in reader {
-                out.push(data?.data);
+                let data = data?;
+                let wasmparser::DataKind::Active { offset_expr, .. } = data.kind else {
+                    continue;
+                };
+                let start = match offset_expr.get_operators_reader().read()? {
+                    wasmparser::Operator::I32Const { value } => value as u32 as usize,
+                    wasmparser::Operator::I64Const { value } => usize::try_from(value)?,
+                    _ => anyhow::bail!("a data segment's offset is not a constant"),
+                };
+                let end = start + data.data.len();
+                if memory.len() < end {
+                    memory.resize(end, 0);
+                }
+                memory[start..end].copy_from_slice(data.data);
             }
         }
     }
-    Ok(out)
+    Ok(memories)
 }
 
 #[cfg(test)]

@@ -95,11 +95,24 @@ impl ImportGraph {
 }
 
 /// Python modules CPython imports by itself, which no `import` statement in the bundle shows:
-/// during start-up (the codec search imports `encodings.*` by name), and for warnings and
-/// tracebacks.
+/// during start-up, and for warnings and tracebacks. The codec search imports `encodings.<name>`
+/// by name: the Unicode codecs are kept, the 8-bit and CJK tables (2 MB of them, and the CJK ones
+/// pull C modules in) only when the bundle imports them or `include` names them.
 pub const INTERPRETER_ROOTS: &[&str] = &[
-    "encodings.*",
     "encodings",
+    "encodings.aliases",
+    "encodings.ascii",
+    "encodings.latin_1",
+    "encodings.utf_8",
+    "encodings.utf_8_sig",
+    "encodings.utf_16",
+    "encodings.utf_16_le",
+    "encodings.utf_16_be",
+    "encodings.utf_32",
+    "encodings.utf_32_le",
+    "encodings.utf_32_be",
+    "encodings.unicode_escape",
+    "encodings.raw_unicode_escape",
     "codecs",
     "io",
     "abc",
@@ -120,7 +133,10 @@ pub const C_IMPORTS: &[(&str, &[&str])] = &[
     ("_datetime", &["_strptime", "time"]),
     ("_pickle", &["copyreg", "_compat_pickle", "functools"]),
     ("_decimal", &["collections", "numbers", "contextvars"]),
-    ("_elementtree", &["xml.etree.ElementPath", "copy"]),
+    (
+        "_elementtree",
+        &["xml.etree.ElementPath", "copy", "pyexpat"],
+    ),
     ("array", &["copyreg"]),
     ("sysconfig", &["_sysconfigdata__wasi_wasm32-wasi"]),
 ];

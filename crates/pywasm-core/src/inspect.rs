@@ -66,10 +66,18 @@ fn check(
     manifest: &BuildManifest,
 ) -> Result<Verification> {
     let mut problems = Vec::new();
-    let segments = describe::data_segments(bytes)?;
-    let image = segments
+    let memories = describe::initial_memories(bytes)?;
+    // The magic also appears in the code that checks it, so every occurrence is tried.
+    let image = memories
         .iter()
-        .find_map(|segment| bundle::read_image(segment).ok())
+        .flat_map(|memory| {
+            memory
+                .windows(bundle::MAGIC.len())
+                .enumerate()
+                .filter(|(_, w)| *w == bundle::MAGIC)
+                .map(move |(at, _)| &memory[at..])
+        })
+        .find_map(|rest| bundle::read_image(rest).ok())
         .context("the module's data holds no readable pywasm file system image")?;
     let embedded: BTreeMap<&str, &[u8]> = image
         .iter()

@@ -5,6 +5,7 @@
 //! postprocess → checksum. Each stage lives in its own module and can be tested on its own.
 
 pub mod build;
+pub mod builtins;
 pub mod bundle;
 pub mod checksum;
 pub mod codegen;
@@ -22,6 +23,7 @@ pub mod pins;
 pub mod pip;
 pub mod plan;
 pub mod postprocess;
+pub mod preinit;
 pub mod process;
 pub mod pycompile;
 pub mod resolve;

@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::codegen::Generated;
 use crate::extensions::Extensions;
+use crate::plan::BuildPlan;
 use crate::sdk::Sdk;
 use crate::{Shell, process};
 
@@ -23,7 +24,7 @@ pub fn link(
     generated: &Generated,
     extensions: &Extensions,
     work: &Path,
-    debug: bool,
+    plan: &BuildPlan,
     shell: &Shell,
 ) -> Result<PathBuf> {
     let python = &sdk.python;
@@ -38,6 +39,9 @@ pub fn link(
     ] {
         let object = source.with_extension("o");
         let mut cmd = compiler(sdk, work);
+        if plan.preinit {
+            cmd.arg("-DPYWASM_PREINIT");
+        }
         cmd.args(["-O2", "-c"])
             .arg(format!("-I{}", generated.include_dir.display()))
             .args(emulation_defines())
@@ -73,7 +77,7 @@ pub fn link(
         .args(EMULATED.iter().map(|e| format!("-lwasi-emulated-{e}")))
         .arg(format!("-Wl,-z,stack-size={STACK_SIZE}"));
     // The name section and whatever DWARF the archives carry are kept for `--debug` only.
-    if debug {
+    if plan.debug {
         cmd.arg("-g");
     } else {
         cmd.arg("-Wl,--strip-debug");

@@ -39,6 +39,10 @@ pub struct PywasmConfig {
     pub include: Option<Spanned<Vec<Spanned<String>>>>,
     /// Stdlib modules to leave out though something imports them.
     pub exclude: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Start the interpreter and import the entry module at build time (the default).
+    pub preinit: Option<bool>,
+    /// Modules imported at build time as well, into the snapshot.
+    pub preinit_imports: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +88,9 @@ pub struct Manifest {
     pub stdlib: StdlibMode,
     pub include: Vec<Located<String>>,
     pub exclude: Vec<Located<String>>,
+    pub preinit: bool,
+    /// Dotted module names, checked.
+    pub preinit_imports: Vec<Located<String>>,
     /// `[project.scripts]`, `[project.gui-scripts]` and `[project.entry-points]` by group, for
     /// the project's own `entry_points.txt` inside the module (plugin discovery uses it).
     pub entry_points: BTreeMap<String, BTreeMap<String, String>>,
@@ -397,8 +404,28 @@ impl Manifest {
             stdlib: config.stdlib.unwrap_or_default(),
             include: located(config.include.map(Spanned::into_inner)),
             exclude: located(config.exclude.map(Spanned::into_inner)),
+            preinit: config.preinit.unwrap_or(true),
+            preinit_imports: module_names(located(
+                config.preinit_imports.map(Spanned::into_inner),
+            ))?,
         })
     }
+}
+
+/// Checks that every entry is a dotted module name, as in `import a.b`.
+fn module_names(names: Vec<Located<String>>) -> Result<Vec<Located<String>>> {
+    for name in &names {
+        if name.value.is_empty() || !name.value.split('.').all(is_identifier) {
+            return Err(name.origin.error(
+                &format!(
+                    "`preinit-imports` names `{}`, which is not a module name",
+                    name.value
+                ),
+                Some("write module names as in `import`, for instance `json` or `email.parser`"),
+            ));
+        }
+    }
+    Ok(names)
 }
 
 fn default_entry(

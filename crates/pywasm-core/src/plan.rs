@@ -28,6 +28,10 @@ pub struct BuildPlan {
     pub debug: bool,
     /// Publish a WASI 0.2 command component instead of the core module.
     pub component: bool,
+    /// Snapshot the started interpreter into the module (`crate::preinit`).
+    pub preinit: bool,
+    /// Imported at build time besides the entry module.
+    pub preinit_imports: Vec<String>,
 }
 
 /// Where things live inside the module.

@@ -66,11 +66,87 @@ def defines(tree, name):
                         return True
     return False
 
+def is_main_guard(node):
+    """`if __name__ == "__main__":`, either way round."""
+    test = getattr(node, "test", None)
+    if not (isinstance(node, ast.If) and isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s.id for s in sides if isinstance(s, ast.Name)]
+    values = [s.value for s in sides if isinstance(s, ast.Constant)]
+    return names == ["__name__"] and values == ["__main__"]
+
+def run_as_script_only(tree):
+    """The module-level statements that run only when the file is run as a script: the
+    `__main__` blocks, and functions that nothing but those blocks names (`def _test():`)."""
+    guards = [node for node in tree.body if is_main_guard(node)]
+    if not guards:
+        return set()
+    inside = {id(n) for guard in guards for n in ast.walk(guard)}
+    named_outside = set()
+    for node in tree.body:
+        if id(node) in inside:
+            continue
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store):
+                named_outside.add(n.id)
+    named_in_guards = {n.id for guard in guards for n in ast.walk(guard) if isinstance(n, ast.Name)}
+    skipped = {id(g) for g in guards}
+    for node in tree.body:
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in named_in_guards
+                and node.name not in named_outside):
+            skipped.add(id(node))
+    return skipped
+
+# Calls whose positional arguments name codecs; `encoding=` names one in any call.
+CODEC_CALLS = {"decode", "encode", "lookup", "getencoder", "getdecoder", "getincrementalencoder",
+               "getincrementaldecoder", "getreader", "getwriter", "iterencode", "iterdecode"}
+_codec_modules = None
+
+def codec_module(name):
+    """The `encodings` module the codec search would import for `name`, if there is one."""
+    global _codec_modules
+    if _codec_modules is None:
+        import encodings
+        _codec_modules = {f[:-3] for f in os.listdir(encodings.__path__[0]) if f.endswith(".py")}
+    from encodings import aliases, normalize_encoding
+    norm = normalize_encoding(name.lower().replace(" ", "-"))
+    for candidate in (aliases.aliases.get(norm), aliases.aliases.get(norm.replace(".", "_")), norm):
+        if candidate in _codec_modules and candidate != "__init__":
+            return "encodings." + candidate
+    return None
+
+def codecs_named(call):
+    """`encodings.<codec>` for string literals a call passes as a codec name: `.decode('cp437')`,
+    `open(f, encoding='latin-1')`, `x.decode(enc or 'cp437')`."""
+    func = call.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    exprs = [kw.value for kw in call.keywords if kw.arg == "encoding"]
+    if called in CODEC_CALLS:
+        exprs.extend(call.args)
+    for expr in exprs:
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value:
+                module = codec_module(node.value)
+                if module:
+                    yield module
+
+def walk_except(tree, skipped):
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if id(node) in skipped:
+            continue
+        yield node
+        todo.extend(ast.iter_child_nodes(node))
+
 def imports(tree):
     """Every import, at any depth: `a.b` absolute, `..a` relative (dots = level), and the
-    absolute names given as literals to `importlib.import_module` and `__import__`."""
+    absolute names given as literals to `importlib.import_module` and `__import__`; except in
+    code that runs only when the file is run as a script, which importing never reaches."""
     found = set()
-    for node in ast.walk(tree):
+    for node in walk_except(tree, run_as_script_only(tree)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -78,7 +154,10 @@ def imports(tree):
             found.add(base)
             sep = "" if base.endswith(".") else "."
             found.update(base + sep + alias.name for alias in node.names if alias.name != "*")
-        elif isinstance(node, ast.Call) and node.args:
+        elif isinstance(node, ast.Call) and (node.args or node.keywords):
+            found.update(codecs_named(node))
+            if not node.args:
+                continue
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
             first = node.args[0]

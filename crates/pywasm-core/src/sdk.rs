@@ -100,6 +100,9 @@ impl PythonSdk {
     pub fn lib_dir(&self) -> PathBuf {
         self.root.join("lib")
     }
+    pub fn libpython(&self) -> PathBuf {
+        self.lib_dir().join(format!("libpython{}.a", self.minor))
+    }
     pub fn stdlib_dir(&self) -> PathBuf {
         self.lib_dir().join(format!("python{}", self.minor))
     }

@@ -26,6 +26,8 @@ pub struct Request<'a> {
     pub mode: StdlibMode,
     pub include: &'a [Located<String>],
     pub exclude: &'a [Located<String>],
+    /// The C modules libpython carries, which `include` may name too.
+    pub builtins: &'a BTreeSet<String>,
 }
 
 /// `roots` are the bundle's own modules (app and dependencies); `stdlib_modules` every module
@@ -45,7 +47,11 @@ pub fn select(
     }
     for include in request.include {
         let found = graph.matching(&include.value);
-        if found.is_empty() && !is_builtin_name(&include.value) {
+        if request.builtins.contains(&include.value) {
+            start.push(include.value.clone());
+            continue;
+        }
+        if found.is_empty() {
             return Err(include.origin.error(
                 &format!(
                     "`include` names `{}`, which is not a module of the stdlib or of the bundle",
@@ -80,12 +86,6 @@ pub fn select(
         kept: Some(kept),
         left_out,
     })
-}
-
-/// A name that `include` may give though it has no source file: a C module built into
-/// libpython (`_struct`); harmless, since built-in modules are always there.
-fn is_builtin_name(name: &str) -> bool {
-    name.starts_with('_') && !name.contains('*')
 }
 
 impl Selection {

@@ -61,6 +61,10 @@ enum Command {
         /// Publish a WASI 0.2 command component instead of a core module.
         #[arg(long)]
         component: bool,
+        /// Start the interpreter at run time instead of from a build-time snapshot
+        /// (`[tool.pywasm] preinit = false`).
+        #[arg(long)]
+        no_preinit: bool,
     },
     /// Show what a module built by pywasm contains (its embedded build manifest).
     Inspect {
@@ -168,6 +172,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             optimize,
             debug,
             component,
+            no_preinit,
         } => {
             let project_dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let options = BuildOptions {
@@ -180,6 +185,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
                 optimize,
                 debug,
                 component: component.then_some(true),
+                preinit: no_preinit.then_some(false),
                 ..BuildOptions::default()
             };
             let outcome = build(&options, shell)?;

@@ -1,0 +1,170 @@
+//! Pre-initialisation: the linked module is instantiated at build time, its `wizer-initialize`
+//! export starts the interpreter and imports the entry module (and `preinit-imports`), and
+//! wasmtime-wizer writes the resulting memory and globals back into the module as its initial
+//! state. At run time `_start` finds the interpreter ready and refreshes what must be fresh
+//! (`templates/main.c.in`): arguments, environment, preopens, stdio buffering, `random`.
+//!
+//! The build-time instance sees no arguments, no environment, no directories, a fixed clock and
+//! fixed random bytes, so the snapshot depends on the bundle alone and builds stay reproducible.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use wasmtime::{Config, Engine, Instance, Linker, Module, OptLevel, Store, Val};
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
+use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
+
+/// The export `templates/main.c.in` defines when built with `-DPYWASM_PREINIT`.
+pub const INIT_EXPORT: &str = "wizer-initialize";
+
+/// The exit status the init function reports a Python exception with (its traceback is on
+/// stderr).
+const EXIT_PYTHON_FAILED: i32 = 3;
+
+const OUTPUT_LIMIT: usize = 1 << 20;
+
+/// Runs the module's initialisation and returns the module with that state built in.
+pub fn snapshot(linked: &[u8]) -> Result<Vec<u8>> {
+    let wizer = Wizer::new();
+    let mut wizer = wizer;
+    wizer.init_func(INIT_EXPORT);
+    let (cx, instrumented) = wizer
+        .instrument(linked)
+        .map_err(|e| anyhow!("{e:?}"))
+        .context("wasmtime-wizer cannot instrument the linked module")?;
+
+    // The code runs once; cranelift's optimisations would cost more than they save.
+    let mut config = Config::new();
+    config.cranelift_opt_level(OptLevel::None);
+    let engine = Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("failed to set up wasmtime")?;
+    let module = Module::new(&engine, &instrumented)
+        .map_err(anyhow::Error::from)
+        .context("failed to compile the module for pre-initialisation")?;
+
+    let stdout = MemoryOutputPipe::new(OUTPUT_LIMIT);
+    let stderr = MemoryOutputPipe::new(OUTPUT_LIMIT);
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .secure_random(Deterministic::new(vec![0x5a; 32]))
+        .insecure_random(Deterministic::new(vec![0xa5; 32]))
+        .insecure_random_seed(0)
+        .wall_clock(FixedClock)
+        .monotonic_clock(FixedClock);
+    let mut store = Store::new(&engine, builder.build_p1());
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+    p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .map_err(anyhow::Error::from)
+        .context("failed to instantiate the module for pre-initialisation")?;
+    let init = instance
+        .get_typed_func::<(), ()>(&mut store, INIT_EXPORT)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("the linked module has no `{INIT_EXPORT}` export"))?;
+    let output = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
+    if let Err(err) = init.call(&mut store, ()) {
+        let stderr = output(&stderr);
+        return Err(match err.downcast_ref::<I32Exit>() {
+            Some(I32Exit(EXIT_PYTHON_FAILED)) => {
+                anyhow!("importing the entry module at build time raised an exception:\n{stderr}")
+            }
+            Some(I32Exit(code)) => {
+                anyhow!("the interpreter exited with status {code} while starting:\n{stderr}")
+            }
+            None => anyhow::Error::from(err).context(format!(
+                "the module trapped while starting; its stderr:\n{stderr}"
+            )),
+        })
+        .context("pre-initialisation failed")
+        .context(PREINIT_HINT);
+    }
+    let printed = [output(&stdout), output(&stderr)].concat();
+    if !printed.is_empty() {
+        bail!(
+            "importing the entry module at build time printed:\n{}\n{PREINIT_HINT}",
+            printed.trim_end()
+        );
+    }
+    let mut state = State {
+        store: &mut store,
+        instance,
+    };
+    block_on(wizer.snapshot(&cx, &mut state))
+        .map_err(|e| anyhow!("{e:?}"))
+        .context("wasmtime-wizer cannot snapshot the initialised module")
+}
+
+const PREINIT_HINT: &str = "pre-initialisation runs the entry module's top-level code at build \
+time, where nothing may be printed and no arguments, environment or files are available: move \
+that code into the entry function, or set `preinit = false` under [tool.pywasm]";
+
+/// The build-time clock: always 2000-01-01, so the snapshot does not depend on when it is taken.
+struct FixedClock;
+
+impl HostWallClock for FixedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_secs(946_684_800)
+    }
+}
+
+impl HostMonotonicClock for FixedClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+struct State<'a> {
+    store: &'a mut Store<WasiP1Ctx>,
+    instance: Instance,
+}
+
+impl InstanceState for State<'_> {
+    async fn global_get(&mut self, name: &str, _: ValType) -> SnapshotVal {
+        let global = self
+            .instance
+            .get_global(&mut *self.store, name)
+            .expect("wizer names only globals the instrumented module exports");
+        match global.get(&mut *self.store) {
+            Val::I32(x) => SnapshotVal::I32(x),
+            Val::I64(x) => SnapshotVal::I64(x),
+            Val::F32(x) => SnapshotVal::F32(x),
+            Val::F64(x) => SnapshotVal::F64(x),
+            Val::V128(x) => SnapshotVal::V128(x.as_u128()),
+            other => panic!("a global of type {:?} cannot be snapshotted", other),
+        }
+    }
+
+    async fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) {
+        let memory = self
+            .instance
+            .get_memory(&mut *self.store, name)
+            .expect("wizer names only memories the instrumented module exports");
+        contents(memory.data(&*self.store))
+    }
+}
+
+/// Drives a future that never waits: wizer's API is async, our instance state is not.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}

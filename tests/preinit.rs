@@ -1,0 +1,146 @@
+//! Pre-initialisation: the module starts from a snapshot taken at build time, and everything
+//! that must be fresh on each run still is, in every runtime.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pywasm_tests::*;
+use serde_json::Value;
+
+fn report(outcome: &Outcome) -> Value {
+    assert_eq!(outcome.stderr, "to stderr\n", "stdout: {}", outcome.stdout);
+    serde_json::from_str(&outcome.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON line ({e}): {}", outcome.stdout))
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+fn probe(args: &[&str], value: &str, stdin: &str) -> Invocation {
+    let mut argv = vec!["fresh"];
+    argv.extend(args);
+    Invocation::new(&argv)
+        .env("PROBE_VALUE", value)
+        .stdin(stdin)
+}
+
+#[test]
+fn a_preinitialised_module_sees_this_runs_arguments_environment_clocks_and_randomness() {
+    let project = Project::fixture("fresh_state");
+    let built = project.build().expect("build");
+    let data = tempfile::tempdir().expect("temp dir");
+    fs_err::write(data.path().join("note.txt"), "from the host").expect("write");
+
+    let first = run_wasmtime(
+        &built.output,
+        &probe(&["one", "--two"], "first", "input one")
+            .dir("/data", data.path())
+            .env("PROBE_FILE", "/data/note.txt"),
+    )
+    .expect("run");
+    let second = run_wasmtime(&built.output, &probe(&["three"], "second", "")).expect("run");
+    assert_eq!(first.code, 0);
+    let (a, b) = (report(&first), report(&second));
+    assert_eq!(a["argv"], serde_json::json!(["one", "--two"]));
+    assert_eq!(b["argv"], serde_json::json!(["three"]));
+    assert_eq!(
+        (&a["env"], &a["environb"]),
+        (&"first".into(), &"first".into())
+    );
+    assert_eq!(b["env"], "second");
+    assert_eq!(
+        (&a["stdin"], &b["stdin"]),
+        (&"input one".into(), &"".into())
+    );
+    assert_eq!(a["file"], "from the host");
+    for r in [&a, &b] {
+        let t = r["time"].as_f64().expect("time");
+        assert!((t - now()).abs() < 600.0, "time.time() is {t}, not now");
+    }
+    for key in ["random", "randrange", "urandom", "tempname"] {
+        assert_ne!(a[key], b[key], "`{key}` is the same in two runs");
+    }
+    // The hash secret cannot change after the snapshot (strings cache their hashes), so it is
+    // pinned the way PYTHONHASHSEED=0 pins it, and says so.
+    assert_eq!(
+        (&a["hash"], &a["hash_randomization"]),
+        (&b["hash"], &0.into())
+    );
+
+    let exit = run_wasmtime(&built.output, &probe(&[], "x", "").env("PROBE_EXIT", "7"));
+    assert_eq!(exit.expect("run").code, 7);
+
+    // The same in the other runtimes: node's WASI and the wasmtime CLI.
+    let node = run_node(
+        &built.output,
+        &probe(&["n"], "node", "stdin for node")
+            .dir("/data", data.path())
+            .env("PROBE_FILE", "/data/note.txt"),
+    )
+    .expect("node");
+    let n = report(&node);
+    assert_eq!(
+        (&n["argv"], &n["env"], &n["stdin"], &n["file"]),
+        (
+            &serde_json::json!(["n"]),
+            &"node".into(),
+            &"stdin for node".into(),
+            &"from the host".into()
+        )
+    );
+    assert_ne!(n["random"], a["random"]);
+    let cli = run_wasmtime_cli(&built.output, &probe(&["c"], "cli", "")).expect("wasmtime cli");
+    let c = report(&cli);
+    assert_eq!(
+        (&c["argv"], &c["env"]),
+        (&serde_json::json!(["c"]), &"cli".into())
+    );
+    assert_ne!(c["urandom"], a["urandom"]);
+}
+
+#[test]
+fn without_preinitialisation_the_hash_secret_is_random_per_run() {
+    let project = Project::fixture("fresh_state");
+    let pyproject = project.root.join("pyproject.toml");
+    let text = fs_err::read_to_string(&pyproject).expect("read");
+    fs_err::write(
+        &pyproject,
+        text.replace("[tool.pywasm]\n", "[tool.pywasm]\npreinit = false\n"),
+    )
+    .expect("write");
+    let built = project.build().expect("build");
+    let runs: Vec<Value> = (0..2)
+        .map(|_| report(&run_wasmtime(&built.output, &probe(&[], "v", "")).expect("run")))
+        .collect();
+    assert_eq!(runs[0]["hash_randomization"], 1);
+    assert_ne!(runs[0]["hash"], runs[1]["hash"]);
+    assert_ne!(runs[0]["random"], runs[1]["random"]);
+}
+
+#[test]
+fn top_level_code_that_prints_or_fails_at_build_time_stops_the_build_with_the_fix() {
+    let project = Project::fixture("fresh_state");
+    let probe = project.root.join("src/fresh/probe.py");
+    let source = fs_err::read_to_string(&probe).expect("read");
+
+    fs_err::write(&probe, format!("{source}\nprint('loaded')\n")).expect("write");
+    let err = format!("{:#}", project.build().expect_err("printing at import"));
+    assert!(err.contains("printed:\nloaded"), "{err}");
+    assert!(err.contains("set `preinit = false`"), "{err}");
+
+    fs_err::write(&probe, format!("{source}\nRATIO = 1 / 0\n")).expect("write");
+    let err = format!("{:#}", project.build().expect_err("raising at import"));
+    assert!(err.contains("ZeroDivisionError"), "{err}");
+    assert!(err.contains("set `preinit = false`"), "{err}");
+
+    // Both run fine without pre-initialisation, where top-level code runs at run time.
+    let built = project
+        .build_with(|o| o.preinit = Some(false))
+        .expect("build without preinit");
+    let run = run_wasmtime(&built.output, &Invocation::new(&["fresh"])).expect("run");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("ZeroDivisionError"), "{}", run.stderr);
+}
