@@ -484,3 +484,75 @@ fn native_only_dependencies_are_named() {
     );
     assert!(text.contains("pyproject.toml:5:17"), "{text}");
 }
+
+/// A dependency's top-level package that nothing imports is left out of the module, with the
+/// same error as a left-out stdlib module; `include` puts it back.
+#[test]
+fn unused_packages_of_dependencies_are_left_out() {
+    let project = Project::fixture("local_wheel");
+    let wheels = project.root.join("wheels");
+    fs_err::create_dir_all(&wheels).unwrap();
+    let name = WheelName::parse("pywasm_fixture_local-1.0-py3-none-any.whl").unwrap();
+    let mut w = WheelWriter::new(name);
+    let info = "pywasm_fixture_local-1.0.dist-info";
+    w.add("fixture_local/__init__.py", b"VALUE = 'used'\n".to_vec())
+        .unwrap();
+    w.add("fixture_unused/__init__.py", b"VALUE = 'unused'\n".to_vec())
+        .unwrap();
+    w.add(
+        &format!("{info}/METADATA"),
+        b"Metadata-Version: 2.1\nName: pywasm-fixture-local\nVersion: 1.0\n".to_vec(),
+    )
+    .unwrap();
+    w.add(
+        &format!("{info}/WHEEL"),
+        b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec(),
+    )
+    .unwrap();
+    w.write(&wheels).unwrap();
+    fs_err::write(
+        project.root.join("src/app/__init__.py"),
+        "import importlib\nimport sys\n\n\ndef main():\n    import fixture_local\n    print(fixture_local.VALUE)\n    for name in sys.argv[1:]:\n        try:\n            print(importlib.import_module(name).VALUE)\n        except ImportError as e:\n            print(e)\n            return 3\n",
+    )
+    .unwrap();
+
+    project.lock().expect("lock");
+    let built = project.build().expect("build");
+    let files: Vec<String> = pywasm_core::inspect::inspect(&built.output, true)
+        .unwrap()
+        .manifest
+        .files
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let site = "/usr/local/lib/python3.11/site-packages";
+    assert!(files.contains(&format!("{site}/fixture_local/__init__.py")));
+    assert!(
+        !files.iter().any(|f| f.contains("fixture_unused")),
+        "{files:?}"
+    );
+    assert!(files.contains(&format!("{site}/{info}/METADATA")));
+    let run = run_wasmtime(&built.output, &Invocation::new(&["app", "fixture_unused"])).unwrap();
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("used\nNo module named 'fixture_unused': pywasm left"),
+        "{}",
+        run.stdout
+    );
+
+    let pyproject = project.root.join("pyproject.toml");
+    let text = fs_err::read_to_string(&pyproject).unwrap();
+    fs_err::write(
+        &pyproject,
+        text.replace(
+            "[tool.pywasm]\n",
+            "[tool.pywasm]\ninclude = [\"fixture_unused\"]\n",
+        ),
+    )
+    .unwrap();
+    project.lock().expect("lock");
+    let built = project.build().expect("build with include");
+    let run = run_wasmtime(&built.output, &Invocation::new(&["app", "fixture_unused"])).unwrap();
+    assert_eq!((run.code, run.stdout.as_str()), (0, "used\nunused\n"));
+}

@@ -366,3 +366,102 @@ fn stdlib_modules_nothing_imports_are_left_out_and_named() {
     );
     assert!(err.contains("pyproject.toml:"), "{err}");
 }
+
+/// libpython's C modules are linked only when something imports them: the rest (here
+/// `cmath` and a CJK codec, and the test-only `_testcapi` even with the whole stdlib) fail with the error
+/// that names `include`, which links them.
+#[test]
+fn c_modules_nothing_imports_are_not_linked() {
+    let project = Project::fixture("dynamic_import");
+    let src = project.root.join("src");
+    let built = project.build().expect("build");
+    for name in ["cmath", "_testcapi", "_codecs_jp"] {
+        let run = run_wasmtime(&built.output, &Invocation::new(&["dyn", name])).expect("run");
+        assert_eq!(run.code, 3, "{name}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.starts_with(&format!(
+                "ModuleNotFoundError: No module named '{name}': pywasm left"
+            )),
+            "{}",
+            run.stdout
+        );
+    }
+    let pyproject = project.root.join("pyproject.toml");
+    let text = fs_err::read_to_string(&pyproject).expect("read");
+    fs_err::write(
+        &pyproject,
+        format!("{text}\n[tool.pywasm]\ninclude = [\"_codecs_jp\"]\n"),
+    )
+    .expect("write");
+    let included = project.build().expect("build with include");
+    assert!(included.size > built.size, "the codec adds its tables");
+    assert_same_as_native(
+        &included.output,
+        &src,
+        "dyn.cli:main",
+        &Invocation::new(&["dyn", "_codecs_jp"]),
+    );
+
+    fs_err::write(
+        &pyproject,
+        format!("{text}\n[tool.pywasm]\nstdlib = \"full\"\n"),
+    )
+    .expect("write");
+    let full = project.build().expect("build with the full stdlib");
+    let run = run_wasmtime(&full.output, &Invocation::new(&["dyn", "_testcapi"])).expect("run");
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert_same_as_native(
+        &full.output,
+        &src,
+        "dyn.cli:main",
+        &Invocation::new(&["dyn", "cmath"]),
+    );
+}
+
+/// The stdlib ships as bytecode where CPython's sourceless loader finds it; `stdlib-sources`
+/// keeps the sources (and the `__pycache__` layout) for source lines in tracebacks.
+#[test]
+fn the_stdlib_is_bytecode_only_unless_its_sources_are_asked_for() {
+    let project = Project::fixture("dynamic_import");
+    let src = project.root.join("src");
+    let pyproject = project.root.join("pyproject.toml");
+    let text = fs_err::read_to_string(&pyproject).expect("read");
+    let files = |built: &pywasm_core::BuildOutcome| -> Vec<String> {
+        pywasm_core::inspect::inspect(&built.output, true)
+            .expect("inspect")
+            .manifest
+            .files
+            .into_iter()
+            .map(|f| f.path)
+            .collect()
+    };
+    let lib = "/usr/local/lib/python3.11/json";
+    for (extra, present, absent) in [
+        (
+            "",
+            format!("{lib}/decoder.pyc"),
+            format!("{lib}/decoder.py"),
+        ),
+        (
+            "stdlib-sources = true\n",
+            format!("{lib}/decoder.py"),
+            format!("{lib}/decoder.pyc"),
+        ),
+    ] {
+        fs_err::write(
+            &pyproject,
+            format!("{text}\n[tool.pywasm]\ninclude = [\"json\"]\n{extra}"),
+        )
+        .expect("write");
+        let built = project.build().expect("build");
+        let files = files(&built);
+        assert!(files.contains(&present), "{present} missing");
+        assert!(!files.contains(&absent), "{absent} present");
+        assert_same_as_native(
+            &built.output,
+            &src,
+            "dyn.cli:main",
+            &Invocation::new(&["dyn", "json"]),
+        );
+    }
+}

@@ -6,6 +6,7 @@
 //!   and run it under node's WASI.
 //! - `cargo xtask ci`: everything CI checks: the SDK, formatting, clippy, and every test.
 //! - `cargo xtask test-runtimes`: the pinned WASI runtimes the portability tests run modules in.
+//! - `cargo xtask bench`: size, start-up, memory and build time against the alternatives.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{Verbosity, render_error};
 use pywasm_core::{Shell, shell};
 
+mod bench;
 mod runtimes;
 mod wheels;
 
@@ -47,6 +49,12 @@ enum Task {
     BuildWheel(BuildWheel),
     /// Install the pinned WASI runtimes the portability tests use (wasmtime CLI, browser_wasi_shim)
     TestRuntimes,
+    /// Measure size, start-up, memory and build time against plain CPython on WASI, native
+    /// CPython and componentize-py; writes bench/results.md and bench/chart.png
+    Bench(bench::BenchArgs),
+    /// (used by `bench`) run a command and write its wall time and peak memory to a file
+    #[command(hide = true)]
+    MeasureChild(bench::MeasureChild),
 }
 
 #[derive(clap::Args)]
@@ -84,6 +92,8 @@ fn main() -> ExitCode {
         Task::Ci => ci(&shell),
         Task::BuildWheel(args) => build_wheels(&shell, &args),
         Task::TestRuntimes => runtimes::install(&shell, &repo_root()),
+        Task::Bench(args) => bench::bench(&shell, &repo_root(), &args),
+        Task::MeasureChild(args) => return bench::measure_child(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -105,6 +115,7 @@ fn fetch_sdk(shell: &Shell, args: &FetchSdk) -> Result<()> {
         toolchain: args.toolchain,
     };
     let got = sdk::fetch(&pins, &home, shell, &opts)?;
+    pywasm_core::prepare::warm_caches(&got, &home, shell)?;
     shell.stage_done(
         "Finished",
         &format!(

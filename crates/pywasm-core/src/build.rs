@@ -10,7 +10,7 @@ use crate::bundle::ImageBuilder;
 use crate::collect::{self, Collected, FileEntry};
 use crate::describe::{self, BuildManifest, FileDigest};
 use crate::extensions::ExtensionModule;
-use crate::imports::ImportGraph;
+use crate::imports::{ImportGraph, StdlibMode};
 use crate::install::{self, Installed, InstalledDist};
 use crate::lock::Source;
 use crate::manifest::Manifest;
@@ -36,8 +36,9 @@ impl Reach {
     fn new(plan: &BuildPlan, compiled: &[Compiled; 3], installed: &Installed) -> Reach {
         let guest = &plan.guest;
         let mut graph = ImportGraph::default();
+        // Dependencies are not roots: a package nothing imports is left out like a stdlib module.
         let mut roots = graph.add_root(&guest.app_dir, &compiled[0].imports);
-        roots.extend(graph.add_root(&guest.site_dir, &compiled[2].imports));
+        graph.add_root(&guest.site_dir, &compiled[2].imports);
         let stdlib_modules = graph.add_root(&guest.stdlib_dir, &compiled[1].imports);
         for module in &installed.extensions.modules {
             roots.extend(module.imports.iter().cloned());
@@ -187,7 +188,8 @@ impl Stages<'_> {
         let reach = Reach::new(self.plan, &compiled, &installed);
         self.stdlib_extensions(&reach, &mut installed)?;
         let mut bytecode = compiled.map(|c| c.bytecode);
-        let builtins = self.select_stdlib(&reach, &mut collected, &mut bytecode[1])?;
+        let builtins =
+            self.select_modules(&reach, &mut collected, &mut installed, &mut bytecode)?;
         let (image_path, image_size, files) = self.bundle(&collected, &installed, bytecode)?;
         let linked = self.link(&installed, &builtins, &image_path, image_size)?;
         let bytes = fs_err::read(&linked)?;
@@ -470,13 +472,15 @@ impl Stages<'_> {
         Ok(())
     }
 
-    /// Drops the stdlib modules nothing reaches (`[tool.pywasm] stdlib`), and embeds their names
-    /// for the error that says how to put them back. Returns the table of the C modules to link.
-    fn select_stdlib(
+    /// Drops the stdlib modules and the dependencies' top-level packages nothing reaches
+    /// (`[tool.pywasm] stdlib`), and embeds their names for the error that says how to put them
+    /// back. Returns the table of the C modules to link.
+    fn select_modules(
         &self,
         reach: &Reach,
         collected: &mut Collected,
-        bytecode: &mut Bytecode,
+        installed: &mut Installed,
+        bytecode: &mut [Bytecode; 3],
     ) -> Result<Vec<Builtin>> {
         let (plan, manifest) = (self.plan, self.manifest);
         let available = builtins::available(&self.sdk.python.libpython())?;
@@ -487,29 +491,53 @@ impl Stages<'_> {
                 exclude: &manifest.exclude,
                 builtins: &available,
             };
-            let selection =
+            let mut selection =
                 stdlib::select(&reach.graph, &reach.roots, &reach.stdlib_modules, &request)?;
-            let table = builtins::table(&available, selection.kept.as_ref());
-            let c_modules = format!("{} C modules", table.len());
+            let included: Vec<&str> = manifest.include.iter().map(|i| i.value.as_str()).collect();
+            let table = builtins::table(&available, selection.kept.as_ref(), &included);
             let dir = &plan.guest.stdlib_dir;
             collected.stdlib.retain(|f| selection.keeps(dir, &f.guest));
-            bytecode.retain(|(guest, _)| selection.keeps(dir, guest));
+            bytecode[1].retain(|(guest, _)| selection.keeps(dir, guest));
             let total = reach.stdlib_modules.len();
-            if selection.left_out.is_empty() {
-                return Ok((
-                    table,
-                    format!("all {total} stdlib modules (stdlib = \"full\"), {c_modules}"),
-                ));
-            }
+            let kept = total - selection.left_out.len();
+            let packages = match &selection.kept {
+                Some(reached) => {
+                    let dropped = drop_unreached_packages(
+                        &plan.guest.site_dir,
+                        reached,
+                        installed,
+                        &mut bytecode[2],
+                    );
+                    let message = match dropped.len() {
+                        0 => String::new(),
+                        n => format!(", {n} unused packages of dependencies left out"),
+                    };
+                    selection.left_out.extend(dropped);
+                    message
+                }
+                None => String::new(),
+            };
+            // C modules not linked are named by the same error as left-out Python modules.
+            selection.left_out.extend(
+                available
+                    .iter()
+                    .filter(|m| !table.iter().any(|b| &b.name == *m))
+                    .cloned(),
+            );
             let host = self.work.join(stdlib::LEFT_OUT_FILE);
             fs_err::write(&host, selection.left_out_file())?;
             collected.stdlib.push(FileEntry {
                 guest: format!("{dir}/{}", stdlib::LEFT_OUT_FILE),
                 host,
             });
+            let which = if manifest.stdlib == StdlibMode::Full {
+                "(stdlib = \"full\")"
+            } else {
+                "the ones the bundle imports"
+            };
             let message = format!(
-                "{} of {total} stdlib modules and {c_modules}, the ones the bundle imports",
-                total - selection.left_out.len()
+                "{kept} of {total} stdlib modules and {} C modules, {which}{packages}",
+                table.len()
             );
             Ok((table, message))
         })
@@ -554,7 +582,13 @@ impl Stages<'_> {
                 image_size,
             )?;
             let linked = link::link(
-                self.sdk, &generated, extensions, self.work, self.plan, self.shell,
+                self.sdk,
+                &generated,
+                extensions,
+                self.work,
+                self.plan,
+                &self.home.cache("objects"),
+                self.shell,
             )?;
             Ok((linked, format!("with {}", self.sdk.toolchain.identity)))
         })
@@ -755,6 +789,7 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         debug: options.debug,
         component: options.component.unwrap_or(manifest.component),
         preinit: options.preinit.unwrap_or(manifest.preinit),
+        stdlib_sources: manifest.stdlib_sources,
         preinit_imports: manifest
             .preinit_imports
             .iter()
@@ -804,10 +839,27 @@ fn image(
     bytecode: [Bytecode; 3],
 ) -> Result<(Vec<u8>, crate::bundle::ImageStats, Vec<FileDigest>)> {
     let mut builder = ImageBuilder::new();
-    for file in collected.app.iter().chain(&collected.stdlib).chain(site) {
+    let [app_code, stdlib_code, site_code] = bytecode;
+    // Without `stdlib-sources`, a stdlib module that has bytecode is embedded as bytecode only,
+    // at the place the sourceless loader looks (`json/decoder.pyc`); its source goes.
+    let mut stdlib_code: Vec<(String, Vec<u8>)> = stdlib_code;
+    let mut replaced = std::collections::BTreeSet::new();
+    if !plan.stdlib_sources {
+        for (guest, _) in &mut stdlib_code {
+            if let Some((source, legacy)) = sourceless(guest) {
+                replaced.insert(source);
+                *guest = legacy;
+            }
+        }
+    }
+    let stdlib_files = collected
+        .stdlib
+        .iter()
+        .filter(|f| !replaced.contains(&f.guest));
+    for file in collected.app.iter().chain(stdlib_files).chain(site) {
         builder.add_file(&file.guest, fs_err::read(&file.host)?)?;
     }
-    for (guest, bytes) in bytecode.into_iter().flatten() {
+    for (guest, bytes) in [app_code, stdlib_code, site_code].into_iter().flatten() {
         builder.add_file(&guest, bytes)?;
     }
     builder.add_mount(&plan.guest.app_dir)?;
@@ -817,9 +869,94 @@ fn image(
     Ok((image, stats, digests))
 }
 
+/// Removes the files, bytecode and extension modules of the top-level packages and modules in
+/// site-packages that `reached` does not name; `.dist-info` directories stay, so metadata
+/// lookups still work. Returns the names left out.
+fn drop_unreached_packages(
+    site_dir: &str,
+    reached: &std::collections::BTreeSet<String>,
+    installed: &mut Installed,
+    bytecode: &mut Bytecode,
+) -> Vec<String> {
+    let mut dropped = std::collections::BTreeSet::new();
+    let mut keep = |guest: &str| match site_top_level(site_dir, guest) {
+        Some(name) if !reached.contains(&name) => {
+            dropped.insert(name);
+            false
+        }
+        _ => true,
+    };
+    installed.files.retain(|f| keep(&f.guest));
+    bytecode.retain(|(guest, _)| keep(guest));
+    installed.extensions.modules.retain(|m| {
+        let top = m.name.split('.').next().unwrap_or_default();
+        reached.contains(top)
+    });
+    dropped.into_iter().collect()
+}
+
+/// The top-level module or package a file below site-packages belongs to; `None` for
+/// distribution metadata and anything that is not importable.
+fn site_top_level(site_dir: &str, guest: &str) -> Option<String> {
+    let rel = guest.strip_prefix(site_dir)?.strip_prefix('/')?;
+    let mut parts = rel.split('/');
+    let first = parts.next()?;
+    let name = if first == "__pycache__" {
+        parts.next()?.split('.').next()?
+    } else if let Some(module) = first.strip_suffix(".py") {
+        module
+    } else if !rel.contains('/') {
+        // A loose file at the top (a `.pth`, a license): not a module.
+        return None;
+    } else {
+        first
+    };
+    (crate::manifest::is_identifier(name)).then(|| name.to_string())
+}
+
+/// For `<dir>/__pycache__/<name>.<tag>.pyc`: the source `<dir>/<name>.py` and the sourceless
+/// bytecode path `<dir>/<name>.pyc`.
+fn sourceless(pyc: &str) -> Option<(String, String)> {
+    let (cache_dir, file) = pyc.rsplit_once('/')?;
+    let dir = cache_dir.strip_suffix("/__pycache__")?;
+    let stem = file.strip_suffix(".pyc")?.split('.').next()?;
+    Some((format!("{dir}/{stem}.py"), format!("{dir}/{stem}.pyc")))
+}
+
 fn display_rel(path: &Path, base: &Path) -> String {
     path.strip_prefix(base)
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_files_belong_to_their_top_level_package() {
+        let site = "/usr/local/lib/python3.11/site-packages";
+        let top = |rel: &str| site_top_level(site, &format!("{site}/{rel}"));
+        assert_eq!(top("lxml/etree.pyi").as_deref(), Some("lxml"));
+        assert_eq!(top("six.py").as_deref(), Some("six"));
+        assert_eq!(
+            top("__pycache__/six.cpython-311.pyc").as_deref(),
+            Some("six")
+        );
+        assert_eq!(top("lxml-5.4.0.dist-info/RECORD"), None);
+        assert_eq!(top("distutils-precedence.pth"), None);
+    }
+
+    #[test]
+    fn bytecode_moves_to_where_the_sourceless_loader_looks() {
+        assert_eq!(
+            sourceless("/lib/json/__pycache__/decoder.cpython-311.pyc"),
+            Some((
+                "/lib/json/decoder.py".into(),
+                "/lib/json/decoder.pyc".into()
+            ))
+        );
+        assert_eq!(sourceless("/lib/json/decoder.py"), None);
+    }
 }

@@ -54,9 +54,13 @@ pub fn available(libpython: &Path) -> Result<BTreeSet<String>> {
         .collect())
 }
 
-/// The table for a bundle: the core, what start-up needs, and the available modules that
-/// `wanted` says are used (`None`: all but the test-only ones, for `stdlib = "full"`).
-pub fn table(available: &BTreeSet<String>, wanted: Option<&BTreeSet<String>>) -> Vec<Builtin> {
+/// The table for a bundle: the core, what start-up needs, the available modules that `wanted`
+/// says are used (`None`: all but the test-only ones, for `stdlib = "full"`), and `included`.
+pub fn table(
+    available: &BTreeSet<String>,
+    wanted: Option<&BTreeSet<String>>,
+    included: &[&str],
+) -> Vec<Builtin> {
     let mut rows: Vec<Builtin> = CORE
         .iter()
         .map(|(name, init)| Builtin {
@@ -68,10 +72,12 @@ pub fn table(available: &BTreeSet<String>, wanted: Option<&BTreeSet<String>>) ->
         if CORE.iter().any(|(core, _)| core == name) {
             continue;
         }
-        let used = match wanted {
-            Some(wanted) => wanted.contains(name) || STARTUP.contains(&name.as_str()),
-            None => !test_only(name),
-        };
+        let used = included.contains(&name.as_str())
+            || STARTUP.contains(&name.as_str())
+            || match wanted {
+                Some(wanted) => wanted.contains(name),
+                None => !test_only(name),
+            };
         if used {
             rows.push(Builtin {
                 name: name.clone(),
@@ -128,12 +134,14 @@ mod tests {
                 .map(String::from)
                 .into();
         let wanted: BTreeSet<String> = ["json", "_json"].map(String::from).into();
-        let rows = table(&available, Some(&wanted));
+        let rows = table(&available, Some(&wanted), &[]);
         let got = names(&rows);
         assert!(got.contains(&"_json") && got.contains(&"posix") && got.contains(&"sys"));
         assert!(!got.contains(&"_codecs_jp") && !got.contains(&"_testcapi"));
-        let full = table(&available, None);
+        let full = table(&available, None, &[]);
         assert!(names(&full).contains(&"unicodedata") && !names(&full).contains(&"_testcapi"));
+        let included = table(&available, None, &["_testcapi"]);
+        assert!(names(&included).contains(&"_testcapi"));
         let warnings = rows.iter().find(|r| r.name == "_warnings").unwrap();
         assert_eq!(warnings.init.as_deref(), Some("_PyWarnings_Init"));
     }

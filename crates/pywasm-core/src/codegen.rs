@@ -190,13 +190,14 @@ mod tests {
             component: false,
             preinit: true,
             preinit_imports: vec!["json".into()],
+            stdlib_sources: false,
         }
     }
 
     fn builtins() -> Vec<Builtin> {
         let available = ["_json", "posix", "unicodedata"].map(String::from).into();
         let wanted = ["_json"].map(String::from).into();
-        crate::builtins::table(&available, Some(&wanted))
+        crate::builtins::table(&available, Some(&wanted), &[])
     }
 
     #[test]

@@ -41,7 +41,11 @@ impl ImportGraph {
                     .map(|(p, _)| p.to_string())
                     .unwrap_or_default()
             };
-            let targets = names.iter().filter_map(|n| absolute(n, &package)).collect();
+            let targets = names
+                .iter()
+                .filter_map(|n| absolute(n, &package))
+                .filter(|t| !taken_only_from_target(&module, t))
+                .collect();
             added.push(module.clone());
             self.edges.insert(module, targets);
         }
@@ -141,6 +145,18 @@ pub const C_IMPORTS: &[(&str, &[&str])] = &[
     ("sysconfig", &["_sysconfigdata__wasi_wasm32-wasi"]),
 ];
 
+/// Imports that only code of the imported package itself can reach: importlib's path finder
+/// imports `importlib.metadata` in `find_distributions`, which only `importlib.metadata` calls.
+/// Following them would pull in email, csv, zipfile, socket and more for every bundle.
+const TAKEN_ONLY_FROM_TARGET: &[(&str, &str)] =
+    &[("importlib._bootstrap_external", "importlib.metadata")];
+
+fn taken_only_from_target(module: &str, target: &str) -> bool {
+    TAKEN_ONLY_FROM_TARGET.iter().any(|(from, to)| {
+        module == *from && (target == *to || target.starts_with(&format!("{to}.")))
+    })
+}
+
 /// `pkg.mod` for `<root>/pkg/mod.py`, `pkg` (a package) for `<root>/pkg/__init__.py`.
 fn module_of(root: &str, guest: &str) -> Option<(String, bool)> {
     let rel = guest
@@ -181,6 +197,19 @@ mod tests {
         assert_eq!(absolute(".", "a"), Some("a".into()));
         assert_eq!(absolute("...x", "a"), None);
         assert_eq!(absolute("os.path", ""), Some("os.path".into()));
+    }
+
+    #[test]
+    fn the_path_finder_does_not_pull_in_importlib_metadata() {
+        let mut graph = ImportGraph::default();
+        let stdlib: BTreeMap<String, Vec<String>> = [(
+            "/lib/importlib/_bootstrap_external.py".to_string(),
+            vec!["importlib.metadata".to_string(), "_io".to_string()],
+        )]
+        .into();
+        graph.add_root("/lib", &stdlib);
+        let reached = graph.reachable(&["importlib._bootstrap_external".to_string()]);
+        assert!(reached.contains("_io") && !reached.contains("importlib.metadata"));
     }
 
     #[test]

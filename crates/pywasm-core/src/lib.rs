@@ -24,6 +24,7 @@ pub mod pip;
 pub mod plan;
 pub mod postprocess;
 pub mod preinit;
+pub mod prepare;
 pub mod process;
 pub mod pycompile;
 pub mod resolve;

@@ -18,38 +18,59 @@ const EMULATED: &[&str] = &["signal", "getpid", "process-clocks"];
 /// CPython's recursion needs far more than wasm-ld's default 64 KiB stack.
 const STACK_SIZE: u32 = 8 << 20;
 
-/// Compiles and links; returns the path of the linked module inside `work`.
+/// Compiles and links; returns the path of the linked module inside `work`. Objects of the C
+/// sources are kept in `object_cache` by content: a rebuild that changed only Python files
+/// assembles the image and links, nothing more.
 pub fn link(
     sdk: &Sdk,
     generated: &Generated,
     extensions: &Extensions,
     work: &Path,
     plan: &BuildPlan,
+    object_cache: &Path,
     shell: &Shell,
 ) -> Result<PathBuf> {
     let python = &sdk.python;
     let mut objects = Vec::new();
-    for (source, extra) in [
+    for (source, extra, cached) in [
         (
             &generated.main_c,
             vec![format!("-I{}", python.include_dir().display())],
+            true,
         ),
-        (&generated.embedfs_c, vec![]),
-        (&generated.image_s, vec![]),
+        (&generated.embedfs_c, vec![], true),
+        // Its content is the image (`.incbin`), new on every change; assembling it is quick.
+        (&generated.image_s, vec![], false),
     ] {
         let object = source.with_extension("o");
-        let mut cmd = compiler(sdk, work);
+        let mut flags = vec!["-O2".to_string()];
         if plan.preinit {
-            cmd.arg("-DPYWASM_PREINIT");
+            flags.push("-DPYWASM_PREINIT".into());
         }
-        cmd.args(["-O2", "-c"])
-            .arg(format!("-I{}", generated.include_dir.display()))
-            .args(emulation_defines())
-            .args(extra)
+        flags.push(format!("-I{}", generated.include_dir.display()));
+        flags.extend(emulation_defines());
+        flags.extend(extra);
+        let key = if cached {
+            Some(object_key(sdk, source, &flags)?)
+        } else {
+            None
+        };
+        let hit = key.as_ref().map(|k| object_cache.join(k));
+        if let Some(hit) = hit.as_ref().filter(|h| h.is_file()) {
+            fs_err::copy(hit, &object)?;
+            objects.push(object);
+            continue;
+        }
+        let mut cmd = compiler(sdk, work);
+        cmd.args(&flags)
+            .arg("-c")
             .arg(source)
             .arg("-o")
             .arg(&object);
         process::run(shell, &format!("compile `{}`", file_name(source)), &mut cmd)?;
+        if let Some(hit) = hit {
+            crate::fsutil::atomic_write(&hit, &fs_err::read(&object)?)?;
+        }
         objects.push(object);
     }
 
@@ -74,17 +95,66 @@ pub fn link(
         .arg(format!("-L{}", python.lib_dir().display()))
         .arg(format!("-lpython{}", python.minor))
         .args(["-lexpat", "-lmpdec"])
-        .args(EMULATED.iter().map(|e| format!("-lwasi-emulated-{e}")))
-        .arg(format!("-Wl,-z,stack-size={STACK_SIZE}"));
-    // The name section and whatever DWARF the archives carry are kept for `--debug` only.
-    if plan.debug {
-        cmd.arg("-g");
-    } else {
-        cmd.arg("-Wl,--strip-debug");
-    }
+        .args(runtime_link_flags(plan.debug));
     cmd.arg("-o").arg(&output);
     process::run(shell, "link the module", &mut cmd)?;
     Ok(output)
+}
+
+/// What an object depends on: the toolchain and CPython (headers), the flags, the source and
+/// the one local header every generated source includes.
+fn object_key(sdk: &Sdk, source: &Path, flags: &[String]) -> Result<String> {
+    let mut key = format!(
+        "{}\n{}\n{}\n{}\n",
+        sdk.toolchain.digest,
+        sdk.python.digest,
+        flags.join(" "),
+        crate::codegen::EMBEDFS_H
+    );
+    key.push_str(&crate::fsutil::sha256_hex(&fs_err::read(source)?));
+    Ok(format!(
+        "{}.o",
+        &crate::fsutil::sha256_hex(key.as_bytes())[..32]
+    ))
+}
+
+/// Compiles and links a program that needs what every module needs (libc, the WASI
+/// emulations), so that a toolchain that builds its libraries on first use (zig) has them.
+pub fn warm_toolchain(sdk: &Sdk, work: &Path, shell: &Shell) -> Result<()> {
+    let source = work.join("warm.c");
+    fs_err::write(
+        &source,
+        "#include <stdio.h>\nint main(void) { puts(\"\"); return 0; }\n",
+    )?;
+    let object = work.join("warm.o");
+    let mut cmd = compiler(sdk, work);
+    cmd.arg("-O2")
+        .args(emulation_defines())
+        .arg("-c")
+        .arg(&source)
+        .arg("-o")
+        .arg(&object);
+    process::run(shell, "compile a C test program", &mut cmd)?;
+    // Linked exactly like a module, so the libraries built are the ones modules use.
+    let mut cmd = compiler(sdk, work);
+    cmd.arg(&object)
+        .args(runtime_link_flags(false))
+        .arg("-o")
+        .arg(work.join("warm.wasm"));
+    process::run(shell, "build the C toolchain's runtime", &mut cmd)?;
+    Ok(())
+}
+
+/// The link flags for libc and what CPython needs of it; `debug` keeps names and DWARF.
+fn runtime_link_flags(debug: bool) -> Vec<String> {
+    let mut flags: Vec<String> = EMULATED
+        .iter()
+        .map(|e| format!("-lwasi-emulated-{e}"))
+        .collect();
+    flags.push(format!("-Wl,-z,stack-size={STACK_SIZE}"));
+    // The name section and whatever DWARF the archives carry are kept for `--debug` only.
+    flags.push(if debug { "-g" } else { "-Wl,--strip-debug" }.into());
+    flags
 }
 
 /// Flags every C file compiled against this SDK's libpython needs: its headers and the WASI

@@ -43,6 +43,8 @@ pub struct PywasmConfig {
     pub preinit: Option<bool>,
     /// Modules imported at build time as well, into the snapshot.
     pub preinit_imports: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Embed the stdlib's `.py` sources beside its bytecode (for source lines in tracebacks).
+    pub stdlib_sources: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +91,7 @@ pub struct Manifest {
     pub include: Vec<Located<String>>,
     pub exclude: Vec<Located<String>>,
     pub preinit: bool,
+    pub stdlib_sources: bool,
     /// Dotted module names, checked.
     pub preinit_imports: Vec<Located<String>>,
     /// `[project.scripts]`, `[project.gui-scripts]` and `[project.entry-points]` by group, for
@@ -405,6 +408,7 @@ impl Manifest {
             include: located(config.include.map(Spanned::into_inner)),
             exclude: located(config.exclude.map(Spanned::into_inner)),
             preinit: config.preinit.unwrap_or(true),
+            stdlib_sources: config.stdlib_sources.unwrap_or(false),
             preinit_imports: module_names(located(
                 config.preinit_imports.map(Spanned::into_inner),
             ))?,

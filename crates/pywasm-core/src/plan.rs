@@ -32,6 +32,9 @@ pub struct BuildPlan {
     pub preinit: bool,
     /// Imported at build time besides the entry module.
     pub preinit_imports: Vec<String>,
+    /// Keep the stdlib's sources; otherwise only its bytecode is embedded, where CPython's
+    /// sourceless loader finds it (`json/decoder.pyc`).
+    pub stdlib_sources: bool,
 }
 
 /// Where things live inside the module.

@@ -13,7 +13,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use wasmtime::{Config, Engine, Instance, Linker, Module, OptLevel, Store, Val};
+use wasmtime::{Config, Engine, Instance, Linker, Module, Store, Strategy, Val};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
@@ -38,9 +38,10 @@ pub fn snapshot(linked: &[u8]) -> Result<Vec<u8>> {
         .map_err(|e| anyhow!("{e:?}"))
         .context("wasmtime-wizer cannot instrument the linked module")?;
 
-    // The code runs once; cranelift's optimisations would cost more than they save.
+    // The code runs once: winch, wasmtime's baseline compiler, compiles it several times
+    // faster than cranelift, which would spend more time optimising than the run takes.
     let mut config = Config::new();
-    config.cranelift_opt_level(OptLevel::None);
+    config.strategy(Strategy::Winch);
     let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("failed to set up wasmtime")?;

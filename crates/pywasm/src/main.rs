@@ -223,7 +223,8 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
         Command::FetchSdk { toolchain, force } => {
             let pins = Pins::embedded()?;
             let home = SdkHome::from_env()?;
-            sdk::fetch(&pins, &home, shell, &FetchOptions { force, toolchain }).map(drop)
+            let sdk = sdk::fetch(&pins, &home, shell, &FetchOptions { force, toolchain })?;
+            pywasm_core::prepare::warm_caches(&sdk, &home, shell)
         }
     }
 }

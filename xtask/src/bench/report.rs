@@ -1,0 +1,286 @@
+//! The bench's outputs: a markdown table with the targets pywasm is held to, and a PNG chart.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use plotters::prelude::*;
+
+use super::measure::{Stats, ms};
+
+/// One line of the results: an app built or run one way.
+#[derive(Clone, Debug, Default)]
+pub struct Row {
+    pub app: String,
+    pub what: String,
+    pub size: Option<u64>,
+    pub gzip: Option<u64>,
+    pub build_cold: Option<Duration>,
+    pub build_warm: Option<Duration>,
+    pub wasmtime_precompiled: Option<Stats>,
+    pub wasmtime_compiling: Option<Stats>,
+    pub node: Option<Stats>,
+    /// A native run (no WebAssembly).
+    pub native: Option<Stats>,
+    pub note: Option<String>,
+}
+
+pub struct Environment {
+    pub runs: usize,
+    pub wasmtime: String,
+    pub node: String,
+    pub native: String,
+    pub cpu: String,
+}
+
+pub fn write(dir: &Path, rows: &[Row], env: &Environment) -> Result<()> {
+    fs_err::create_dir_all(dir)?;
+    pywasm_core::fsutil::atomic_write(&dir.join("results.md"), markdown(rows, env).as_bytes())?;
+    let chart = dir.join("chart.png");
+    let staging = dir.join(".chart.tmp.png");
+    draw_chart(&staging, rows).context("cannot draw the chart")?;
+    fs_err::rename(&staging, &chart)?;
+    Ok(())
+}
+
+fn markdown(rows: &[Row], env: &Environment) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# pywasm benchmarks\n\nWritten by `cargo xtask bench`. Machine: {}. Runtimes: {}, node {}, \
+         native {}. Start-up is wall-clock time from spawning the runtime to its exit, median \
+         (min–max) of n runs after one warm-up run; every run's output is checked against native \
+         CPython's. \"precompiled\" runs a `wasmtime compile` output; \"compiling\" runs the \
+         `.wasm` with wasmtime's cache off; node compiles on every run. Peak memory is the \
+         runtime process's maximum resident set (wasmtime, precompiled). Cold builds start from \
+         empty pywasm caches with the SDK and wheels already fetched; warm builds follow a \
+         one-line change to the app. n = {} unless shown.\n",
+        env.cpu, env.wasmtime, env.node, env.native, env.runs
+    );
+    let _ = writeln!(
+        out,
+        "| app | built / run by | size | gzip -9 | cold build | warm build | start: wasmtime precompiled (native: plain run) | start: wasmtime compiling | start: node | peak memory | note |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for row in rows {
+        let start = row
+            .wasmtime_precompiled
+            .as_ref()
+            .or(row.native.as_ref())
+            .map(Stats::cell);
+        let memory = row
+            .wasmtime_precompiled
+            .as_ref()
+            .or(row.native.as_ref())
+            .map(|s| format!("{:.1} MiB", s.max_rss_kib as f64 / 1024.0));
+        let cells = [
+            row.app.clone(),
+            row.what.clone(),
+            opt(row.size.map(mib)),
+            opt(row.gzip.map(mib)),
+            opt(row.build_cold.map(secs)),
+            opt(row.build_warm.map(secs)),
+            opt(start),
+            opt(row.wasmtime_compiling.as_ref().map(Stats::cell)),
+            opt(row.node.as_ref().map(Stats::cell)),
+            opt(memory),
+            row.note.clone().unwrap_or_default(),
+        ];
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+    out.push_str(&targets(rows));
+    out.push_str("\n![start-up and size](chart.png)\n");
+    out
+}
+
+/// The issue's targets, each with the figure it is judged by.
+fn targets(rows: &[Row]) -> String {
+    let find = |app: &str, what: &str| rows.iter().find(|r| r.app == app && r.what.contains(what));
+    let default = find("hello", "pywasm (defaults)");
+    let small = find("hello", "--no-preinit");
+    let native = find("hello", "print('hello')");
+    let mut out = String::from("## Targets\n\n| target | measured | met |\n|---|---|---|\n");
+    let mut line = |target: &str, measured: Option<String>, met: Option<bool>| {
+        let met = match met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "not measured",
+        };
+        let _ = writeln!(
+            out,
+            "| {target} | {} | {met} |",
+            measured.unwrap_or_else(|| "—".into())
+        );
+    };
+    let size = |row: Option<&Row>| row.and_then(|r| r.size);
+    line(
+        "hello ≤ 6 MB, default settings",
+        size(default).map(mib),
+        size(default).map(|s| s <= 6_000_000),
+    );
+    line(
+        "hello ≤ 4 MB, preinit off and optimize = size",
+        size(small).map(mib),
+        size(small).map(|s| s <= 4_000_000),
+    );
+    let start = default.and_then(|r| r.wasmtime_precompiled.as_ref());
+    let native_start = native.and_then(|r| r.native.as_ref());
+    line(
+        "hello start, wasmtime precompiled ≤ half of native `print('hello')`",
+        start.zip(native_start).map(|(s, n)| {
+            format!(
+                "{} vs half of {} = {}",
+                ms(s.median),
+                ms(n.median),
+                ms(n.median / 2)
+            )
+        }),
+        start
+            .zip(native_start)
+            .map(|(s, n)| s.median <= n.median / 2),
+    );
+    let node = default.and_then(|r| r.node.as_ref());
+    line(
+        "hello start under node, compilation included, ≤ 50 ms",
+        node.map(|s| ms(s.median)),
+        node.map(|s| s.median <= Duration::from_millis(50)),
+    );
+    let warm = default.and_then(|r| r.build_warm);
+    line(
+        "warm rebuild after a one-line change ≤ 1 s",
+        warm.map(secs),
+        warm.map(|w| w <= Duration::from_secs(1)),
+    );
+    let cold = default.and_then(|r| r.build_cold);
+    line(
+        "cold build with the SDK cached ≤ 15 s",
+        cold.map(secs),
+        cold.map(|c| c <= Duration::from_secs(15)),
+    );
+    out
+}
+
+fn opt(cell: Option<String>) -> String {
+    cell.unwrap_or_else(|| "—".into())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+/// Two panels: start-up (wasmtime precompiled, or native) and module size, one bar per row.
+fn draw_chart(path: &Path, rows: &[Row]) -> Result<()> {
+    register_font()?;
+    let starts: Vec<(String, f64)> = rows
+        .iter()
+        .filter_map(|r| {
+            let stats = r.wasmtime_precompiled.as_ref().or(r.native.as_ref())?;
+            Some((label(r), stats.median.as_secs_f64() * 1000.0))
+        })
+        .collect();
+    let sizes: Vec<(String, f64)> = rows
+        .iter()
+        .filter_map(|r| Some((label(r), r.size? as f64 / 1e6)))
+        .collect();
+    let root = BitMapBackend::new(path, (1600, 90 + 34 * starts.len().max(sizes.len()) as u32))
+        .into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let (left, right) = root.split_horizontally(800);
+    bars(
+        &left,
+        "start-up, wasmtime precompiled or native (ms)",
+        &starts,
+        360,
+    )?;
+    bars(&right, "module size (MB)", &sizes, 360)?;
+    root.present().map_err(plot_error)?;
+    Ok(())
+}
+
+fn bars(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    caption: &str,
+    values: &[(String, f64)],
+    label_width: u32,
+) -> Result<()> {
+    let max = values.iter().map(|(_, v)| *v).fold(0.0, f64::max) * 1.15 + 1e-9;
+    let n = values.len() as i32;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(0.0..max, (0..n).into_segmented())
+        .map_err(plot_error)?;
+    let names: Vec<String> = values.iter().map(|(l, _)| l.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(values.len())
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(plot_error)?;
+    chart
+        .draw_series(values.iter().enumerate().map(|(i, (_, v))| {
+            let i = i as i32;
+            let mut bar = Rectangle::new(
+                [
+                    (0.0, SegmentValue::Exact(i)),
+                    (*v, SegmentValue::Exact(i + 1)),
+                ],
+                RGBColor(52, 101, 164).filled(),
+            );
+            bar.set_margin(5, 5, 0, 0);
+            bar
+        }))
+        .map_err(plot_error)?;
+    chart
+        .draw_series(values.iter().enumerate().map(|(i, (_, v))| {
+            Text::new(
+                format!("{v:.1}"),
+                (*v, SegmentValue::CenterOf(i as i32)),
+                ("sans-serif", 13),
+            )
+        }))
+        .map_err(plot_error)?;
+    Ok(())
+}
+
+fn label(row: &Row) -> String {
+    format!("{}: {}", row.app, row.what)
+}
+
+/// plotters draws text with a TrueType font it is given; the machine's own is used.
+fn register_font() -> Result<()> {
+    const CANDIDATES: &[&str] = &[
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/TTF/DejaVuSans.ttf",
+        "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+        "/System/Library/Fonts/Supplemental/Arial.ttf",
+        "/Library/Fonts/Arial.ttf",
+    ];
+    let path = CANDIDATES
+        .iter()
+        .find(|p| Path::new(p).is_file())
+        .ok_or_else(|| {
+            anyhow!("no TrueType font found for the chart (looked for DejaVu Sans and Arial); install fonts-dejavu")
+        })?;
+    let bytes: &'static [u8] = Box::leak(fs_err::read(path)?.into_boxed_slice());
+    plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+        .map_err(|_| anyhow!("`{path}` is not a usable TrueType font"))?;
+    Ok(())
+}
+
+fn plot_error<E: std::fmt::Debug>(err: E) -> anyhow::Error {
+    anyhow!("{err:?}")
+}
