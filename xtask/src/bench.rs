@@ -27,7 +27,10 @@ pub use report::Row;
 pub struct BenchArgs {
     /// Measured runs per start-up figure (after one warm-up run)
     #[arg(long, default_value_t = 20)]
-    runs: usize,
+    pub runs: usize,
+    /// Where results.md and chart.png go [default: bench/ in the repository]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// The programs measured and the tools that run them.
@@ -137,7 +140,7 @@ pub fn bench(shell: &Shell, repo: &Path, args: &BenchArgs) -> Result<()> {
         }
         rows.push(native_app_row(&tools, app, args.runs)?);
     }
-    let out_dir = repo.join("bench");
+    let out_dir = args.out.clone().unwrap_or_else(|| repo.join("bench"));
     let environment = report::Environment {
         runs: args.runs,
         wasmtime: tools.wasmtime_version.clone(),

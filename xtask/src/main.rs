@@ -229,6 +229,19 @@ fn ci(shell: &Shell) -> Result<()> {
         shell.status("Running", &format!("cargo {}", args.join(" ")));
         run_streaming(shell, what, cargo().args(args))?;
     }
+    // The benchmark once, with one run per figure, so that it keeps working; its figures come
+    // from full runs (`cargo xtask bench`), never from CI.
+    shell.status("Running", "cargo xtask bench --runs 1 (a smoke run)");
+    let smoke = tempfile::tempdir().context("cannot create a directory for the bench")?;
+    bench::bench(
+        shell,
+        &repo_root(),
+        &bench::BenchArgs {
+            runs: 1,
+            out: Some(smoke.path().to_path_buf()),
+        },
+    )
+    .context("the benchmark's smoke run failed")?;
     shell.status("Running", "cargo test --workspace");
     let (passed, failed) = run_tests(cargo().args(["test", "--workspace"]))?;
     shell.status(
