@@ -780,7 +780,11 @@ fn empty_program_row(shell: &Shell, tools: &Tools, runs: usize) -> Result<Row> {
     pywasm_core::link::warm_toolchain(&sdk, &dir, shell)?;
     let check = |run: &Run| -> Result<()> {
         if (run.code, run.stdout.as_str()) != (0, "\n") {
-            bail!("the empty program exited {} with {:?}", run.code, run.stdout);
+            bail!(
+                "the empty program exited {} with {:?}",
+                run.code,
+                run.stdout
+            );
         }
         Ok(())
     };
