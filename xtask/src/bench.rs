@@ -170,10 +170,7 @@ impl Tools {
             "build the pywasm binary",
             crate::cargo().args(["build", "--quiet", "--package", "pywasm"]),
         )?;
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo.join("target"));
-        let pywasm = target.join("debug/pywasm");
+        let pywasm = crate::target_dir().join("debug/pywasm");
         let wasmtime = home
             .root()
             .join("tools/test-runtimes/wasmtime-cli/wasmtime_cli/wasmtime");

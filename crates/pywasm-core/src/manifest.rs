@@ -14,36 +14,50 @@ use crate::imports::StdlibMode;
 use crate::postprocess::optimize::Optimize;
 
 /// `[tool.pywasm]` as users write it.
-#[derive(Debug, Default, Deserialize)]
+/// Also the source of the JSON schema editors validate it with (`crate::schema`): the doc
+/// comments are the descriptions, and `schemars(with)` gives each field its plain TOML type.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "[tool.pywasm]")]
 pub struct PywasmConfig {
-    /// `module:function`, as in `[project.scripts]`.
+    /// `module:function`, as in `[project.scripts]`. Default: the single `[project.scripts]` entry.
+    #[schemars(with = "Option<String>")]
     pub entry: Option<Spanned<String>>,
-    /// Directories (or single `.py` files) that hold the top-level packages and modules.
+    /// Directories (or single `.py` files) that hold the top-level packages and modules. Default:
+    /// `["src"]` for a src layout, else the project directory.
+    #[schemars(with = "Option<Vec<String>>")]
     pub sources: Option<Spanned<Vec<Spanned<String>>>>,
-    /// Where the module is written, relative to the project directory.
+    /// Where the module is written, relative to the project directory. Default: `dist/<name>.wasm`.
+    #[schemars(with = "Option<String>")]
     pub output: Option<Spanned<String>>,
     /// Names of `[project.optional-dependencies]` groups to include.
+    #[schemars(with = "Option<Vec<String>>")]
     pub extras: Option<Spanned<Vec<Spanned<String>>>>,
     /// WASI wheels: wheel files, globs, unpacked wheel directories, or directories of wheels.
+    #[schemars(with = "Option<Vec<String>>")]
     pub wheels: Option<Spanned<Vec<Spanned<String>>>>,
     /// Distributions used without their compiled extension modules (pure-Python fallbacks).
+    #[schemars(with = "Option<Vec<String>>")]
     pub without_extensions: Option<Spanned<Vec<Spanned<String>>>>,
     /// `size`, `speed` or `none` (the default).
     pub optimize: Option<Optimize>,
-    /// Wrap the module into a WASI 0.2 command component.
+    /// Wrap the module into a WASI 0.2 command component. Default: `false`.
     pub component: Option<bool>,
     /// `reachable` (the default) or `full`.
     pub stdlib: Option<StdlibMode>,
     /// Modules to embed though no `import` statement names them (`email.mime.*`).
+    #[schemars(with = "Option<Vec<String>>")]
     pub include: Option<Spanned<Vec<Spanned<String>>>>,
     /// Stdlib modules to leave out though something imports them.
+    #[schemars(with = "Option<Vec<String>>")]
     pub exclude: Option<Spanned<Vec<Spanned<String>>>>,
-    /// Start the interpreter and import the entry module at build time (the default).
+    /// Start the interpreter and import the entry module at build time. Default: `true`.
     pub preinit: Option<bool>,
     /// Modules imported at build time as well, into the snapshot.
+    #[schemars(with = "Option<Vec<String>>")]
     pub preinit_imports: Option<Spanned<Vec<Spanned<String>>>>,
     /// Embed the stdlib's `.py` sources beside its bytecode (for source lines in tracebacks).
+    /// Default: `false`.
     pub stdlib_sources: Option<bool>,
 }
 

@@ -148,6 +148,19 @@ pub struct UrlArchive {
 }
 
 impl Pins {
+    /// `CPython 3.11.8, zig 0.15.2 (default) or WASI SDK 25.0`: what a build uses.
+    pub fn summary(&self) -> String {
+        let (zig, wasi_sdk) = (
+            format!("zig {}", self.toolchain.zig.version),
+            format!("WASI SDK {}", self.toolchain.wasi_sdk.version),
+        );
+        let toolchains = match self.toolchain.default {
+            ToolchainKind::Zig => format!("{zig} (default) or {wasi_sdk}"),
+            ToolchainKind::WasiSdk => format!("{wasi_sdk} (default) or {zig}"),
+        };
+        format!("CPython {}, {toolchains}", self.python.version)
+    }
+
     /// The pins this binary was built with.
     pub fn embedded() -> Result<Pins> {
         Pins::parse(EMBEDDED, Path::new("wasi-sdk.toml"))

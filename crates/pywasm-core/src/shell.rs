@@ -1,8 +1,37 @@
 //! Cargo-style status output on stderr: a right-aligned verb, a message and, for stages, the time
 //! they took. Colour only on a terminal and never when `NO_COLOR` is set.
+//!
+//! With `--message-format json` the same events go to stdout instead, one JSON object a line,
+//! for CI scripts: `stage-started`, `stage-finished` (with `seconds`), `status`, `warning`,
+//! `artifact` (`path`, `size`, `sha256`, `checksum_path`) and `error` (`message`, `causes`).
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+/// How events are reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MessageFormat {
+    /// Status lines on stderr.
+    #[default]
+    Human,
+    /// One JSON object per event on stdout.
+    Json,
+}
+
+impl MessageFormat {
+    pub fn parse(name: &str) -> Result<MessageFormat, String> {
+        match name {
+            "human" => Ok(MessageFormat::Human),
+            "json" => Ok(MessageFormat::Json),
+            other => Err(format!(
+                "unknown message format `{other}`; expected `human` or `json`"
+            )),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
@@ -15,13 +44,22 @@ pub enum Verbosity {
 pub struct Shell {
     verbosity: Verbosity,
     color: bool,
+    format: MessageFormat,
 }
 
 impl Shell {
     pub fn new(verbosity: Verbosity) -> Self {
+        Shell::with_format(verbosity, MessageFormat::Human)
+    }
+
+    pub fn with_format(verbosity: Verbosity, format: MessageFormat) -> Self {
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             && std::io::stderr().is_terminal();
-        Shell { verbosity, color }
+        Shell {
+            verbosity,
+            color,
+            format,
+        }
     }
 
     /// A shell that prints nothing; for tests and library callers.
@@ -29,6 +67,7 @@ impl Shell {
         Shell {
             verbosity: Verbosity::Quiet,
             color: false,
+            format: MessageFormat::Human,
         }
     }
 
@@ -36,24 +75,60 @@ impl Shell {
         self.verbosity
     }
 
-    /// Whether progress bars may be drawn.
+    pub fn format(&self) -> MessageFormat {
+        self.format
+    }
+
+    /// Whether progress bars may be drawn: on a terminal, and never between JSON lines.
     pub fn interactive(&self) -> bool {
-        self.verbosity >= Verbosity::Normal && std::io::stderr().is_terminal()
+        self.format == MessageFormat::Human
+            && self.verbosity >= Verbosity::Normal
+            && std::io::stderr().is_terminal()
     }
 
     /// `   Compiling hello.wasm`
     pub fn status(&self, verb: &str, message: &str) {
+        if self.json(json!({"reason": "status", "verb": verb, "message": message})) {
+            return;
+        }
         if self.verbosity >= Verbosity::Normal {
             self.print(verb, message, 32);
         }
     }
 
+    /// A stage about to run; only JSON reports it (a status line comes when it is done).
+    pub fn stage_started(&self, verb: &str) {
+        self.json(json!({"reason": "stage-started", "stage": verb}));
+    }
+
     /// A finished stage with its duration.
     pub fn stage_done(&self, verb: &str, message: &str, took: Duration) {
-        self.status(verb, &format!("{message} ({})", seconds(took)));
+        let event = json!({
+            "reason": "stage-finished",
+            "stage": verb,
+            "message": message,
+            "seconds": took.as_secs_f64(),
+        });
+        if !self.json(event) {
+            self.status(verb, &format!("{message} ({})", seconds(took)));
+        }
+    }
+
+    /// A file the command wrote for the user.
+    pub fn artifact(&self, path: &Path, size: u64, sha256: &str, checksum_path: &Path) {
+        self.json(json!({
+            "reason": "artifact",
+            "path": path,
+            "size": size,
+            "sha256": sha256,
+            "checksum_path": checksum_path,
+        }));
     }
 
     pub fn warn(&self, message: &str) {
+        if self.json(json!({"reason": "warning", "message": message})) {
+            return;
+        }
         if self.verbosity >= Verbosity::Normal {
             self.print("warning", message, 33);
         }
@@ -61,16 +136,40 @@ impl Shell {
 
     /// Detail shown with `-v` only.
     pub fn verbose(&self, message: &str) {
-        if self.verbosity >= Verbosity::Verbose {
+        if self.verbosity >= Verbosity::Verbose
+            && !self.json(json!({"reason": "note", "message": message}))
+        {
             self.print("Note", message, 36);
         }
     }
 
     /// A command about to run, shown with `-v` as cargo does.
     pub fn command(&self, command_line: &str) {
-        if self.verbosity >= Verbosity::Verbose {
+        if self.verbosity >= Verbosity::Verbose
+            && !self.json(json!({"reason": "command", "command": command_line}))
+        {
             self.print("Running", &format!("`{command_line}`"), 36);
         }
+    }
+
+    /// How `main` reports a failure: `error:` and the `Caused by:` chain on stderr, or an
+    /// `error` event.
+    pub fn error(&self, err: &anyhow::Error) {
+        let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+        let event = json!({"reason": "error", "message": err.to_string(), "causes": causes});
+        if !self.json(event) {
+            eprintln!("{}", render_error(err));
+        }
+    }
+
+    /// Writes `event` as one line on stdout when the format is JSON; says whether it did.
+    fn json(&self, event: serde_json::Value) -> bool {
+        if self.format != MessageFormat::Json {
+            return false;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{event}");
+        true
     }
 
     fn print(&self, verb: &str, message: &str, color: u8) {
@@ -83,16 +182,39 @@ impl Shell {
     }
 }
 
-/// Runs one stage and reports it with its timing once it has finished.
+/// Runs one stage and reports it with its timing once it has finished; on a terminal a spinner
+/// says what is running meanwhile.
 pub fn timed<T>(
     shell: &Shell,
     verb: &str,
     f: impl FnOnce() -> anyhow::Result<(T, String)>,
 ) -> anyhow::Result<T> {
     let start = Instant::now();
-    let (value, message) = f()?;
+    shell.stage_started(verb);
+    let spinner = shell.interactive().then(|| {
+        let spinner = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner:.cyan} {msg}") {
+            spinner.set_style(style);
+        }
+        spinner.set_message(format!("{}...", in_progress(verb)));
+        spinner.enable_steady_tick(Duration::from_millis(100));
+        spinner
+    });
+    let result = f();
+    if let Some(spinner) = spinner {
+        spinner.finish_and_clear();
+    }
+    let (value, message) = result?;
     shell.stage_done(verb, &message, start.elapsed());
     Ok(value)
+}
+
+/// `Linked` -> `Linking`: the stage names are past tense, the spinner shows the present.
+fn in_progress(verb: &str) -> String {
+    match verb.strip_suffix("ed") {
+        Some(stem) => format!("{stem}ing"),
+        None => verb.to_string(),
+    }
 }
 
 pub fn seconds(d: Duration) -> String {
@@ -131,6 +253,18 @@ pub fn render_error(err: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stages_read_as_in_progress() {
+        for (done, doing) in [
+            ("Linked", "Linking"),
+            ("Compiled", "Compiling"),
+            ("Snapshotted", "Snapshotting"),
+            ("Wrapped", "Wrapping"),
+        ] {
+            assert_eq!(in_progress(done), doing);
+        }
+    }
 
     #[test]
     fn sizes_are_human() {

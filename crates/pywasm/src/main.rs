@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use pywasm_core::pins::{Pins, ToolchainKind};
 use pywasm_core::postprocess::optimize::Optimize;
 use pywasm_core::sdk::{self, FetchOptions, SdkHome};
-use pywasm_core::shell::{Shell, Verbosity};
+use pywasm_core::shell::{MessageFormat, Shell, Verbosity};
 use pywasm_core::{BuildOptions, LockOptions, build, lock};
 
 #[derive(Parser)]
@@ -23,12 +23,25 @@ struct Cli {
     /// Also print every command pywasm runs.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// `human` (status lines on stderr) or `json` (one JSON object per event on stdout).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "human", value_parser = MessageFormat::parse)]
+    message_format: MessageFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check the SDK cache, pip and a WASI runtime, and say what to fix.
+    Doctor,
+    /// Create a new project in DIR (default: the current directory) that builds and runs at
+    /// once: pyproject.toml, a src-layout package with an entry function, a test, a .gitignore.
+    Init {
+        dir: Option<PathBuf>,
+        /// The project's name (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Build the project in DIR (default: the current directory) into a .wasm module.
     Build {
         dir: Option<PathBuf>,
@@ -122,13 +135,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let verbosity = match (cli.quiet, cli.verbose) {
         (true, _) => Verbosity::Quiet,
         (_, true) => Verbosity::Verbose,
         _ => Verbosity::Normal,
     };
-    let shell = Shell::new(verbosity);
+    let shell = Shell::with_format(verbosity, cli.message_format);
     if let Command::Run {
         module,
         args,
@@ -153,7 +166,7 @@ fn main() -> ExitCode {
     match run(cli.command, &shell) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("{}", pywasm_core::shell::render_error(&err));
+            shell.error(&err);
             ExitCode::FAILURE
         }
     }
@@ -189,7 +202,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
                 ..BuildOptions::default()
             };
             let outcome = build(&options, shell)?;
-            if list {
+            if list && shell.format() == MessageFormat::Human {
                 print_stdout(&outcome.contents.table())?;
             }
             Ok(())
@@ -220,6 +233,34 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             };
             lock(&options, shell).map(drop)
         }
+        Command::Doctor => {
+            let pins = Pins::embedded()?;
+            let home = SdkHome::from_env()?;
+            let report = pywasm_core::doctor::diagnose(&pins, &home);
+            print_stdout(&report.text())?;
+            if report.failed() {
+                anyhow::bail!("some checks failed; see the fixes above");
+            }
+            Ok(())
+        }
+        Command::Init { dir, name } => {
+            let options = pywasm_core::init::InitOptions {
+                dir: dir.unwrap_or_else(|| PathBuf::from(".")),
+                name,
+            };
+            let created = pywasm_core::init::init(&options, shell)?;
+            let cd = match &options.dir {
+                d if d == std::path::Path::new(".") => String::new(),
+                d => format!("cd {} && ", d.display()),
+            };
+            if shell.format() == MessageFormat::Json {
+                return Ok(());
+            }
+            print_stdout(&format!(
+                "Next: {cd}pywasm build && pywasm run dist/{}.wasm\n",
+                created.name
+            ))
+        }
         Command::FetchSdk { toolchain, force } => {
             let pins = Pins::embedded()?;
             let home = SdkHome::from_env()?;
@@ -227,6 +268,19 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             pywasm_core::prepare::warm_caches(&sdk, &home, shell)
         }
     }
+}
+
+/// The command line, with `--version` naming the pinned CPython and toolchains this binary
+/// builds with.
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let pins = Pins::embedded()
+        .map(|p| p.summary())
+        .unwrap_or_else(|e| format!("unreadable pins: {e}"));
+    // clap takes a 'static version; this string lives as long as the process anyway.
+    let version: &'static str = Box::leak(format!("{} ({pins})", pywasm_core::VERSION).into());
+    let matches = Cli::command().version(version).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// Writes what the user asked for to stdout. A closed pipe (`pywasm inspect app.wasm | head`)

@@ -104,13 +104,6 @@ fn builds_the_hello_example_to_the_requested_output() {
 }
 
 #[test]
-fn version_names_the_binary() {
-    let out = pywasm(&["--version"], repo());
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("pywasm "));
-}
-
-#[test]
 fn inspect_verifies_modules_and_reports_tampering() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = build_quietly("examples/hello", &dir.path().join("hello.wasm"), &[]);
@@ -244,4 +237,189 @@ fn run_takes_components_and_bad_optimize_levels_are_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("use `size`, `speed` or `none`"), "{stderr}");
+}
+
+/// `pywasm init` then `pywasm build` and `pywasm run`: a newcomer's first two commands after the
+/// set-up. The scaffold's own test passes under native CPython, and a second `init` refuses.
+#[test]
+fn init_scaffolds_a_project_that_builds_and_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = pywasm(&["init", "my-app"], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Next: cd my-app && pywasm build && pywasm run dist/my-app.wasm"),
+        "{stdout}"
+    );
+    let project = dir.path().join("my-app");
+    for file in [
+        "pyproject.toml",
+        "src/my_app/cli.py",
+        "tests/test_cli.py",
+        ".gitignore",
+    ] {
+        assert!(project.join(file).is_file(), "{file}");
+    }
+
+    let out = pywasm(&["build", "--offline", "-q"], &project);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = pywasm(&["run", "dist/my-app.wasm", "--", "pywasm"], &project);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, pywasm!\n");
+    assert!(out.status.success());
+
+    let unittest = Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s", "tests"])
+        .env("PYTHONPATH", project.join("src"))
+        .current_dir(&project)
+        .output()
+        .expect("run python3");
+    assert!(
+        unittest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unittest.stderr)
+    );
+
+    let again = pywasm(&["init", "my-app"], dir.path());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already exists"), "{stderr}");
+}
+
+#[test]
+fn version_names_the_pinned_python_and_toolchains() {
+    let out = pywasm(&["--version"], repo());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.starts_with(&format!(
+            "pywasm {} (CPython 3.11.8, zig ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("WASI SDK 25.0"), "{stdout}");
+}
+
+#[test]
+fn doctor_checks_the_sdk_pip_and_a_runtime_and_says_what_to_fix() {
+    let out = pywasm(&["doctor"], repo());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "ok   SDK with zig (the default)",
+        "ok   pip: ",
+        "ok   runtimes: ",
+    ] {
+        assert!(stdout.contains(line), "{line} missing from\n{stdout}");
+    }
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_pywasm"))
+        .arg("doctor")
+        .env("PYWASM_HOME", empty.path())
+        .output()
+        .expect("run pywasm");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL SDK with zig (the default)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("= fix: ") && stdout.contains("fetch-sdk"),
+        "{stdout}"
+    );
+}
+
+/// `--message-format json`: every stdout line is one JSON object; stages start and finish in
+/// pairs; the artifact event names the module with its size and sha256; nothing goes to stderr;
+/// a failure is an `error` event and status 1.
+#[test]
+fn json_messages_parse_line_by_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("hello.wasm");
+    let output_arg = output.display().to_string();
+    let out = pywasm(
+        &[
+            "build",
+            "--offline",
+            "--message-format",
+            "json",
+            "examples/hello",
+            "-o",
+            &output_arg,
+        ],
+        repo(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let stages = |reason: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["reason"] == reason)
+            .map(|e| e["stage"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(stages("stage-started"), stages("stage-finished"));
+    assert!(stages("stage-finished").contains(&"Linked".to_string()));
+    let artifact = events
+        .iter()
+        .find(|e| e["reason"] == "artifact")
+        .expect("an artifact event");
+    let bytes = std::fs::read(&output).expect("module");
+    assert_eq!(artifact["path"], output_arg);
+    assert_eq!(artifact["size"], bytes.len() as u64);
+    let sums = std::fs::read_to_string(dir.path().join("hello.wasm.sha256")).expect("sums");
+    assert_eq!(artifact["sha256"].as_str(), sums.split_whitespace().next());
+
+    let out = pywasm(
+        &[
+            "build",
+            "--offline",
+            "--message-format",
+            "json",
+            "tests/fixtures/bad_toml",
+        ],
+        repo(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let last: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("a line"),
+    )
+    .expect("json");
+    assert_eq!(last["reason"], "error");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("pyproject.toml"),
+        "{last}"
+    );
 }

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use wasm_opt::{Feature, OptimizationOptions, Pass};
 
 /// `[tool.pywasm] optimize` and `--optimize`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Optimize {
     /// binaryen `-Oz`: the smallest code.
