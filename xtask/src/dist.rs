@@ -18,12 +18,19 @@ pub struct DistArgs {
     /// Where the artifacts go [default: target/dist]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Only the pywasm archive and `examples/hello` (which needs no WASI wheels): for hosts
+    /// that cannot build the wheel recipes (they use Debian's source packages)
+    #[arg(long)]
+    pub binary_only: bool,
 }
 
 pub fn dist(shell: &Shell, repo: &Path, args: &DistArgs) -> Result<()> {
     crate::fetch_sdk(shell, &crate::default_fetch())?;
-    // lxml-app and pydantic-app use the recipes' wheels; unchanged recipes come from the cache.
-    crate::build_wheels(shell, &crate::BuildWheel::every())?;
+    if !args.binary_only {
+        // lxml-app and pydantic-app use the recipes' wheels; unchanged recipes come from the
+        // cache.
+        crate::build_wheels(shell, &crate::BuildWheel::every())?;
+    }
     let target = crate::target_dir();
     let out = args.out.clone().unwrap_or_else(|| target.join("dist"));
     let (flag, profile) = if args.dev {
@@ -45,7 +52,11 @@ pub fn dist(shell: &Shell, repo: &Path, args: &DistArgs) -> Result<()> {
     fs_err::create_dir_all(&out)?;
 
     let mut assets = vec![archive(&binary, &out)?];
-    for example in examples(repo)? {
+    let mut examples = examples(repo)?;
+    if args.binary_only {
+        examples.retain(|e| e.ends_with("hello"));
+    }
+    for example in examples {
         let name = example
             .file_name()
             .and_then(|n| n.to_str())

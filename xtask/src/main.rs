@@ -182,6 +182,7 @@ fn check_dist(shell: &Shell) -> Result<()> {
         &dist::DistArgs {
             dev: true,
             out: Some(out.path().to_path_buf()),
+            binary_only: false,
         },
     )?;
     run_streaming(
