@@ -230,14 +230,18 @@ found built-in
 
 /// A pure wheel of `pywasm-fixture-local` whose module prints `value`.
 fn local_wheel(dir: &Path, value: &str) -> PathBuf {
+    let init = format!("VALUE = {value:?}\n");
+    local_wheel_with(dir, &[("fixture_local/__init__.py", init.as_bytes())])
+}
+
+/// `pywasm-fixture-local` 1.0 holding `files` (and its METADATA and WHEEL).
+fn local_wheel_with(dir: &Path, files: &[(&str, &[u8])]) -> PathBuf {
     let name = WheelName::parse("pywasm_fixture_local-1.0-py3-none-any.whl").unwrap();
     let mut w = WheelWriter::new(name);
     let info = "pywasm_fixture_local-1.0.dist-info";
-    w.add(
-        "fixture_local/__init__.py",
-        format!("VALUE = {value:?}\n").into_bytes(),
-    )
-    .unwrap();
+    for (path, contents) in files {
+        w.add(path, contents.to_vec()).unwrap();
+    }
     w.add(
         &format!("{info}/METADATA"),
         b"Metadata-Version: 2.1\nName: pywasm-fixture-local\nVersion: 1.0\n".to_vec(),
@@ -492,24 +496,14 @@ fn unused_packages_of_dependencies_are_left_out() {
     let project = Project::fixture("local_wheel");
     let wheels = project.root.join("wheels");
     fs_err::create_dir_all(&wheels).unwrap();
-    let name = WheelName::parse("pywasm_fixture_local-1.0-py3-none-any.whl").unwrap();
-    let mut w = WheelWriter::new(name);
     let info = "pywasm_fixture_local-1.0.dist-info";
-    w.add("fixture_local/__init__.py", b"VALUE = 'used'\n".to_vec())
-        .unwrap();
-    w.add("fixture_unused/__init__.py", b"VALUE = 'unused'\n".to_vec())
-        .unwrap();
-    w.add(
-        &format!("{info}/METADATA"),
-        b"Metadata-Version: 2.1\nName: pywasm-fixture-local\nVersion: 1.0\n".to_vec(),
-    )
-    .unwrap();
-    w.add(
-        &format!("{info}/WHEEL"),
-        b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_vec(),
-    )
-    .unwrap();
-    w.write(&wheels).unwrap();
+    local_wheel_with(
+        &wheels,
+        &[
+            ("fixture_local/__init__.py", b"VALUE = 'used'\n"),
+            ("fixture_unused/__init__.py", b"VALUE = 'unused'\n"),
+        ],
+    );
     fs_err::write(
         project.root.join("src/app/__init__.py"),
         "import importlib\nimport sys\n\n\ndef main():\n    import fixture_local\n    print(fixture_local.VALUE)\n    for name in sys.argv[1:]:\n        try:\n            print(importlib.import_module(name).VALUE)\n        except ImportError as e:\n            print(e)\n            return 3\n",

@@ -300,39 +300,17 @@ fn module_row(
     guest: &Guest,
 ) -> Result<Row> {
     let bytes = fs_err::read(wasm)?;
-    let cwasm = tools.precompile(wasm)?;
-    let guest_args = |cmd: &mut Command| {
-        for (at, host) in &guest.dirs {
-            cmd.arg("--dir").arg(format!("{}::{at}", host.display()));
-        }
-        for (key, value) in &guest.env {
-            cmd.arg("--env").arg(format!("{key}={value}"));
-        }
-    };
-    let precompiled = repeat(
-        runs,
-        b"",
-        || {
-            let mut cmd = tools.wasmtime_run();
-            cmd.arg("--allow-precompiled");
-            guest_args(&mut cmd);
-            cmd.arg("--argv0").arg(argv0).arg(&cwasm).args(args);
-            cmd
-        },
-        check,
-    )?;
-    let compiling = repeat(
-        runs.min(5),
-        b"",
-        || {
-            let mut cmd = tools.wasmtime_run();
-            cmd.args(["-C", "cache=n"]);
-            guest_args(&mut cmd);
-            cmd.arg("--argv0").arg(argv0).arg(wasm).args(args);
-            cmd
-        },
-        check,
-    )?;
+    let mut options = Vec::new();
+    for (at, host) in &guest.dirs {
+        options.push("--dir".to_string());
+        options.push(format!("{}::{at}", host.display()));
+    }
+    for (key, value) in &guest.env {
+        options.push("--env".to_string());
+        options.push(format!("{key}={value}"));
+    }
+    options.extend(["--argv0".to_string(), argv0.to_string()]);
+    let (precompiled, compiling) = wasmtime_starts(tools, wasm, &options, args, runs, check)?;
     let json = |pairs: Vec<(String, String)>| {
         let fields: Vec<String> = pairs.iter().map(|(k, v)| format!("{k:?}: {v:?}")).collect();
         format!("{{{}}}", fields.join(", "))
@@ -375,6 +353,46 @@ fn module_row(
         node: Some(node),
         ..Row::default()
     })
+}
+
+/// Start-up in the wasmtime CLI, from a `wasmtime compile` output and compiling each time;
+/// `options` go before the module, `args` after it.
+fn wasmtime_starts(
+    tools: &Tools,
+    wasm: &Path,
+    options: &[String],
+    args: &[&str],
+    runs: usize,
+    check: &dyn Fn(&Run) -> Result<()>,
+) -> Result<(measure::Stats, measure::Stats)> {
+    let cwasm = tools.precompile(wasm)?;
+    let precompiled = repeat(
+        runs,
+        b"",
+        || {
+            let mut cmd = tools.wasmtime_run();
+            cmd.arg("--allow-precompiled")
+                .args(options)
+                .arg(&cwasm)
+                .args(args);
+            cmd
+        },
+        check,
+    )?;
+    let compiling = repeat(
+        runs.min(5),
+        b"",
+        || {
+            let mut cmd = tools.wasmtime_run();
+            cmd.args(["-C", "cache=n"])
+                .args(options)
+                .arg(wasm)
+                .args(args);
+            cmd
+        },
+        check,
+    )?;
+    Ok((precompiled, compiling))
 }
 
 /// CPython's own WASI build running the same sources, the stdlib read from the host.
@@ -452,23 +470,7 @@ fn componentize_py(
 ) -> Result<Row> {
     let requirements = repo.join("bench/componentize-py.txt");
     let target = tools.work.path().join("componentize-py");
-    run(
-        shell,
-        "install componentize-py",
-        Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--require-hashes",
-            ])
-            .arg("--target")
-            .arg(&target)
-            .arg("-r")
-            .arg(&requirements),
-    )?;
+    crate::runtimes::pip_install_pinned(shell, "install componentize-py", &requirements, &target)?;
     let wit = wasi_cli_wit(tools.work.path())?;
     let project = tools.work.path().join("componentize-app");
     fs_err::create_dir_all(&project)?;
@@ -501,27 +503,7 @@ fn componentize_py(
     )?;
     let build = started.elapsed();
     let bytes = fs_err::read(&output)?;
-    let cwasm = tools.precompile(&output)?;
-    let precompiled = repeat(
-        runs,
-        b"",
-        || {
-            let mut cmd = tools.wasmtime_run();
-            cmd.arg("--allow-precompiled").arg(&cwasm).args(app.args);
-            cmd
-        },
-        check,
-    )?;
-    let compiling = repeat(
-        runs.min(5),
-        b"",
-        || {
-            let mut cmd = tools.wasmtime_run();
-            cmd.args(["-C", "cache=n"]).arg(&output).args(app.args);
-            cmd
-        },
-        check,
-    )?;
+    let (precompiled, compiling) = wasmtime_starts(tools, &output, &[], app.args, runs, check)?;
     let version = fs_err::read_to_string(&requirements)?
         .lines()
         .find_map(|l| l.strip_prefix("componentize-py=="))

@@ -32,6 +32,34 @@ pub fn install(shell: &Shell, repo: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `pip install --require-hashes --no-deps --target TARGET -r REQUIREMENTS`: a tool from a
+/// requirements file that pins it by hash.
+pub(crate) fn pip_install_pinned(
+    shell: &Shell,
+    what: &str,
+    requirements: &Path,
+    target: &Path,
+) -> Result<()> {
+    run(
+        shell,
+        what,
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+            ])
+            .arg("--target")
+            .arg(target)
+            .arg("-r")
+            .arg(requirements),
+    )?;
+    Ok(())
+}
+
 /// Installs the pinned wheel unless the same requirements file was installed before; the
 /// installed copy records which one.
 fn wasmtime_cli(shell: &Shell, home: &SdkHome, requirements: &Path) -> Result<()> {
@@ -48,22 +76,11 @@ fn wasmtime_cli(shell: &Shell, home: &SdkHome, requirements: &Path) -> Result<()
         .prefix(".wasmtime-cli-")
         .tempdir_in(parent)
         .context("failed to create a staging directory")?;
-    run(
+    pip_install_pinned(
         shell,
         "install the pinned wasmtime CLI",
-        Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--require-hashes",
-            ])
-            .arg("--target")
-            .arg(staging.path())
-            .arg("-r")
-            .arg(requirements),
+        requirements,
+        staging.path(),
     )?;
     let binary = staging.path().join("wasmtime_cli/wasmtime");
     // The wheel does not keep the run bit.
