@@ -24,8 +24,9 @@ use crate::shell::{human_size, seconds, timed};
 use crate::wheel::Platform;
 use crate::{Shell, checksum, codegen, link, postprocess, preinit, resolve, stdlib};
 
-/// The bundle's import graph and where it starts: every module of the app and its
-/// dependencies, and the Python modules their extension modules import.
+/// The bundle's import graph and where it starts: every module of the app, the Python modules
+/// the extension modules import, and `preinit-imports`. Dependencies are in the graph but are
+/// not roots: they are kept as far as the app reaches them.
 struct Reach {
     graph: ImportGraph,
     roots: Vec<String>,

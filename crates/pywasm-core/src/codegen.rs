@@ -67,7 +67,7 @@ fn extension_list(extensions: &[ExtensionModule]) -> Result<String> {
             ext.init
         ));
     }
-    Ok(format!("\\\n{}", lines.join(" \\\n")))
+    Ok(x_macro_body(&lines))
 }
 
 /// `import a.b` lines as one C string; the names were checked to be dotted identifiers.
@@ -92,7 +92,12 @@ fn builtin_list(builtins: &[Builtin]) -> Result<String> {
             )),
         }
     }
-    Ok(format!("\\\n{}", lines.join(" \\\n")))
+    Ok(x_macro_body(&lines))
+}
+
+/// Entries of an X-macro `#define`, one per continued line.
+fn x_macro_body(lines: &[String]) -> String {
+    format!("\\\n{}", lines.join(" \\\n"))
 }
 
 /// The assembly that places the image file in the module's read-only data.

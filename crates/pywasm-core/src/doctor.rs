@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
+use crate::Shell;
 use crate::pins::{Pins, ToolchainKind};
+use crate::pip::Pip;
 use crate::sdk::{self, SdkHome};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +65,7 @@ pub fn diagnose(pins: &Pins, home: &SdkHome) -> Report {
     for kind in [ToolchainKind::Zig, ToolchainKind::WasiSdk] {
         report.checks.push(sdk_check(pins, home, kind));
     }
-    report.checks.push(pip_check());
+    report.checks.push(pip_check(pins.python_minor()));
     report.checks.push(runtime_check());
     report
 }
@@ -86,14 +88,8 @@ fn sdk_check(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Check {
             fix: None,
         },
         Err(err) => {
-            let text = err.to_string();
-            let split = text
-                .split_once("\n  = help: ")
-                .or_else(|| text.split_once("\nhelp: "));
-            let (detail, fix) = match split {
-                Some((detail, fix)) => (detail.to_string(), Some(fix.to_string())),
-                None => (text.clone(), Some("run `pywasm fetch-sdk`".into())),
-            };
+            let (detail, fix) = split_help(&err.to_string());
+            let fix = fix.or_else(|| Some("run `pywasm fetch-sdk`".into()));
             Check {
                 what,
                 // The other toolchain is optional.
@@ -105,29 +101,24 @@ fn sdk_check(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Check {
     }
 }
 
-fn pip_check() -> Check {
-    let python = std::env::var("PYWASM_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "python3.11".into());
-    let candidates = [python.clone(), "python3".into()];
-    for candidate in &candidates {
-        if let Some(version) = output_of(Command::new(candidate).args(["-m", "pip", "--version"])) {
-            return Check {
+/// The Python whose pip resolves dependencies, found the way builds find it ([`Pip::find`]).
+fn pip_check(target_minor: &str) -> Check {
+    match Pip::find(target_minor, &Shell::quiet()) {
+        Ok(pip) => Check {
+            what: "pip".into(),
+            status: Status::Ok,
+            detail: format!("pip {} on Python {}", pip.pip_version, pip.python_version),
+            fix: None,
+        },
+        Err(err) => {
+            let (detail, fix) = split_help(&format!("{err:#}"));
+            Check {
                 what: "pip".into(),
-                status: Status::Ok,
-                detail: format!("`{candidate} -m pip`: {version}"),
-                fix: None,
-            };
+                status: Status::Fail,
+                detail,
+                fix,
+            }
         }
-    }
-    Check {
-        what: "pip".into(),
-        status: Status::Fail,
-        detail: format!("neither `{python} -m pip` nor `python3 -m pip` runs"),
-        fix: Some(
-            "install Python 3.11 with pip, or point PYWASM_PYTHON at a Python that has pip".into(),
-        ),
     }
 }
 
@@ -163,6 +154,17 @@ fn runtime_check() -> Check {
         },
         detail: found.join(", "),
         fix,
+    }
+}
+
+/// An error's text and its `help:` line (written `  = help: ` or `help: `), apart.
+fn split_help(text: &str) -> (String, Option<String>) {
+    match text
+        .split_once("\n  = help: ")
+        .or_else(|| text.split_once("\nhelp: "))
+    {
+        Some((detail, fix)) => (detail.to_string(), Some(fix.to_string())),
+        None => (text.to_string(), None),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The bundle's import graph, from what the bytecode compiler saw in every source: which
-//! modules the app and its dependencies can reach through the stdlib. It decides which stdlib
-//! extension modules (zlib, _sqlite3) are linked, and which stdlib modules are embedded.
+//! modules the app can reach through its dependencies and the stdlib. It decides which stdlib
+//! extension modules (zlib, _sqlite3) and libpython C modules are linked, and which stdlib
+//! modules and dependency packages are embedded.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -30,8 +30,7 @@ const OUTPUT_LIMIT: usize = 1 << 20;
 
 /// Runs the module's initialisation and returns the module with that state built in.
 pub fn snapshot(linked: &[u8]) -> Result<Vec<u8>> {
-    let wizer = Wizer::new();
-    let mut wizer = wizer;
+    let mut wizer = Wizer::new();
     wizer.init_func(INIT_EXPORT);
     let (cx, instrumented) = wizer
         .instrument(linked)

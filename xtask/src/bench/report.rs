@@ -64,16 +64,9 @@ fn markdown(rows: &[Row], env: &Environment) -> String {
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for row in rows {
-        let start = row
-            .wasmtime_precompiled
-            .as_ref()
-            .or(row.native.as_ref())
-            .map(Stats::cell);
-        let memory = row
-            .wasmtime_precompiled
-            .as_ref()
-            .or(row.native.as_ref())
-            .map(|s| format!("{:.1} MiB", s.max_rss_kib as f64 / 1024.0));
+        let own = row.wasmtime_precompiled.as_ref().or(row.native.as_ref());
+        let start = own.map(Stats::cell);
+        let memory = own.map(|s| format!("{:.1} MiB", s.max_rss_kib as f64 / 1024.0));
         let cells = [
             row.app.clone(),
             row.what.clone(),
