@@ -37,8 +37,8 @@ pub struct SourcePin {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SourceOrigin {
-    /// `apt-get source --download-only`, with `deb-src` entries derived from the host's apt
-    /// sources, so the user's Debian mirror is used.
+    /// The pinned file of a Debian source package, fetched from its pool path on the mirrors of
+    /// the host's apt sources (security archive first), so the user's Debian mirror is used.
     Debian,
     /// `pip download --no-binary :all:`, so the user's index is used.
     PypiSdist,

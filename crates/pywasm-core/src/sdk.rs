@@ -27,6 +27,9 @@ use anyhow::{Context, Result};
 use crate::Shell;
 use crate::pins::{self, Pins, ToolchainKind};
 use component::{Component, PythonSource};
+/// Fetching a URL or a local file into a new file, hashing it on the way (also used by xtask
+/// for the wheel recipes' sources).
+pub use download::download;
 use record::Problem;
 
 /// Where pywasm keeps the SDK and its caches: `PYWASM_HOME`, else `<user cache dir>/pywasm`.

@@ -15,7 +15,7 @@ use crate::Shell;
 use crate::process;
 
 /// Copies what `url` names into `dest` and returns its sha256.
-pub(crate) fn download(shell: &Shell, url: &str, dest: &Path) -> Result<String> {
+pub fn download(shell: &Shell, url: &str, dest: &Path) -> Result<String> {
     if url.starts_with("http://") || url.starts_with("https://") {
         download_http(shell, url, dest).with_context(|| format!("failed to download `{url}`"))
     } else if let Some(rest) = url.strip_prefix("file://") {
