@@ -280,26 +280,17 @@ fn demo(shell: &Shell) -> Result<()> {
 
 fn ci(shell: &Shell) -> Result<()> {
     let start = Instant::now();
+    let format = ["fmt", "--all", "--", "--check"];
+    shell.status("Running", &format!("cargo {}", format.join(" ")));
+    run_streaming(shell, "check formatting", cargo().args(format))?;
+    let rust_checks = spawn_rust_checks(shell);
     fetch_sdk(shell, &default_fetch())?;
     // The end-to-end tests use every recipe's wheel; unchanged recipes come from the cache.
     build_wheels(shell, &BuildWheel::every())?;
     runtimes::install(shell, &repo_root())?;
-    let clippy = [
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ];
-    let steps: [(&str, &[&str]); 2] = [
-        ("check formatting", &["fmt", "--all", "--", "--check"]),
-        ("run clippy", &clippy),
-    ];
-    for (what, args) in steps {
-        shell.status("Running", &format!("cargo {}", args.join(" ")));
-        run_streaming(shell, what, cargo().args(args))?;
-    }
+    rust_checks
+        .join()
+        .map_err(|_| anyhow::anyhow!("the clippy and test-build thread panicked"))??;
     // The benchmark once, with one run per figure, so that it keeps working; its figures come
     // from full runs (`cargo xtask bench`), never from CI.
     shell.status("Running", "cargo xtask bench --runs 1 (a smoke run)");
@@ -328,6 +319,47 @@ fn ci(shell: &Shell) -> Result<()> {
         anyhow::bail!("{failed} tests failed");
     }
     Ok(())
+}
+
+/// clippy, then the test binaries' build, on a thread of their own while the SDK is fetched and
+/// the wheels are built: on a cold machine those phases leave a core idle for minutes (one large
+/// C file, configure scripts, pip), and a cold CI must stay well within its hour. Their output
+/// is kept and shown only when they fail.
+fn spawn_rust_checks(shell: &Shell) -> std::thread::JoinHandle<Result<()>> {
+    let steps: [(&str, &[&str]); 2] = [
+        (
+            "run clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        ("build the tests", &["test", "--workspace", "--no-run"]),
+    ];
+    for (_, args) in &steps {
+        shell.status(
+            "Starting",
+            &format!("cargo {} (in the background)", args.join(" ")),
+        );
+    }
+    std::thread::spawn(move || {
+        let quiet = Shell::quiet();
+        for (what, args) in steps {
+            let mut cmd = cargo();
+            cmd.args(args);
+            let output = pywasm_core::process::run_unchecked(&quiet, what, &mut cmd)?;
+            if !output.status.success() {
+                // All of it: the error keeps only the end, and clippy's first finding matters.
+                eprint!("{}", String::from_utf8_lossy(&output.stderr));
+                return Err(pywasm_core::process::failure(what, &cmd, &output));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Runs cargo test with its output shown as it comes, adding up every "test result" line.
