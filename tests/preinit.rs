@@ -131,11 +131,34 @@ fn top_level_code_that_prints_or_fails_at_build_time_stops_the_build_with_the_fi
     assert!(err.contains("printed:\nloaded"), "{err}");
     assert!(err.contains("set `preinit = false`"), "{err}");
 
+    fs_err::write(&probe, format!("{source}\nHOME = os.environ['HOME']\n")).expect("write");
+    let err = format!(
+        "{:#}",
+        project.build().expect_err("reading the environment")
+    );
+    assert!(err.contains("KeyError: 'HOME'"), "{err}");
+    assert!(err.contains("no arguments, environment or files"), "{err}");
+
+    // Not every failure comes from the build-time surroundings: each gets the help that fits.
     fs_err::write(&probe, format!("{source}\nRATIO = 1 / 0\n")).expect("write");
     let err = format!("{:#}", project.build().expect_err("raising at import"));
     assert!(err.contains("ZeroDivisionError"), "{err}");
     assert!(err.contains("set `preinit = false`"), "{err}");
+    assert!(!err.contains("nothing may be printed"), "{err}");
 
+    fs_err::write(&probe, format!("{source}\nimport no_such_distribution\n")).expect("write");
+    let err = format!(
+        "{:#}",
+        project.build().expect_err("importing what is not there")
+    );
+    assert!(
+        err.contains("`no_such_distribution` is not in the bundle")
+            && err.contains("[project] dependencies"),
+        "{err}"
+    );
+    assert!(!err.contains("nothing may be printed"), "{err}");
+
+    fs_err::write(&probe, format!("{source}\nRATIO = 1 / 0\n")).expect("write");
     // Both run fine without pre-initialisation, where top-level code runs at run time.
     let built = project
         .build_with(|o| o.preinit = Some(false))
@@ -143,4 +166,32 @@ fn top_level_code_that_prints_or_fails_at_build_time_stops_the_build_with_the_fi
     let run = run_wasmtime(&built.output, &Invocation::new(&["fresh"])).expect("run");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("ZeroDivisionError"), "{}", run.stderr);
+}
+
+/// A stdlib C module this CPython lacks (zlib, linked from pywasm's own wheel) imported at top
+/// level, on a machine where the wheel was never built: the build warns, and the failed start
+/// names the module and the command that provides it, not top-level code.
+#[test]
+fn a_missing_stdlib_c_module_names_itself_and_its_wheel() {
+    let project = Project::fixture("fresh_state");
+    let probe = project.root.join("src/fresh/probe.py");
+    let source = fs_err::read_to_string(&probe).expect("read");
+    fs_err::write(&probe, format!("import zlib\n{source}")).expect("write");
+    // The same SDK and caches, without the wheels `cargo xtask build-wheel` made.
+    let bare = tempfile::tempdir().expect("temp dir");
+    let real = home();
+    for dir in ["sdk", "cache"] {
+        std::os::unix::fs::symlink(real.root().join(dir), bare.path().join(dir)).expect("link");
+    }
+    let home = pywasm_core::sdk::SdkHome::at(bare.path());
+    let err = project
+        .build_with(|o| o.home = Some(home))
+        .expect_err("zlib is not there");
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("the stdlib C module `zlib` is not available")
+            && err.contains("cargo xtask build-wheel zlib"),
+        "{err}"
+    );
+    assert!(!err.contains("nothing may be printed"), "{err}");
 }

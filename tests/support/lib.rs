@@ -2,10 +2,11 @@
 //! wasmtime (the crate) and in node's WASI, and run the same sources with native CPython.
 
 use std::ffi::OsStr;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use pywasm_core::resolve::Resolution;
@@ -309,6 +310,10 @@ pub fn run_native_on(paths: &[&Path], entry: &str, inv: &Invocation) -> Result<O
     spawn(cmd, &inv.stdin)
 }
 
+/// How long a runtime may take over one run before the test calls it hung: far above any
+/// fixture's run, and far below CI's limit, so a hang fails one test instead of the whole run.
+const RUN_LIMIT: Duration = Duration::from_secs(240);
+
 fn spawn(mut cmd: Command, stdin: &str) -> Result<Outcome> {
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -321,14 +326,36 @@ fn spawn(mut cmd: Command, stdin: &str) -> Result<Outcome> {
         .take()
         .context("stdin")?
         .write_all(stdin.as_bytes())?;
-    let output = child.wait_with_output()?;
-    let Some(code) = output.status.code() else {
-        bail!("{cmd:?} was killed: {}", output.status)
+    let stdout = drain(child.stdout.take().context("stdout")?);
+    let stderr = drain(child.stderr.take().context("stderr")?);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{cmd:?} hung: still running after {RUN_LIMIT:?}, killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let Some(code) = status.code() else {
+        bail!("{cmd:?} was killed: {status}")
     };
     Ok(Outcome {
         code,
-        stdout: utf8(output.stdout),
-        stderr: utf8(output.stderr),
+        stdout: utf8(stdout.join().expect("stdout reader")),
+        stderr: utf8(stderr.join().expect("stderr reader")),
+    })
+}
+
+/// Reads a pipe to its end on a thread of its own, so a child never blocks on a full pipe.
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
     })
 }
 

@@ -17,6 +17,7 @@ use crate::manifest::Manifest;
 use crate::pins::{Pins, ToolchainKind};
 use crate::plan::{BuildPlan, DEFAULT_SOURCE_DATE_EPOCH, GuestLayout};
 use crate::postprocess::optimize::{self, Optimize};
+use crate::preinit::Unavailable;
 use crate::pycompile::{Bytecode, Compiled, Compiler};
 use crate::resolve::Resolution;
 use crate::sdk::{self, Sdk, SdkHome};
@@ -174,6 +175,10 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     })
 }
 
+/// The stdlib C modules this CPython for WASI lacks, and the `cargo xtask build-wheel` recipe
+/// whose wheel provides each.
+const STDLIB_WHEEL_MODULES: &[(&str, &str)] = &[("zlib", "zlib"), ("_sqlite3", "sqlite3")];
+
 /// The stages of one build, each reported with its timing.
 struct Stages<'a> {
     shell: &'a Shell,
@@ -193,7 +198,7 @@ impl Stages<'_> {
         let mut installed = self.install(&resolution)?;
         let compiled = self.compile(&collected, &entry_file, &installed)?;
         let reach = Reach::new(self.plan, &compiled, &installed);
-        self.stdlib_extensions(&reach, &mut installed)?;
+        let unavailable = self.stdlib_extensions(&reach, &mut installed)?;
         let mut bytecode = compiled.map(|c| c.bytecode);
         let builtins =
             self.select_modules(&reach, &mut collected, &mut installed, &mut bytecode)?;
@@ -208,7 +213,7 @@ impl Stages<'_> {
             ))
         })?;
         let bytes = if self.plan.preinit {
-            self.preinitialize(bytes)?
+            self.preinitialize(bytes, &unavailable)?
         } else {
             bytes
         };
@@ -223,7 +228,7 @@ impl Stages<'_> {
 
     /// Snapshots the started interpreter into the module; cached by the linked bytes, since the
     /// snapshot depends on nothing else.
-    fn preinitialize(&self, linked: Vec<u8>) -> Result<Vec<u8>> {
+    fn preinitialize(&self, linked: Vec<u8>, unavailable: &[Unavailable]) -> Result<Vec<u8>> {
         let key = format!("{}.wasm", crate::fsutil::sha256_hex(&linked));
         let cached = self.home.cache("preinit").join(key);
         let describe = |after: usize, how: &str| {
@@ -241,7 +246,7 @@ impl Stages<'_> {
             return Ok(hit);
         }
         timed(self.shell, "Snapshotted", || {
-            let snapshot = preinit::snapshot(&linked)?;
+            let snapshot = preinit::snapshot(&linked, unavailable)?;
             postprocess::validate(&snapshot)
                 .context("the pre-initialised module does not pass the checks its input passed")?;
             crate::fsutil::atomic_write(&cached, &snapshot)?;
@@ -447,8 +452,13 @@ impl Stages<'_> {
     }
 
     /// Links the stdlib extension modules this CPython lacks (zlib, _sqlite3) when the bundle's
-    /// imports reach them and `cargo xtask build-wheel` has built them.
-    fn stdlib_extensions(&self, reach: &Reach, installed: &mut Installed) -> Result<()> {
+    /// imports reach them and `cargo xtask build-wheel` has built them; returns those reached
+    /// and not built, each with a warning.
+    fn stdlib_extensions(
+        &self,
+        reach: &Reach,
+        installed: &mut Installed,
+    ) -> Result<Vec<Unavailable>> {
         let guest = &self.plan.guest;
         let reached = reach.graph.reachable(&reach.roots);
         let available = install::stdlib_wheels(&self.home.wheels_index(), &self.sdk.python.minor)?;
@@ -456,15 +466,31 @@ impl Stages<'_> {
             .iter()
             .filter(|w| w.modules.iter().any(|m| reached.contains(m)))
             .collect();
-        if reached.contains("_sqlite3")
-            && !available
-                .iter()
-                .any(|w| w.modules.iter().any(|m| m == "_sqlite3"))
-        {
-            self.shell.warn("the bundle imports `sqlite3`, and this CPython has no `_sqlite3`: run `cargo xtask build-wheel sqlite3` and build again");
+        let unavailable: Vec<Unavailable> = STDLIB_WHEEL_MODULES
+            .iter()
+            .filter(|(module, _)| {
+                reached.contains(*module)
+                    && !available
+                        .iter()
+                        .any(|w| w.modules.iter().any(|m| m == module))
+            })
+            .map(|(module, recipe)| Unavailable {
+                module: module.to_string(),
+                help: format!(
+                    "this CPython for WASI has no `{module}`; pywasm links it from the WASI wheel \
+                     that `cargo xtask build-wheel {recipe}` builds (once per machine): run it and \
+                     build again"
+                ),
+            })
+            .collect();
+        for missing in &unavailable {
+            self.shell.warn(&format!(
+                "the bundle imports `{}`, which is not available: {}",
+                missing.module, missing.help
+            ));
         }
         if wanted.is_empty() {
-            return Ok(());
+            return Ok(unavailable);
         }
         let site_host = self.site_host();
         let site = install::SiteDirs {
@@ -478,7 +504,7 @@ impl Stages<'_> {
                 &format!("stdlib module {}", wheel.modules.join(", ")),
             );
         }
-        Ok(())
+        Ok(unavailable)
     }
 
     /// Drops the stdlib modules and the dependencies' top-level packages nothing reaches

@@ -13,12 +13,15 @@ const MAIN_TEMPLATE: &str = include_str!("../../../templates/main.c.in");
 const IMAGE_TEMPLATE: &str = include_str!("../../../templates/image.S.in");
 pub const EMBEDFS_C: &str = include_str!("../../../templates/embedfs.c");
 pub const EMBEDFS_H: &str = include_str!("../../../templates/pywasm_embedfs.h");
+const CLOCK_C: &str = include_str!("../../../templates/clock.c");
 
 /// The C and assembly sources of one build, written into the work directory.
 #[derive(Clone, Debug)]
 pub struct Generated {
     pub main_c: PathBuf,
     pub embedfs_c: PathBuf,
+    /// Absolute-time sleeps made relative, for hosts that ignore the flag (node).
+    pub clock_c: PathBuf,
     pub image_s: PathBuf,
     pub include_dir: PathBuf,
 }
@@ -129,11 +132,13 @@ pub fn write_sources(
     let generated = Generated {
         main_c: work.join("main.c"),
         embedfs_c: work.join("embedfs.c"),
+        clock_c: work.join("clock.c"),
         image_s: work.join("image.S"),
         include_dir: work.to_path_buf(),
     };
     fs_err::write(&generated.main_c, render_main(plan, extensions, builtins)?)?;
     fs_err::write(&generated.embedfs_c, EMBEDFS_C)?;
+    fs_err::write(&generated.clock_c, CLOCK_C)?;
     fs_err::write(work.join("pywasm_embedfs.h"), EMBEDFS_H)?;
     fs_err::write(&generated.image_s, render_image(image, image_size)?)?;
     Ok(generated)

@@ -39,6 +39,7 @@ pub fn link(
             true,
         ),
         (&generated.embedfs_c, vec![], true),
+        (&generated.clock_c, vec![], true),
         // Its content is the image (`.incbin`), new on every change; assembling it is quick.
         (&generated.image_s, vec![], false),
     ] {

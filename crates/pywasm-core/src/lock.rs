@@ -35,6 +35,9 @@ pub struct Inputs {
     pub wheels: Vec<String>,
     /// `[tool.pywasm] without-extensions`, normalised.
     pub without_extensions: Vec<String>,
+    /// `[tool.pywasm] require-extensions`, normalised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require_extensions: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +58,10 @@ pub struct LockedPackage {
     pub sdist: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdist_sha256: Option<String>,
+    /// For `source = "sdist"`: built without a C compiler, as the distribution's pure-Python
+    /// fallback, because it has no WASI wheel (`[tool.pywasm] require-extensions` forbids it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pure_fallback: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +167,13 @@ impl Lock {
                     &inputs.without_extensions,
                 )
             })
+            .or_else(|| {
+                differ(
+                    "`[tool.pywasm] require-extensions`",
+                    &ours.require_extensions,
+                    &inputs.require_extensions,
+                )
+            })
     }
 }
 
@@ -183,6 +197,7 @@ mod tests {
                 path: None,
                 sdist: None,
                 sdist_sha256: None,
+                pure_fallback: false,
             }],
         )
     }

@@ -39,6 +39,10 @@ pub struct PywasmConfig {
     /// Distributions used without their compiled extension modules (pure-Python fallbacks).
     #[schemars(with = "Option<Vec<String>>")]
     pub without_extensions: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Distributions that must keep their compiled extension modules: instead of falling back
+    /// to a pure-Python build when they have no WASI wheel, the build stops.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub require_extensions: Option<Spanned<Vec<Spanned<String>>>>,
     /// `size`, `speed` or `none` (the default).
     pub optimize: Option<Optimize>,
     /// Wrap the module into a WASI 0.2 command component. Default: `false`.
@@ -126,6 +130,8 @@ pub struct DependencySpec {
     pub wheels: Vec<Located<String>>,
     /// `[tool.pywasm] without-extensions`.
     pub without_extensions: Vec<Located<String>>,
+    /// `[tool.pywasm] require-extensions`.
+    pub require_extensions: Vec<Located<String>>,
 }
 
 /// A value with the place in `pyproject.toml` it came from, for errors found later.
@@ -405,6 +411,7 @@ impl Manifest {
             extras: located(config.extras.map(Spanned::into_inner)),
             wheels: located(config.wheels.map(Spanned::into_inner)),
             without_extensions: located(config.without_extensions.map(Spanned::into_inner)),
+            require_extensions: located(config.require_extensions.map(Spanned::into_inner)),
         };
         Ok(Manifest {
             path: path.to_path_buf(),

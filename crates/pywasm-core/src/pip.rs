@@ -254,9 +254,25 @@ impl Pip {
     }
 
     /// Builds a wheel from an sdist with its own build backend (PEP 517, isolated).
-    pub fn build_wheel(&self, shell: &Shell, sdist: &Path, dest: &Path) -> Result<PathBuf> {
+    pub fn build_wheel(
+        &self,
+        shell: &Shell,
+        sdist: &Path,
+        dest: &Path,
+        without_compilers: bool,
+    ) -> Result<PathBuf> {
         let mut cmd = self.command("wheel");
         cmd.args(["--no-deps", "--wheel-dir"]).arg(dest).arg(sdist);
+        if without_compilers {
+            // Every compiler and linker setuptools (and Rust build backends) would call fails,
+            // so a distribution with an optional extension builds its pure-Python fallback, and
+            // one without a fallback fails to build. pip's own wheel cache could hand back a
+            // build that had a compiler.
+            cmd.arg("--no-cache-dir");
+            for var in ["CC", "CXX", "LDSHARED", "LDCXXSHARED", "CARGO", "RUSTC"] {
+                cmd.env(var, "false");
+            }
+        }
         let name = sdist
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -28,8 +28,17 @@ const EXIT_PYTHON_FAILED: i32 = 3;
 
 const OUTPUT_LIMIT: usize = 1 << 20;
 
-/// Runs the module's initialisation and returns the module with that state built in.
-pub fn snapshot(linked: &[u8]) -> Result<Vec<u8>> {
+/// A stdlib C module the bundle imports that this build cannot link, and how to get it.
+#[derive(Clone, Debug)]
+pub struct Unavailable {
+    pub module: String,
+    pub help: String,
+}
+
+/// Runs the module's initialisation and returns the module with that state built in. A failure
+/// is explained from the traceback; `unavailable` names the C modules the build knows are
+/// missing.
+pub fn snapshot(linked: &[u8], unavailable: &[Unavailable]) -> Result<Vec<u8>> {
     let mut wizer = Wizer::new();
     wizer.init_func(INIT_EXPORT);
     let (cx, instrumented) = wizer
@@ -74,18 +83,18 @@ pub fn snapshot(linked: &[u8]) -> Result<Vec<u8>> {
     if let Err(err) = init.call(&mut store, ()) {
         let stderr = output(&stderr);
         return Err(match err.downcast_ref::<I32Exit>() {
-            Some(I32Exit(EXIT_PYTHON_FAILED)) => {
-                anyhow!("importing the entry module at build time raised an exception:\n{stderr}")
-            }
+            Some(I32Exit(EXIT_PYTHON_FAILED)) => raised(&stderr, unavailable),
             Some(I32Exit(code)) => {
                 anyhow!("the interpreter exited with status {code} while starting:\n{stderr}")
+                    .context(PREINIT_HINT)
             }
-            None => anyhow::Error::from(err).context(format!(
-                "the module trapped while starting; its stderr:\n{stderr}"
-            )),
+            None => anyhow::Error::from(err)
+                .context(format!(
+                    "the module trapped while starting; its stderr:\n{stderr}"
+                ))
+                .context(PREINIT_HINT),
         })
-        .context("pre-initialisation failed")
-        .context(PREINIT_HINT);
+        .context("pre-initialisation failed");
     }
     let printed = [output(&stdout), output(&stderr)].concat();
     if !printed.is_empty() {
@@ -101,6 +110,57 @@ pub fn snapshot(linked: &[u8]) -> Result<Vec<u8>> {
     block_on(wizer.snapshot(&cx, &mut state))
         .map_err(|e| anyhow!("{e:?}"))
         .context("wasmtime-wizer cannot snapshot the initialised module")
+}
+
+/// The error for an exception raised while importing the entry module, with the help that fits
+/// its cause: a missing C module names what provides it, a module missing from the bundle
+/// names `dependencies` and `include`, and only what may come from the build-time
+/// surroundings (environment, arguments, files) gets the advice about top-level code.
+fn raised(traceback: &str, unavailable: &[Unavailable]) -> anyhow::Error {
+    let last = traceback.trim_end().lines().last().unwrap_or_default();
+    let (kind, message) = last.split_once(": ").unwrap_or((last, ""));
+    let what =
+        format!("importing the entry module at build time raised an exception:\n{traceback}");
+    if kind == "ModuleNotFoundError" {
+        let name = message
+            .strip_prefix("No module named '")
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_default();
+        if let Some(missing) = unavailable
+            .iter()
+            .find(|u| u.module == name || name.starts_with(&format!("{}.", u.module)))
+        {
+            return anyhow!(
+                "the stdlib C module `{}` is not available in this build\n  = help: {}",
+                missing.module,
+                missing.help
+            )
+            .context(what);
+        }
+        return anyhow!(
+            "`{name}` is not in the bundle\n  = help: add the distribution that provides it to \
+             [project] dependencies; if pywasm left a stdlib module out, add it to `include` \
+             under [tool.pywasm]"
+        )
+        .context(what);
+    }
+    const SURROUNDINGS: &[&str] = &[
+        "KeyError",
+        "IndexError",
+        "OSError",
+        "FileNotFoundError",
+        "PermissionError",
+        "IsADirectoryError",
+        "NotADirectoryError",
+    ];
+    if SURROUNDINGS.contains(&kind) {
+        return anyhow!("{what}").context(PREINIT_HINT);
+    }
+    anyhow!("{what}").context(
+        "the entry module raises this when it is imported; if it depends on something only a \
+         run has, move that code into the entry function or set `preinit = false` under \
+         [tool.pywasm]",
+    )
 }
 
 const PREINIT_HINT: &str = "pre-initialisation runs the entry module's top-level code at build \

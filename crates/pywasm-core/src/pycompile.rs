@@ -143,7 +143,7 @@ def walk_except(tree, skipped):
 
 def imports(tree):
     """Every import, at any depth: `a.b` absolute, `..a` relative (dots = level), and the
-    absolute names given as literals to `importlib.import_module` and `__import__`; except in
+    absolute names given as literals to loader calls (`LOADER_CALLS`); except in
     code that runs only when the file is run as a script, which importing never reaches."""
     found = set()
     for node in walk_except(tree, run_as_script_only(tree)):
@@ -161,10 +161,28 @@ def imports(tree):
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
             first = node.args[0]
-            if (called in ("import_module", "__import__") and isinstance(first, ast.Constant)
-                    and isinstance(first.value, str) and first.value and not first.value.startswith(".")):
-                found.add(first.value)
+            if (called in LOADER_CALLS and isinstance(first, ast.Constant)
+                    and isinstance(first.value, str)):
+                found.update(literal_module(called, first.value))
     return sorted(found)
+
+# Calls whose first argument names a module to import: `importlib.import_module`, `__import__`,
+# `importlib.util.find_spec` (Markdown loads `html.parser` that way), pkgutil's loaders, and
+# `pkgutil.resolve_name("a.b:attr")`.
+LOADER_CALLS = {"import_module", "__import__", "find_spec", "find_loader", "get_loader",
+                "resolve_name"}
+
+def literal_module(called, name):
+    """The absolute module a literal in a loader call names, if any (relative names are not
+    followed); for `resolve_name`'s `a.b.c` form every prefix may be the module, and the graph
+    keeps the ones that exist."""
+    if called == "resolve_name":
+        module, colon, _ = name.partition(":")
+        parts = module.split(".")
+        found = [module] if colon else [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    else:
+        parts, found = name.split("."), [name]
+    return found if all(part.isidentifier() for part in parts) else []
 
 with open(sys.argv[1], encoding="utf-8") as f:
     jobs = json.load(f)

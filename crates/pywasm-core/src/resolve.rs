@@ -23,7 +23,7 @@ use crate::{Shell, fsutil};
 mod diagnose;
 mod local;
 
-use diagnose::Diagnosis;
+use diagnose::{BuiltFrom, Diagnosis, SdistBuild};
 use local::LocalWheels;
 
 /// A distribution chosen for the module, and where its verified wheel is.
@@ -145,19 +145,22 @@ pub fn requirements(
         }
     }
     chosen.sort();
-    let mut without: Vec<String> = spec
-        .without_extensions
-        .iter()
-        .map(|w| wheel::normalize_name(&w.value))
-        .collect();
-    without.sort();
-    without.dedup();
+    let normalized = |names: &[Located<String>]| {
+        let mut out: Vec<String> = names
+            .iter()
+            .map(|w| wheel::normalize_name(&w.value))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    };
     let inputs = Inputs {
         python: python_minor.to_string(),
         requirements: out.iter().map(|r| r.text.clone()).collect(),
         extras: chosen,
         wheels: spec.wheels.iter().map(|w| w.value.clone()).collect(),
-        without_extensions: without,
+        without_extensions: normalized(&spec.without_extensions),
+        require_extensions: normalized(&spec.require_extensions),
     };
     Ok((out, inputs))
 }
@@ -207,8 +210,7 @@ pub fn fresh(
         .map(|r| format!("{}\n", r.text))
         .collect();
     fs_err::write(&reqs_file, text)?;
-    let mut built: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let without: Vec<String> = inputs.without_extensions.clone();
+    let mut built: BTreeMap<String, BuiltFrom> = BTreeMap::new();
     for attempt in 0.. {
         let dest = scratch.path().join(format!("download-{attempt}"));
         fs_err::create_dir_all(&dest)?;
@@ -216,6 +218,7 @@ pub fn fresh(
             Ok(()) => {
                 let dists = collect_downloads(cx, &dest, &local, &built)?;
                 warn_unused(cx.shell, &local, &dists);
+                warn_fallbacks(cx.shell, &dists);
                 return Ok(Resolution { inputs, dists });
             }
             Err(failure) if attempt < 8 => {
@@ -224,7 +227,8 @@ pub fn fresh(
                     pip: &pip,
                     scratch: scratch.path(),
                     links: &links,
-                    without: &without,
+                    without: &inputs.without_extensions,
+                    require: &inputs.require_extensions,
                 };
                 diagnosis.repair(&reqs_file, &failure, requirements, &mut built)?;
             }
@@ -251,7 +255,7 @@ fn collect_downloads(
     cx: &ResolveContext,
     dest: &Path,
     local: &LocalWheels,
-    built: &BTreeMap<String, (String, String)>,
+    built: &BTreeMap<String, BuiltFrom>,
 ) -> Result<Vec<Dist>> {
     let mut dists = Vec::new();
     for path in fsutil::walk_files(dest, &|_, _| false)? {
@@ -262,11 +266,7 @@ fn collect_downloads(
         };
         let sha256 = fsutil::sha256_file(&host)?;
         let (source, origin_path, sdist) = match (built.get(&file), local.origins.get(&file)) {
-            (Some((sdist, sdist_sha)), _) => (
-                Source::Sdist,
-                None,
-                Some((sdist.clone(), sdist_sha.clone())),
-            ),
+            (Some(from), _) => (Source::Sdist, None, Some(from)),
             (None, Some(local)) if local.sha256 == sha256 && local.built => {
                 (Source::Built, None, None)
             }
@@ -284,8 +284,9 @@ fn collect_downloads(
                 sha256,
                 source,
                 path: origin_path,
-                sdist: sdist.as_ref().map(|s| s.0.clone()),
-                sdist_sha256: sdist.map(|s| s.1),
+                sdist: sdist.map(|s| s.sdist.clone()),
+                sdist_sha256: sdist.map(|s| s.sdist_sha256.clone()),
+                pure_fallback: sdist.is_some_and(|s| s.pure_fallback),
             },
             wheel,
         });
@@ -303,6 +304,20 @@ fn warn_unused(shell: &Shell, local: &LocalWheels, dists: &[Dist]) {
                 origin.display
             ));
         }
+    }
+}
+
+/// One line per distribution bundled as its pure-Python fallback, on every build that does.
+fn warn_fallbacks(shell: &Shell, dists: &[Dist]) {
+    for dist in dists.iter().filter(|d| d.locked.pure_fallback) {
+        shell.warn(&format!(
+            "`{}` {} has no WASI wheel and is bundled as its pure-Python fallback (correct, but \
+             slower than with its C extension); `require-extensions = [\"{}\"]` under \
+             [tool.pywasm] makes this an error",
+            dist.locked.name,
+            dist.locked.version,
+            wheel::normalize_name(&dist.locked.name)
+        ));
     }
 }
 
@@ -396,6 +411,7 @@ pub fn locked(cx: &ResolveContext, spec: &DependencySpec, lock: Lock) -> Result<
         )?);
     }
     dists.sort_by(|a, b| a.locked.name.cmp(&b.locked.name));
+    warn_fallbacks(cx.shell, &dists);
     // Local wheels live in the scratch directory; keep them for the build.
     for dist in &mut dists {
         if matches!(dist.locked.source, Source::Wheels | Source::Built) {
@@ -468,12 +484,13 @@ fn fetch_locked(
             scratch,
             links,
             without: &lock_inputs.without_extensions,
+            require: &lock_inputs.require_extensions,
         };
         let strip = lock_inputs
             .without_extensions
             .contains(&wheel::normalize_name(&pkg.name));
-        let (wheel, sdist, sdist_sha) =
-            diagnosis.build_from_sdist(&pkg.name, &pkg.version, strip)?;
+        let how = SdistBuild::of(strip, pkg.pure_fallback);
+        let (wheel, sdist, sdist_sha) = diagnosis.build_from_sdist(&pkg.name, &pkg.version, how)?;
         if Some(&sdist_sha) != pkg.sdist_sha256.as_ref() {
             return Err(stale(pkg, &sdist_sha, &format!("the index's `{sdist}`")));
         }

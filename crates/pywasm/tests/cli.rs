@@ -423,3 +423,47 @@ fn json_messages_parse_line_by_line() {
         "{last}"
     );
 }
+
+/// A dependency bundled as its pure-Python fallback gets one warning line, which names the
+/// package, what is lost and the key that forbids it (the fallback itself: tests/real_projects.rs).
+#[test]
+fn a_pure_fallback_is_one_warning_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let project = dir.path().join("fallbacks");
+    copy_tree(&repo().join("tests/fixtures/fallbacks"), &project);
+    let project_arg = project.display().to_string();
+    let out = pywasm(&["lock", "--message-format", "json", &project_arg], repo());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let warnings: Vec<String> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|e| e["reason"] == "warning")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    for (warning, name) in warnings.iter().zip(["MarkupSafe", "PyYAML"]) {
+        assert!(
+            warning
+                .to_lowercase()
+                .starts_with(&format!("`{}` ", name.to_lowercase()))
+                && warning.contains("pure-Python fallback")
+                && warning.contains("slower")
+                && warning.contains("require-extensions"),
+            "{warning}"
+        );
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}

@@ -19,6 +19,47 @@ pub(super) struct Diagnosis<'a> {
     pub(super) scratch: &'a Path,
     pub(super) links: &'a Path,
     pub(super) without: &'a [String],
+    /// `[tool.pywasm] require-extensions`: no pure fallback for these.
+    pub(super) require: &'a [String],
+}
+
+/// How a wheel is built from a source distribution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SdistBuild {
+    /// As its backend builds it; kept only if pure.
+    AsIs,
+    /// As its backend builds it, then without its native modules (`without-extensions`).
+    Strip,
+    /// With every compiler failing, so a distribution with an optional extension builds its
+    /// pure-Python fallback; kept only if pure.
+    PureFallback,
+}
+
+impl SdistBuild {
+    /// The one for a locked or named distribution.
+    pub(super) fn of(strip: bool, pure_fallback: bool) -> SdistBuild {
+        match (strip, pure_fallback) {
+            (true, _) => SdistBuild::Strip,
+            (false, true) => SdistBuild::PureFallback,
+            (false, false) => SdistBuild::AsIs,
+        }
+    }
+
+    fn cache_suffix(self) -> &'static str {
+        match self {
+            SdistBuild::AsIs => "pure",
+            SdistBuild::Strip => "stripped",
+            SdistBuild::PureFallback => "fallback",
+        }
+    }
+}
+
+/// A wheel pywasm built from a source distribution, for the lock.
+#[derive(Clone, Debug)]
+pub(super) struct BuiltFrom {
+    pub(super) sdist: String,
+    pub(super) sdist_sha256: String,
+    pub(super) pure_fallback: bool,
 }
 
 /// A distribution with no build the module can use.
@@ -34,7 +75,7 @@ impl Diagnosis<'_> {
         reqs_file: &Path,
         failure: &PipFailure,
         requirements: &[Requirement],
-        built: &mut BTreeMap<String, (String, String)>,
+        built: &mut BTreeMap<String, BuiltFrom>,
     ) -> Result<()> {
         let shell = self.cx.shell;
         let cannot = || {
@@ -82,32 +123,67 @@ impl Diagnosis<'_> {
             {
                 continue;
             }
-            let strip = self.without.contains(&wheel::normalize_name(&item.name));
-            if host_wheel.is_some() && !strip {
-                unusable.push(Unusable {
-                    reason: format!(
-                        "its wheels carry native code for other platforms (pip would install `{}` here)",
-                        item.file_name
-                    ),
-                    name: item.name,
-                    version: item.version,
-                });
-                continue;
-            }
+            let key = wheel::normalize_name(&item.name);
+            let strip = self.without.contains(&key);
+            let native_wheels = format!(
+                "its wheels carry native code for other platforms (pip would install `{}` here)",
+                item.file_name
+            );
+            let how = match (host_wheel.is_some(), strip) {
+                (_, true) => SdistBuild::Strip,
+                (false, false) => SdistBuild::AsIs,
+                (true, false) if self.require.contains(&key) => {
+                    unusable.push(Unusable {
+                        reason: format!(
+                            "{native_wheels}, and `[tool.pywasm] require-extensions` rules out \
+                             its pure-Python fallback"
+                        ),
+                        name: item.name,
+                        version: item.version,
+                    });
+                    continue;
+                }
+                (true, false) => SdistBuild::PureFallback,
+            };
             shell.status(
                 "Building",
-                &format!("{} {} from source", item.name, item.version),
+                &format!(
+                    "{} {} from source{}",
+                    item.name,
+                    item.version,
+                    if how == SdistBuild::PureFallback {
+                        " without a C compiler, for its pure-Python fallback"
+                    } else {
+                        ""
+                    }
+                ),
             );
-            match self.build_from_sdist(&item.name, &item.version, strip) {
-                Ok((wheel, sdist, sdist_sha)) => {
+            match self.build_from_sdist(&item.name, &item.version, how) {
+                Ok((wheel, sdist, sdist_sha256)) => {
                     let file = wheel
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     fs_err::copy(&wheel, self.links.join(&file))?;
-                    built.insert(file, (sdist, sdist_sha));
+                    let pure_fallback = how == SdistBuild::PureFallback;
+                    built.insert(
+                        file,
+                        BuiltFrom {
+                            sdist,
+                            sdist_sha256,
+                            pure_fallback,
+                        },
+                    );
                     repaired += 1;
                 }
+                Err(err) if how == SdistBuild::PureFallback => unusable.push(Unusable {
+                    name: item.name,
+                    version: item.version,
+                    reason: format!(
+                        "{native_wheels}, and it has no pure-Python fallback: without a C \
+                         compiler {err:#}"
+                    ),
+                }),
                 Err(err) => unusable.push(Unusable {
                     name: item.name,
                     version: item.version,
@@ -124,13 +200,13 @@ impl Diagnosis<'_> {
         Ok(())
     }
 
-    /// Builds `name==version` from its sdist (cached by the sdist's hash) and keeps it only if
-    /// it is pure Python, or `strip` allows dropping its native modules.
+    /// Builds `name==version` from its sdist (cached by the sdist's hash and `how`) and keeps
+    /// it only if it is pure Python, or `how` allows dropping its native modules.
     pub(super) fn build_from_sdist(
         &self,
         name: &str,
         version: &str,
-        strip: bool,
+        how: SdistBuild,
     ) -> Result<(PathBuf, String, String)> {
         let shell = self.cx.shell;
         let dl = self
@@ -149,7 +225,7 @@ impl Diagnosis<'_> {
         let cache = self.cx.home.cache("built").join(format!(
             "{}-{}",
             &sdist_sha[..24],
-            if strip { "stripped" } else { "pure" }
+            how.cache_suffix()
         ));
         if let Some(done) = fsutil::first_with_extension(&cache, "whl")? {
             return Ok((done, sdist_name, sdist_sha));
@@ -158,10 +234,12 @@ impl Diagnosis<'_> {
             .scratch
             .join(format!("built-{}", wheel::normalize_name(name)));
         fs_err::create_dir_all(&out)?;
-        let built = self.pip.build_wheel(shell, &sdist, &out)?;
+        let built = self
+            .pip
+            .build_wheel(shell, &sdist, &out, how == SdistBuild::PureFallback)?;
         let wheel = Wheel::open(&built)?;
         let native = wheel::native_members(&wheel);
-        if !native.is_empty() && !strip {
+        if !native.is_empty() && how != SdistBuild::Strip {
             bail!(
                 "it has only a source distribution, and building it produces native code (`{}`)",
                 native[0]
@@ -193,7 +271,7 @@ impl Diagnosis<'_> {
 }
 
 fn unusable_error(unusable: &[Unusable], requirements: &[Requirement]) -> anyhow::Error {
-    let help = "build a static WASI wheel of it (see \"WASI extension wheels\" in pywasm's README) and list it in `[tool.pywasm] wheels`; or, if it works without its compiled modules (a pure-Python fallback), add it to `[tool.pywasm] without-extensions`";
+    let help = "build a static WASI wheel of it (see \"WASI extension wheels\" in pywasm's README) and list it in `[tool.pywasm] wheels`; or, if it works without its compiled modules, add it to `[tool.pywasm] without-extensions` to drop them";
     let title = if unusable.len() == 1 {
         format!(
             "`{}` {} needs native code and has no WASI build",

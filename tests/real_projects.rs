@@ -1,0 +1,181 @@
+//! What real projects do and used to break: wait for time to pass, load modules by names given
+//! as strings, depend on packages that ship only native wheels. Modules run in wasmtime, the wasmtime CLI and node, and are compared with
+//! native CPython on the same sources.
+
+#![allow(clippy::unwrap_used)]
+
+use std::ffi::OsStr;
+
+use pywasm_core::lock::{LOCK_FILE, Lock, Source};
+
+use pywasm_tests::*;
+use serde_json::Value;
+
+/// Every single-threaded way to wait (`time.sleep`, `select`, a selector, a queue's and an
+/// event's timeout) waits as long as asked, in wasmtime, the wasmtime CLI and node. node's WASI
+/// ignores the absolute-time flag that CPython's sleeps use; the module's runtime turns such
+/// waits into relative ones, or node would wait for decades.
+#[test]
+fn waits_last_as_long_as_asked_on_every_host() {
+    let project = Project::fixture("sleeper");
+    let built = project.build().expect("build");
+    let inv = Invocation::new(&["sleeper", "0.3"]);
+    let runs = [
+        ("wasmtime", run_wasmtime(&built.output, &inv)),
+        ("wasmtime CLI", run_wasmtime_cli(&built.output, &inv)),
+        ("node", run_node(&built.output, &inv)),
+    ];
+    for (runtime, got) in runs {
+        let got = got.expect("run");
+        assert_eq!(got.code, 0, "{runtime}: {}", got.stderr);
+        let waits: Value = serde_json::from_str(&got.stdout).expect("one JSON line");
+        let waits = waits.as_object().expect("an object");
+        assert_eq!(waits.len(), 5, "{runtime}: {waits:?}");
+        for (name, seconds) in waits {
+            let seconds = seconds.as_f64().expect("seconds");
+            // Never shorter than asked (less the clock's rounding); a lost wait or a wait until
+            // some far deadline is what this catches, not the host's scheduling.
+            assert!(
+                (0.29..30.0).contains(&seconds),
+                "{runtime}: `{name}` waited {seconds} s for 0.3 s"
+            );
+        }
+    }
+}
+
+/// Each form of loading a module by a literal name (`importlib.util.find_spec`,
+/// `importlib.import_module`, `__import__`, `pkgutil.resolve_name` with and without a colon)
+/// keeps the module in the bundle, as native CPython runs it.
+#[test]
+fn modules_named_by_literals_in_loader_calls_are_kept() {
+    let project = Project::fixture("literal_imports");
+    let built = project.build().expect("build");
+    let src = project.root.join("src");
+    let native = assert_same_as_native(
+        &built.output,
+        &src,
+        "literal_imports:main",
+        &Invocation::new(&["literal-imports"]),
+    );
+    assert_eq!(native.code, 0, "{}", native.stderr);
+    assert!(native.stdout.contains("resolve_name dotted: 'a b'"));
+}
+
+/// Markdown loads `html.parser` through `find_spec`; its raw HTML blocks render as natively.
+#[test]
+fn markdown_finds_its_html_parser() {
+    let project = Project::fixture("markdown_app");
+    project.lock().expect("pywasm lock");
+    let built = project.build().expect("build");
+    let site = project.root.join("native-site");
+    pip_install_target(&site, &[OsStr::new("markdown==3.7")]).unwrap();
+    let src = project.root.join("src");
+    let native = assert_same_as_native_on(
+        &built.output,
+        &[&src, &site],
+        "md_app:main",
+        &Invocation::new(&["md-app"]),
+    );
+    assert!(
+        native
+            .stdout
+            .contains("<p>Raw <b>HTML</b> passes through</p>"),
+        "{}",
+        native.stdout
+    );
+}
+
+/// MarkupSafe (Jinja2's) and PyYAML ship only native wheels besides their sdists. With no extra
+/// key, each is built without a C compiler into its pure-Python fallback, recorded as such in the
+/// lock, and the module prints what native CPython (with their C speedups) prints;
+/// `require-extensions` turns the fallback into an error naming the package.
+#[test]
+fn native_only_packages_fall_back_to_pure_python() {
+    let project = Project::fixture("fallbacks");
+    project.lock().expect("pywasm lock");
+    let lock = Lock::load(&project.root).unwrap().expect("pywasm.lock");
+    for name in ["markupsafe", "pyyaml"] {
+        let pkg = lock
+            .packages
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .unwrap_or_else(|| panic!("{name} is not locked"));
+        assert_eq!(
+            (pkg.source, pkg.pure_fallback),
+            (Source::Sdist, true),
+            "{name}"
+        );
+    }
+    let jinja = lock.packages.iter().find(|p| p.name == "jinja2").unwrap();
+    assert!(!jinja.pure_fallback);
+
+    let built = project.build().expect("build from the lock");
+    let site = project.root.join("native-site");
+    let pins = ["jinja2==3.1.6", "markupsafe==3.0.4", "pyyaml==6.0.4"];
+    let args: Vec<&OsStr> = pins.iter().map(OsStr::new).collect();
+    pip_install_target(&site, &args).unwrap();
+    let src = project.root.join("src");
+    let native = assert_same_as_native_on(
+        &built.output,
+        &[&src, &site],
+        "fallbacks:main",
+        &Invocation::new(&["fallbacks"]),
+    );
+    assert!(
+        native.stdout.contains("&lt;b&gt;haddock&lt;/b&gt;"),
+        "{}",
+        native.stdout
+    );
+
+    let pyproject = project.root.join("pyproject.toml");
+    let text = fs_err::read_to_string(&pyproject).unwrap();
+    fs_err::write(
+        &pyproject,
+        format!("{text}require-extensions = [\"PyYAML\"]\n"),
+    )
+    .unwrap();
+    fs_err::remove_file(project.root.join(LOCK_FILE)).unwrap();
+    let err = format!(
+        "{:#}",
+        project.lock().expect_err("PyYAML must keep its C code")
+    );
+    assert!(
+        err.to_lowercase()
+            .contains("`pyyaml` 6.0.4 needs native code")
+            && err.contains("`[tool.pywasm] require-extensions` rules out"),
+        "{err}"
+    );
+}
+
+/// What a WASI preview1 module cannot do, each with the exact exception the README's "Platform
+/// limits" names, the same in wasmtime, the wasmtime CLI and node.
+#[test]
+fn platform_limits_raise_what_the_readme_says() {
+    let project = Project::fixture("platform_limits");
+    let built = project.build().expect("build");
+    let expected = "\
+start_thread: RuntimeError: can't start new thread
+run_subprocess: OSError: [Errno 58] wasi does not support processes.
+open_socket: OSError: [Errno 58] Not supported
+fork: AttributeError: module 'os' has no attribute 'fork'
+send_signal: AttributeError: module 'os' has no attribute 'kill'
+handle_signal: ok
+write_app_file: OSError: [Errno 69] Read-only file system: '/app/platform_limits/new.txt'
+write_outside: FileNotFoundError: [Errno 44] No such file or directory: '/scratch.txt'
+";
+    let inv = Invocation::new(&["platform-limits"]);
+    let runs = [
+        ("wasmtime", run_wasmtime(&built.output, &inv)),
+        ("wasmtime CLI", run_wasmtime_cli(&built.output, &inv)),
+        ("node", run_node(&built.output, &inv)),
+    ];
+    for (runtime, got) in runs {
+        let got = got.expect("run");
+        assert_eq!(
+            (got.code, got.stdout.as_str()),
+            (0, expected),
+            "{runtime}: {}",
+            got.stderr
+        );
+    }
+}
