@@ -5,11 +5,22 @@
 #![allow(clippy::unwrap_used)]
 
 use std::ffi::OsStr;
+use std::path::Path;
 
 use pywasm_core::lock::{LOCK_FILE, Lock, Source};
 
 use pywasm_tests::*;
 use serde_json::Value;
+
+/// Asserts that the module prints what native CPython prints running the project's sources
+/// with `pins` installed by pip (with their C speedups, where they have them).
+fn same_as_native(project: &Project, wasm: &Path, pins: &[&str], entry: &str) -> Outcome {
+    let site = project.root.join("native-site");
+    let args: Vec<&OsStr> = pins.iter().map(OsStr::new).collect();
+    pip_install_target(&site, &args).unwrap();
+    let src = project.root.join("src");
+    assert_same_as_native_on(wasm, &[&src, &site], entry, &Invocation::new(&["app"]))
+}
 
 /// Every single-threaded way to wait (`time.sleep`, `select`, a selector, a queue's and an
 /// event's timeout) waits as long as asked, in wasmtime, the wasmtime CLI and node. node's WASI
@@ -67,15 +78,7 @@ fn markdown_finds_its_html_parser() {
     let project = Project::fixture("markdown_app");
     project.lock().expect("pywasm lock");
     let built = project.build().expect("build");
-    let site = project.root.join("native-site");
-    pip_install_target(&site, &[OsStr::new("markdown==3.7")]).unwrap();
-    let src = project.root.join("src");
-    let native = assert_same_as_native_on(
-        &built.output,
-        &[&src, &site],
-        "md_app:main",
-        &Invocation::new(&["md-app"]),
-    );
+    let native = same_as_native(&project, &built.output, &["markdown==3.7"], "md_app:main");
     assert!(
         native
             .stdout
@@ -110,17 +113,8 @@ fn native_only_packages_fall_back_to_pure_python() {
     assert!(!jinja.pure_fallback);
 
     let built = project.build().expect("build from the lock");
-    let site = project.root.join("native-site");
     let pins = ["jinja2==3.1.6", "markupsafe==3.0.4", "pyyaml==6.0.4"];
-    let args: Vec<&OsStr> = pins.iter().map(OsStr::new).collect();
-    pip_install_target(&site, &args).unwrap();
-    let src = project.root.join("src");
-    let native = assert_same_as_native_on(
-        &built.output,
-        &[&src, &site],
-        "fallbacks:main",
-        &Invocation::new(&["fallbacks"]),
-    );
+    let native = same_as_native(&project, &built.output, &pins, "fallbacks:main");
     assert!(
         native.stdout.contains("&lt;b&gt;haddock&lt;/b&gt;"),
         "{}",

@@ -321,12 +321,12 @@ fn ci(shell: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// clippy, then the test binaries' build, on a thread of their own while the SDK is fetched and
-/// the wheels are built: on a cold machine those phases leave a core idle for minutes (one large
-/// C file, configure scripts, pip), and a cold CI must stay well within its hour. Their output
-/// is kept and shown only when they fail.
+/// clippy, then the test binaries' and the pywasm binary's builds, on a thread of their own
+/// while the SDK is fetched and the wheels are built: on a cold machine those phases leave a
+/// core idle for minutes (one large C file, configure scripts, pip), and a cold CI must stay
+/// well within its hour. Their output is kept and shown only when they fail.
 fn spawn_rust_checks(shell: &Shell) -> std::thread::JoinHandle<Result<()>> {
-    let steps: [(&str, &[&str]); 2] = [
+    let steps: [(&str, &[&str]); 3] = [
         (
             "run clippy",
             &[
@@ -339,6 +339,9 @@ fn spawn_rust_checks(shell: &Shell) -> std::thread::JoinHandle<Result<()>> {
             ],
         ),
         ("build the tests", &["test", "--workspace", "--no-run"]),
+        // The binary on its own, as the bench and dist build it: its dependencies' features
+        // differ from the workspace's, so this compiles wasmtime once more.
+        ("build the pywasm binary", &["build", "--package", "pywasm"]),
     ];
     for (_, args) in &steps {
         shell.status(

@@ -98,11 +98,7 @@ fn escape(file: &str) -> String {
 /// `PYWASM_DEBIAN_POOLS` when set, else the pools of the host's Debian apt sources.
 fn pool_roots() -> Result<Vec<String>> {
     if let Some(value) = std::env::var_os(MIRRORS_VAR) {
-        return Ok(value
-            .to_string_lossy()
-            .split_whitespace()
-            .map(String::from)
-            .collect());
+        return Ok(split_pools(&value.to_string_lossy()));
     }
     let mut entries = Vec::new();
     let dir = Path::new("/etc/apt/sources.list.d");
@@ -126,6 +122,11 @@ fn pool_roots() -> Result<Vec<String>> {
         }
     }
     Ok(pools_in_order(&entries, codename().as_deref()))
+}
+
+/// The pool URLs of a `PYWASM_DEBIAN_POOLS` value: separated by spaces or newlines, in order.
+fn split_pools(value: &str) -> Vec<String> {
+    value.split_whitespace().map(String::from).collect()
 }
 
 /// `VERSION_CODENAME` of `/etc/os-release`.

@@ -97,6 +97,14 @@ fn a_failure_names_every_place_tried() {
 }
 
 #[test]
+fn pools_given_by_the_variable_are_tried_in_their_order() {
+    assert_eq!(
+        split_pools(" https://a.test/debian/pool\n  file:///srv/pool  "),
+        ["https://a.test/debian/pool", "file:///srv/pool"]
+    );
+}
+
+#[test]
 fn pool_prefixes_follow_debian() {
     assert_eq!(pool_prefix("zlib"), "z");
     assert_eq!(pool_prefix("libxslt"), "libx");
