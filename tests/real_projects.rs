@@ -22,6 +22,18 @@ fn same_as_native(project: &Project, wasm: &Path, pins: &[&str], entry: &str) ->
     assert_same_as_native_on(wasm, &[&src, &site], entry, &Invocation::new(&["app"]))
 }
 
+/// Runs the module in wasmtime, the wasmtime CLI and node, with no preopened directory.
+fn on_every_host(wasm: &Path, inv: &Invocation) -> [(&'static str, Outcome); 3] {
+    [
+        ("wasmtime", run_wasmtime(wasm, inv).expect("wasmtime")),
+        (
+            "wasmtime CLI",
+            run_wasmtime_cli(wasm, inv).expect("wasmtime CLI"),
+        ),
+        ("node", run_node(wasm, inv).expect("node")),
+    ]
+}
+
 /// Every single-threaded way to wait (`time.sleep`, `select`, a selector, a queue's and an
 /// event's timeout) waits as long as asked, in wasmtime, the wasmtime CLI and node. node's WASI
 /// ignores the absolute-time flag that CPython's sleeps use; the module's runtime turns such
@@ -31,13 +43,7 @@ fn waits_last_as_long_as_asked_on_every_host() {
     let project = Project::fixture("sleeper");
     let built = project.build().expect("build");
     let inv = Invocation::new(&["sleeper", "0.3"]);
-    let runs = [
-        ("wasmtime", run_wasmtime(&built.output, &inv)),
-        ("wasmtime CLI", run_wasmtime_cli(&built.output, &inv)),
-        ("node", run_node(&built.output, &inv)),
-    ];
-    for (runtime, got) in runs {
-        let got = got.expect("run");
+    for (runtime, got) in on_every_host(&built.output, &inv) {
         assert_eq!(got.code, 0, "{runtime}: {}", got.stderr);
         let waits: Value = serde_json::from_str(&got.stdout).expect("one JSON line");
         let waits = waits.as_object().expect("an object");
@@ -158,13 +164,7 @@ write_app_file: OSError: [Errno 69] Read-only file system: '/app/platform_limits
 write_outside: FileNotFoundError: [Errno 44] No such file or directory: '/scratch.txt'
 ";
     let inv = Invocation::new(&["platform-limits"]);
-    let runs = [
-        ("wasmtime", run_wasmtime(&built.output, &inv)),
-        ("wasmtime CLI", run_wasmtime_cli(&built.output, &inv)),
-        ("node", run_node(&built.output, &inv)),
-    ];
-    for (runtime, got) in runs {
-        let got = got.expect("run");
+    for (runtime, got) in on_every_host(&built.output, &inv) {
         assert_eq!(
             (got.code, got.stdout.as_str()),
             (0, expected),
