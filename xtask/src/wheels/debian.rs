@@ -58,7 +58,7 @@ pub fn fetch_from(
         match sdk::download(shell, &url, &dest) {
             Ok(digest) if digest == pin.sha256 => return Ok(dest),
             Ok(digest) => tried.push(format!("{url}: another file (sha256 {digest})")),
-            Err(err) => tried.push(format!("{url}: {}", root_cause(&err))),
+            Err(err) => tried.push(format!("{url}: {}", err.root_cause())),
         }
     }
     let _ = fs_err::remove_file(&dest);
@@ -74,10 +74,6 @@ pub fn fetch_from(
             .collect::<Vec<_>>()
             .join("\n")
     )
-}
-
-fn root_cause(err: &anyhow::Error) -> String {
-    err.root_cause().to_string()
 }
 
 /// Debian's pool directory of a source package: `libx` for `libxml2`, `z` for `zlib`.
