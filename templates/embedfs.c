@@ -1,12 +1,6 @@
 /*
- * A read-only file system embedded in the module and served below wasi-libc.
- *
- * wasi-libc reaches the host through functions named
- * `__imported_wasi_snapshot_preview1_<name>`. Defining them here makes the linker bind libc to
- * these definitions instead of creating imports; each one serves descriptors of the embedded tree
- * itself and forwards every other descriptor to the real host function. Because this sits below
- * libc, Python's importers, `open()` and C libraries using `fopen` all see the same files, and the
- * module needs no preopened directory and no writable file system from the host.
+ * A read-only file system embedded in the module: the calls of templates/wasi_fs.c for
+ * descriptors of the embedded tree, so the module needs no preopened directory from the host.
  *
  * The image layout is written by `crates/pywasm-core/src/bundle.rs`; keep the two in step.
  */
@@ -16,7 +10,7 @@
 #include <wasi/api.h>
 #include <wasi/libc.h>
 
-#include "pywasm_embedfs.h"
+#include "pywasm_fs.h"
 
 #define IMAGE_MAGIC "PYWFS\0\1\0"
 #define NODE_FILE 0u
@@ -24,7 +18,7 @@
 
 /* Descriptors of the embedded tree live far above anything a host hands out, so the host's own
  * preopens and open files keep their numbers. */
-#define FD_BASE 0x40000000u
+#define FD_BASE PYWASM_IMAGE_FD_BASE
 #define FD_MOUNTS 256u
 #define FD_OPEN_BASE (FD_BASE + FD_MOUNTS)
 
@@ -78,42 +72,6 @@ static const unsigned char *data;
 static struct open_file *open_files;
 static uint32_t open_capacity;
 
-#define HOST(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(#name)))
-
-int32_t host_fd_advise(int32_t, int64_t, int64_t, int32_t) HOST(fd_advise);
-int32_t host_fd_allocate(int32_t, int64_t, int64_t) HOST(fd_allocate);
-int32_t host_fd_close(int32_t) HOST(fd_close);
-int32_t host_fd_datasync(int32_t) HOST(fd_datasync);
-int32_t host_fd_fdstat_get(int32_t, int32_t) HOST(fd_fdstat_get);
-int32_t host_fd_fdstat_set_flags(int32_t, int32_t) HOST(fd_fdstat_set_flags);
-int32_t host_fd_fdstat_set_rights(int32_t, int64_t, int64_t) HOST(fd_fdstat_set_rights);
-int32_t host_fd_filestat_get(int32_t, int32_t) HOST(fd_filestat_get);
-int32_t host_fd_filestat_set_size(int32_t, int64_t) HOST(fd_filestat_set_size);
-int32_t host_fd_filestat_set_times(int32_t, int64_t, int64_t, int32_t) HOST(fd_filestat_set_times);
-int32_t host_fd_pread(int32_t, int32_t, int32_t, int64_t, int32_t) HOST(fd_pread);
-int32_t host_fd_prestat_get(int32_t, int32_t) HOST(fd_prestat_get);
-int32_t host_fd_prestat_dir_name(int32_t, int32_t, int32_t) HOST(fd_prestat_dir_name);
-int32_t host_fd_pwrite(int32_t, int32_t, int32_t, int64_t, int32_t) HOST(fd_pwrite);
-int32_t host_fd_read(int32_t, int32_t, int32_t, int32_t) HOST(fd_read);
-int32_t host_fd_readdir(int32_t, int32_t, int32_t, int64_t, int32_t) HOST(fd_readdir);
-int32_t host_fd_renumber(int32_t, int32_t) HOST(fd_renumber);
-int32_t host_fd_seek(int32_t, int64_t, int32_t, int32_t) HOST(fd_seek);
-int32_t host_fd_sync(int32_t) HOST(fd_sync);
-int32_t host_fd_tell(int32_t, int32_t) HOST(fd_tell);
-int32_t host_fd_write(int32_t, int32_t, int32_t, int32_t) HOST(fd_write);
-int32_t host_path_create_directory(int32_t, int32_t, int32_t) HOST(path_create_directory);
-int32_t host_path_filestat_get(int32_t, int32_t, int32_t, int32_t, int32_t) HOST(path_filestat_get);
-int32_t host_path_filestat_set_times(int32_t, int32_t, int32_t, int32_t, int64_t, int64_t, int32_t)
-    HOST(path_filestat_set_times);
-int32_t host_path_link(int32_t, int32_t, int32_t, int32_t, int32_t, int32_t, int32_t) HOST(path_link);
-int32_t host_path_open(int32_t, int32_t, int32_t, int32_t, int32_t, int64_t, int64_t, int32_t, int32_t)
-    HOST(path_open);
-int32_t host_path_readlink(int32_t, int32_t, int32_t, int32_t, int32_t, int32_t) HOST(path_readlink);
-int32_t host_path_remove_directory(int32_t, int32_t, int32_t) HOST(path_remove_directory);
-int32_t host_path_rename(int32_t, int32_t, int32_t, int32_t, int32_t, int32_t) HOST(path_rename);
-int32_t host_path_symlink(int32_t, int32_t, int32_t, int32_t, int32_t) HOST(path_symlink);
-int32_t host_path_unlink_file(int32_t, int32_t, int32_t) HOST(path_unlink_file);
-
 /* The rights libc asks for only when a file is opened for writing (cloudlibc's openat); it asks
  * for FD_SYNC on every open, so that one says nothing. */
 #define WRITE_RIGHTS                                                                                \
@@ -125,8 +83,6 @@ int32_t host_path_unlink_file(int32_t, int32_t, int32_t) HOST(path_unlink_file);
      __WASI_RIGHTS_FD_ADVISE | __WASI_RIGHTS_FD_FILESTAT_GET | __WASI_RIGHTS_FD_READDIR |          \
      __WASI_RIGHTS_PATH_OPEN | __WASI_RIGHTS_PATH_FILESTAT_GET | __WASI_RIGHTS_PATH_READLINK |     \
      __WASI_RIGHTS_POLL_FD_READWRITE)
-
-static int is_embedded(int32_t fd) { return (uint32_t)fd >= FD_BASE; }
 
 /* Returns the node behind an embedded descriptor, or -1 when the descriptor is not open. */
 static int64_t node_of_fd(int32_t fd) {
@@ -278,22 +234,15 @@ int pywasm_embedfs_mount(void) {
 
 /* ---- descriptor calls ---------------------------------------------------------------------- */
 
-int32_t __imported_wasi_snapshot_preview1_fd_advise(int32_t fd, int64_t offset, int64_t len,
-                                                    int32_t advice) {
-    if (!is_embedded(fd))
-        return host_fd_advise(fd, offset, len, advice);
+int32_t pywasm_image_fd_advise(int32_t fd, int64_t offset, int64_t len, int32_t advice) {
     return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_allocate(int32_t fd, int64_t offset, int64_t len) {
-    if (!is_embedded(fd))
-        return host_fd_allocate(fd, offset, len);
+int32_t pywasm_image_fd_allocate(int32_t fd, int64_t offset, int64_t len) {
     return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_close(int32_t fd) {
-    if (!is_embedded(fd))
-        return host_fd_close(fd);
+int32_t pywasm_image_fd_close(int32_t fd) {
     struct open_file *f = open_file_of_fd(fd);
     if (f == NULL)
         /* Mount descriptors belong to libc's preopen table for the life of the module. */
@@ -302,21 +251,15 @@ int32_t __imported_wasi_snapshot_preview1_fd_close(int32_t fd) {
     return __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_datasync(int32_t fd) {
-    if (!is_embedded(fd))
-        return host_fd_datasync(fd);
+int32_t pywasm_image_fd_datasync(int32_t fd) {
     return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_sync(int32_t fd) {
-    if (!is_embedded(fd))
-        return host_fd_sync(fd);
+int32_t pywasm_image_fd_sync(int32_t fd) {
     return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_fdstat_get(int32_t fd, int32_t out) {
-    if (!is_embedded(fd))
-        return host_fd_fdstat_get(fd, out);
+int32_t pywasm_image_fd_fdstat_get(int32_t fd, int32_t out) {
     int64_t node = node_of_fd(fd);
     if (node < 0)
         return __WASI_ERRNO_BADF;
@@ -330,24 +273,17 @@ int32_t __imported_wasi_snapshot_preview1_fd_fdstat_get(int32_t fd, int32_t out)
     return __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_fdstat_set_flags(int32_t fd, int32_t flags) {
-    if (!is_embedded(fd))
-        return host_fd_fdstat_set_flags(fd, flags);
+int32_t pywasm_image_fd_fdstat_set_flags(int32_t fd, int32_t flags) {
     if (node_of_fd(fd) < 0)
         return __WASI_ERRNO_BADF;
     return (flags & __WASI_FDFLAGS_APPEND) ? __WASI_ERRNO_ROFS : __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_fdstat_set_rights(int32_t fd, int64_t base,
-                                                               int64_t inheriting) {
-    if (!is_embedded(fd))
-        return host_fd_fdstat_set_rights(fd, base, inheriting);
+int32_t pywasm_image_fd_fdstat_set_rights(int32_t fd, int64_t base, int64_t inheriting) {
     return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_filestat_get(int32_t fd, int32_t out) {
-    if (!is_embedded(fd))
-        return host_fd_filestat_get(fd, out);
+int32_t pywasm_image_fd_filestat_get(int32_t fd, int32_t out) {
     int64_t node = node_of_fd(fd);
     if (node < 0)
         return __WASI_ERRNO_BADF;
@@ -355,23 +291,16 @@ int32_t __imported_wasi_snapshot_preview1_fd_filestat_get(int32_t fd, int32_t ou
     return __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_filestat_set_size(int32_t fd, int64_t size) {
-    if (!is_embedded(fd))
-        return host_fd_filestat_set_size(fd, size);
+int32_t pywasm_image_fd_filestat_set_size(int32_t fd, int64_t size) {
     return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_filestat_set_times(int32_t fd, int64_t atim,
-                                                                int64_t mtim, int32_t flags) {
-    if (!is_embedded(fd))
-        return host_fd_filestat_set_times(fd, atim, mtim, flags);
+int32_t pywasm_image_fd_filestat_set_times(int32_t fd, int64_t atim, int64_t mtim, int32_t flags) {
     return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_pread(int32_t fd, int32_t iovs, int32_t iovs_len,
-                                                   int64_t offset, int32_t nread) {
-    if (!is_embedded(fd))
-        return host_fd_pread(fd, iovs, iovs_len, offset, nread);
+int32_t pywasm_image_fd_pread(int32_t fd, int32_t iovs, int32_t iovs_len, int64_t offset,
+                              int32_t nread) {
     struct open_file *f = open_file_of_fd(fd);
     if (f == NULL)
         return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ISDIR;
@@ -384,31 +313,21 @@ int32_t __imported_wasi_snapshot_preview1_fd_pread(int32_t fd, int32_t iovs, int
     return __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_prestat_get(int32_t fd, int32_t out) {
-    if (!is_embedded(fd))
-        return host_fd_prestat_get(fd, out);
+int32_t pywasm_image_fd_prestat_get(int32_t fd, int32_t out) {
     return __WASI_ERRNO_BADF;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_prestat_dir_name(int32_t fd, int32_t path,
-                                                              int32_t len) {
-    if (!is_embedded(fd))
-        return host_fd_prestat_dir_name(fd, path, len);
+int32_t pywasm_image_fd_prestat_dir_name(int32_t fd, int32_t path, int32_t len) {
     return __WASI_ERRNO_BADF;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_pwrite(int32_t fd, int32_t iovs, int32_t iovs_len,
-                                                    int64_t offset, int32_t nwritten) {
-    if (!is_embedded(fd))
-        return host_fd_pwrite(fd, iovs, iovs_len, offset, nwritten);
+int32_t pywasm_image_fd_pwrite(int32_t fd, int32_t iovs, int32_t iovs_len, int64_t offset,
+                               int32_t nwritten) {
     /* Embedded files are never opened with write rights. */
     return __WASI_ERRNO_BADF;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_read(int32_t fd, int32_t iovs, int32_t iovs_len,
-                                                  int32_t nread) {
-    if (!is_embedded(fd))
-        return host_fd_read(fd, iovs, iovs_len, nread);
+int32_t pywasm_image_fd_read(int32_t fd, int32_t iovs, int32_t iovs_len, int32_t nread) {
     struct open_file *f = open_file_of_fd(fd);
     if (f == NULL)
         return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ISDIR;
@@ -420,10 +339,8 @@ int32_t __imported_wasi_snapshot_preview1_fd_read(int32_t fd, int32_t iovs, int3
     return __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_readdir(int32_t fd, int32_t buf, int32_t buf_len,
-                                                     int64_t cookie, int32_t bufused) {
-    if (!is_embedded(fd))
-        return host_fd_readdir(fd, buf, buf_len, cookie, bufused);
+int32_t pywasm_image_fd_readdir(int32_t fd, int32_t buf, int32_t buf_len, int64_t cookie,
+                                int32_t bufused) {
     int64_t node = node_of_fd(fd);
     if (node < 0)
         return __WASI_ERRNO_BADF;
@@ -465,16 +382,11 @@ int32_t __imported_wasi_snapshot_preview1_fd_readdir(int32_t fd, int32_t buf, in
     return __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_renumber(int32_t fd, int32_t to) {
-    if (!is_embedded(fd) && !is_embedded(to))
-        return host_fd_renumber(fd, to);
+int32_t pywasm_image_fd_renumber(int32_t fd, int32_t to) {
     return __WASI_ERRNO_NOTSUP;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_seek(int32_t fd, int64_t offset, int32_t whence,
-                                                  int32_t newoffset) {
-    if (!is_embedded(fd))
-        return host_fd_seek(fd, offset, whence, newoffset);
+int32_t pywasm_image_fd_seek(int32_t fd, int64_t offset, int32_t whence, int32_t newoffset) {
     struct open_file *f = open_file_of_fd(fd);
     if (f == NULL)
         return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ISDIR;
@@ -501,9 +413,7 @@ int32_t __imported_wasi_snapshot_preview1_fd_seek(int32_t fd, int64_t offset, in
     return __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_tell(int32_t fd, int32_t out) {
-    if (!is_embedded(fd))
-        return host_fd_tell(fd, out);
+int32_t pywasm_image_fd_tell(int32_t fd, int32_t out) {
     struct open_file *f = open_file_of_fd(fd);
     if (f == NULL)
         return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ISDIR;
@@ -511,10 +421,7 @@ int32_t __imported_wasi_snapshot_preview1_fd_tell(int32_t fd, int32_t out) {
     return __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_fd_write(int32_t fd, int32_t iovs, int32_t iovs_len,
-                                                   int32_t nwritten) {
-    if (!is_embedded(fd))
-        return host_fd_write(fd, iovs, iovs_len, nwritten);
+int32_t pywasm_image_fd_write(int32_t fd, int32_t iovs, int32_t iovs_len, int32_t nwritten) {
     /* Embedded files are never opened with write rights. */
     return __WASI_ERRNO_BADF;
 }
@@ -536,21 +443,15 @@ static int32_t refuse_write(int32_t fd) {
     return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ROFS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_path_create_directory(int32_t fd, int32_t path,
-                                                                int32_t len) {
-    if (!is_embedded(fd))
-        return host_path_create_directory(fd, path, len);
+int32_t pywasm_image_path_create_directory(int32_t fd, int32_t path, int32_t len) {
     uint32_t node;
     if (lookup(fd, path, len, &node) == __WASI_ERRNO_SUCCESS)
         return __WASI_ERRNO_EXIST;
     return refuse_write(fd);
 }
 
-int32_t __imported_wasi_snapshot_preview1_path_filestat_get(int32_t fd, int32_t flags,
-                                                            int32_t path, int32_t len,
-                                                            int32_t out) {
-    if (!is_embedded(fd))
-        return host_path_filestat_get(fd, flags, path, len, out);
+int32_t pywasm_image_path_filestat_get(int32_t fd, int32_t flags, int32_t path, int32_t len,
+                                       int32_t out) {
     uint32_t node;
     __wasi_errno_t err = lookup(fd, path, len, &node);
     if (err != __WASI_ERRNO_SUCCESS)
@@ -559,32 +460,20 @@ int32_t __imported_wasi_snapshot_preview1_path_filestat_get(int32_t fd, int32_t 
     return __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_path_filestat_set_times(int32_t fd, int32_t flags,
-                                                                  int32_t path, int32_t len,
-                                                                  int64_t atim, int64_t mtim,
-                                                                  int32_t fst_flags) {
-    if (!is_embedded(fd))
-        return host_path_filestat_set_times(fd, flags, path, len, atim, mtim, fst_flags);
+int32_t pywasm_image_path_filestat_set_times(int32_t fd, int32_t flags, int32_t path, int32_t len,
+                                             int64_t atim, int64_t mtim, int32_t fst_flags) {
     return refuse_write(fd);
 }
 
-int32_t __imported_wasi_snapshot_preview1_path_link(int32_t old_fd, int32_t old_flags,
-                                                    int32_t old_path, int32_t old_len,
-                                                    int32_t new_fd, int32_t new_path,
-                                                    int32_t new_len) {
-    if (!is_embedded(old_fd) && !is_embedded(new_fd))
-        return host_path_link(old_fd, old_flags, old_path, old_len, new_fd, new_path, new_len);
-    return is_embedded(new_fd) ? refuse_write(new_fd) : __WASI_ERRNO_XDEV;
+int32_t pywasm_image_path_link(int32_t old_fd, int32_t old_flags, int32_t old_path,
+                               int32_t old_len, int32_t new_fd, int32_t new_path,
+                               int32_t new_len) {
+    return refuse_write(new_fd);
 }
 
-int32_t __imported_wasi_snapshot_preview1_path_open(int32_t fd, int32_t dirflags, int32_t path,
-                                                    int32_t len, int32_t oflags,
-                                                    int64_t rights_base,
-                                                    int64_t rights_inheriting, int32_t fdflags,
-                                                    int32_t opened) {
-    if (!is_embedded(fd))
-        return host_path_open(fd, dirflags, path, len, oflags, rights_base, rights_inheriting,
-                              fdflags, opened);
+int32_t pywasm_image_path_open(int32_t fd, int32_t dirflags, int32_t path, int32_t len,
+                               int32_t oflags, int64_t rights_base, int64_t rights_inheriting,
+                               int32_t fdflags, int32_t opened) {
     uint32_t node;
     __wasi_errno_t err = lookup(fd, path, len, &node);
     if (err == __WASI_ERRNO_NOENT && (oflags & __WASI_OFLAGS_CREAT))
@@ -608,42 +497,27 @@ int32_t __imported_wasi_snapshot_preview1_path_open(int32_t fd, int32_t dirflags
     return __WASI_ERRNO_SUCCESS;
 }
 
-int32_t __imported_wasi_snapshot_preview1_path_readlink(int32_t fd, int32_t path, int32_t len,
-                                                        int32_t buf, int32_t buf_len,
-                                                        int32_t used) {
-    if (!is_embedded(fd))
-        return host_path_readlink(fd, path, len, buf, buf_len, used);
+int32_t pywasm_image_path_readlink(int32_t fd, int32_t path, int32_t len, int32_t buf,
+                                   int32_t buf_len, int32_t used) {
     uint32_t node;
     __wasi_errno_t err = lookup(fd, path, len, &node);
     return err != __WASI_ERRNO_SUCCESS ? err : __WASI_ERRNO_INVAL;
 }
 
-int32_t __imported_wasi_snapshot_preview1_path_remove_directory(int32_t fd, int32_t path,
-                                                                int32_t len) {
-    if (!is_embedded(fd))
-        return host_path_remove_directory(fd, path, len);
+int32_t pywasm_image_path_remove_directory(int32_t fd, int32_t path, int32_t len) {
     return refuse_write(fd);
 }
 
-int32_t __imported_wasi_snapshot_preview1_path_rename(int32_t fd, int32_t old_path,
-                                                      int32_t old_len, int32_t new_fd,
-                                                      int32_t new_path, int32_t new_len) {
-    if (!is_embedded(fd) && !is_embedded(new_fd))
-        return host_path_rename(fd, old_path, old_len, new_fd, new_path, new_len);
-    return is_embedded(fd) ? refuse_write(fd) : __WASI_ERRNO_XDEV;
-}
-
-int32_t __imported_wasi_snapshot_preview1_path_symlink(int32_t old_path, int32_t old_len,
-                                                       int32_t fd, int32_t new_path,
-                                                       int32_t new_len) {
-    if (!is_embedded(fd))
-        return host_path_symlink(old_path, old_len, fd, new_path, new_len);
+int32_t pywasm_image_path_rename(int32_t fd, int32_t old_path, int32_t old_len, int32_t new_fd,
+                                 int32_t new_path, int32_t new_len) {
     return refuse_write(fd);
 }
 
-int32_t __imported_wasi_snapshot_preview1_path_unlink_file(int32_t fd, int32_t path,
-                                                           int32_t len) {
-    if (!is_embedded(fd))
-        return host_path_unlink_file(fd, path, len);
+int32_t pywasm_image_path_symlink(int32_t old_path, int32_t old_len, int32_t fd, int32_t new_path,
+                                  int32_t new_len) {
+    return refuse_write(fd);
+}
+
+int32_t pywasm_image_path_unlink_file(int32_t fd, int32_t path, int32_t len) {
     return refuse_write(fd);
 }

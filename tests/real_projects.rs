@@ -1,6 +1,7 @@
 //! What real projects do and used to break: wait for time to pass, load modules by names given
-//! as strings, depend on packages that ship only native wheels. Modules run in wasmtime, the wasmtime CLI and node, and are compared with
-//! native CPython on the same sources.
+//! as strings, depend on packages that ship only native wheels, write scratch files. Modules run
+//! in wasmtime, the wasmtime CLI and node, and are compared with native CPython on the same
+//! sources.
 
 #![allow(clippy::unwrap_used)]
 
@@ -171,5 +172,84 @@ write_outside: FileNotFoundError: [Errno 44] No such file or directory: '/scratc
             "{runtime}: {}",
             got.stderr
         );
+    }
+}
+
+/// Scratch files written and read back through tempfile, shutil and os (an unlinked file kept
+/// open, appends, truncation, renames over files and of directories, hard links, the errors of
+/// each misuse) behave as on a real `/tmp`, in every host, with no preopened directory.
+#[test]
+fn scratch_files_in_tmp_behave_as_natively_on_every_host() {
+    let project = Project::fixture("scratch");
+    let built = project.build().expect("build");
+    let inv = Invocation::new(&["scratch", "roundtrip"]);
+    let native = run_native(&project.root.join("src"), "scratch:main", &inv).unwrap();
+    assert_eq!(native.code, 0, "{}", native.stderr);
+    assert!(
+        native.stdout.contains("hard link: 2 True"),
+        "{}",
+        native.stdout
+    );
+    for (runtime, got) in on_every_host(&built.output, &inv) {
+        assert_eq!(
+            (got.code, got.stdout.as_str()),
+            (0, native.stdout.as_str()),
+            "{runtime}: {}",
+            got.stderr
+        );
+    }
+}
+
+/// `tempfile` picks the in-memory `/tmp`; it holds what `tmp-size` says (1 MiB in the fixture),
+/// a write past that fails with ENOSPC and removing a file gives the space back; symbolic links
+/// are refused as the README says. A directory the host mounts at `/tmp` takes its place.
+#[test]
+fn tmp_is_bounded_and_a_host_mount_takes_its_place() {
+    let project = Project::fixture("scratch");
+    let built = project.build().expect("build");
+    let checks = [
+        (
+            "where",
+            "/tmp\nPermissionError: [Errno 63] Operation not permitted: '/tmp' -> '/tmp/link'\n",
+        ),
+        (
+            "fill",
+            "OSError: [Errno 51] No space left on device after 1048576 bytes\n\
+             space is back: 1048576\n",
+        ),
+        ("host", "['from-module.txt']\n"),
+    ];
+    for (arg, expected) in checks {
+        for (runtime, got) in on_every_host(&built.output, &Invocation::new(&["scratch", arg])) {
+            assert_eq!(
+                (got.code, got.stdout.as_str()),
+                (0, expected),
+                "{runtime} {arg}: {}",
+                got.stderr
+            );
+        }
+    }
+    for (runtime, run) in [
+        ("wasmtime", run_wasmtime as fn(&Path, &Invocation) -> _),
+        ("wasmtime CLI", run_wasmtime_cli),
+        ("node", run_node),
+    ] {
+        let host_tmp = project
+            .root
+            .join(format!("host-tmp-{}", runtime.replace(' ', "-")));
+        fs_err::create_dir_all(&host_tmp).unwrap();
+        fs_err::write(host_tmp.join("already-here.txt"), "").unwrap();
+        let inv = Invocation::new(&["scratch", "host"])
+            .dir("/tmp", &host_tmp)
+            .writable();
+        let got = run(&built.output, &inv).expect(runtime);
+        assert_eq!(
+            (got.code, got.stdout.as_str()),
+            (0, "['already-here.txt', 'from-module.txt']\n"),
+            "{runtime}: {}",
+            got.stderr
+        );
+        let written = fs_err::read_to_string(host_tmp.join("from-module.txt")).unwrap();
+        assert_eq!(written, "written by the module\n", "{runtime}");
     }
 }

@@ -830,6 +830,7 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
             .iter()
             .map(|m| m.value.clone())
             .collect(),
+        tmp_size: manifest.tmp_size,
     })
 }
 

@@ -11,17 +11,27 @@ use crate::plan::BuildPlan;
 
 const MAIN_TEMPLATE: &str = include_str!("../../../templates/main.c.in");
 const IMAGE_TEMPLATE: &str = include_str!("../../../templates/image.S.in");
-pub const EMBEDFS_C: &str = include_str!("../../../templates/embedfs.c");
-pub const EMBEDFS_H: &str = include_str!("../../../templates/pywasm_embedfs.h");
-const CLOCK_C: &str = include_str!("../../../templates/clock.c");
+/// The header every generated C source includes.
+pub const FS_H: (&str, &str) = (
+    "pywasm_fs.h",
+    include_str!("../../../templates/pywasm_fs.h"),
+);
+/// The module's own runtime below wasi-libc, the same in every build: file calls routed to the
+/// embedded image, the in-memory /tmp or the host; absolute-time sleeps made relative, for hosts
+/// that ignore the flag (node).
+const RUNTIME_C: [(&str, &str); 4] = [
+    ("wasi_fs.c", include_str!("../../../templates/wasi_fs.c")),
+    ("embedfs.c", include_str!("../../../templates/embedfs.c")),
+    ("memfs.c", include_str!("../../../templates/memfs.c")),
+    ("clock.c", include_str!("../../../templates/clock.c")),
+];
 
 /// The C and assembly sources of one build, written into the work directory.
 #[derive(Clone, Debug)]
 pub struct Generated {
     pub main_c: PathBuf,
-    pub embedfs_c: PathBuf,
-    /// Absolute-time sleeps made relative, for hosts that ignore the flag (node).
-    pub clock_c: PathBuf,
+    /// The sources of `RUNTIME_C`.
+    pub runtime_c: Vec<PathBuf>,
     pub image_s: PathBuf,
     pub include_dir: PathBuf,
 }
@@ -46,6 +56,7 @@ pub fn render_main(
             ("builtins", builtin_list(builtins)?),
             ("app_dir", c_string(&plan.guest.app_dir)),
             ("preinit_imports", preinit_imports(&plan.preinit_imports)),
+            ("tmp_size", format!("{}ull", plan.tmp_size)),
         ],
     )
 }
@@ -131,15 +142,15 @@ pub fn write_sources(
 ) -> Result<Generated> {
     let generated = Generated {
         main_c: work.join("main.c"),
-        embedfs_c: work.join("embedfs.c"),
-        clock_c: work.join("clock.c"),
+        runtime_c: RUNTIME_C.iter().map(|(name, _)| work.join(name)).collect(),
         image_s: work.join("image.S"),
         include_dir: work.to_path_buf(),
     };
     fs_err::write(&generated.main_c, render_main(plan, extensions, builtins)?)?;
-    fs_err::write(&generated.embedfs_c, EMBEDFS_C)?;
-    fs_err::write(&generated.clock_c, CLOCK_C)?;
-    fs_err::write(work.join("pywasm_embedfs.h"), EMBEDFS_H)?;
+    for (path, (_, text)) in generated.runtime_c.iter().zip(RUNTIME_C) {
+        fs_err::write(path, text)?;
+    }
+    fs_err::write(work.join(FS_H.0), FS_H.1)?;
     fs_err::write(&generated.image_s, render_image(image, image_size)?)?;
     Ok(generated)
 }
@@ -201,6 +212,7 @@ mod tests {
             preinit: true,
             preinit_imports: vec!["json".into()],
             stdlib_sources: false,
+            tmp_size: 32 << 20,
         }
     }
 

@@ -35,6 +35,7 @@ pub mod runtime;
 pub mod schema;
 pub mod sdk;
 pub mod shell;
+pub mod size;
 pub mod stdlib;
 pub mod wheel;
 

@@ -32,17 +32,18 @@ pub fn link(
 ) -> Result<PathBuf> {
     let python = &sdk.python;
     let mut objects = Vec::new();
-    for (source, extra, cached) in [
-        (
-            &generated.main_c,
-            vec![format!("-I{}", python.include_dir().display())],
-            true,
-        ),
-        (&generated.embedfs_c, vec![], true),
-        (&generated.clock_c, vec![], true),
-        // Its content is the image (`.incbin`), new on every change; assembling it is quick.
-        (&generated.image_s, vec![], false),
-    ] {
+    let main = (
+        &generated.main_c,
+        vec![format!("-I{}", python.include_dir().display())],
+        true,
+    );
+    let runtime = generated.runtime_c.iter().map(|c| (c, vec![], true));
+    // Its content is the image (`.incbin`), new on every change; assembling it is quick.
+    let image = (&generated.image_s, vec![], false);
+    for (source, extra, cached) in std::iter::once(main)
+        .chain(runtime)
+        .chain(std::iter::once(image))
+    {
         let object = source.with_extension("o");
         let mut flags = vec!["-O2".to_string()];
         if plan.preinit {
@@ -110,7 +111,7 @@ fn object_key(sdk: &Sdk, source: &Path, flags: &[String]) -> Result<String> {
         sdk.toolchain.digest,
         sdk.python.digest,
         flags.join(" "),
-        crate::codegen::EMBEDFS_H
+        crate::codegen::FS_H.1
     );
     key.push_str(&crate::fsutil::sha256_hex(&fs_err::read(source)?));
     Ok(format!(

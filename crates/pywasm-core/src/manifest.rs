@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use crate::imports::StdlibMode;
 use crate::postprocess::optimize::Optimize;
+use crate::size::SizeSetting;
 
 /// `[tool.pywasm]` as users write it.
 /// Also the source of the JSON schema editors validate it with (`crate::schema`): the doc
@@ -63,7 +64,14 @@ pub struct PywasmConfig {
     /// Embed the stdlib's `.py` sources beside its bytecode (for source lines in tracebacks).
     /// Default: `false`.
     pub stdlib_sources: Option<bool>,
+    /// How much the module's in-memory, writable `/tmp` may hold: bytes, or a string such as
+    /// `"64 MiB"`. Writing past it fails with `ENOSPC`; `0` leaves `/tmp` out. Default: `"32 MiB"`.
+    #[schemars(with = "Option<SizeSetting>")]
+    pub tmp_size: Option<Spanned<SizeSetting>>,
 }
+
+/// What `tmp-size` is when not set.
+pub const DEFAULT_TMP_SIZE: u64 = 32 << 20;
 
 #[derive(Debug, Deserialize)]
 struct PyProjectFile {
@@ -112,6 +120,8 @@ pub struct Manifest {
     pub stdlib_sources: bool,
     /// Dotted module names, checked.
     pub preinit_imports: Vec<Located<String>>,
+    /// Bytes the in-memory `/tmp` may hold; 0 for none.
+    pub tmp_size: u64,
     /// `[project.scripts]`, `[project.gui-scripts]` and `[project.entry-points]` by group, for
     /// the project's own `entry_points.txt` inside the module (plugin discovery uses it).
     pub entry_points: BTreeMap<String, BTreeMap<String, String>>,
@@ -433,6 +443,15 @@ impl Manifest {
             preinit_imports: module_names(located(
                 config.preinit_imports.map(Spanned::into_inner),
             ))?,
+            tmp_size: match config.tmp_size {
+                None => DEFAULT_TMP_SIZE,
+                Some(setting) => setting.get_ref().bytes().map_err(|problem| {
+                    at(setting.span()).error(
+                        &format!("`tmp-size`: {problem}"),
+                        Some("for instance `tmp-size = \"64 MiB\"`, or `0` for no /tmp"),
+                    )
+                })?,
+            },
         })
     }
 }
@@ -565,6 +584,25 @@ mod tests {
         .to_string();
         assert!(err.contains("unknown variant `fast`"), "{err}");
         assert!(err.contains("--> /p/pyproject.toml:5:"), "{err}");
+    }
+
+    #[test]
+    fn tmp_size_takes_bytes_or_a_unit() {
+        let head = "[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:m\"\n";
+        assert_eq!(parse(head).unwrap().tmp_size, DEFAULT_TMP_SIZE);
+        let m = parse(&format!("{head}tmp-size = \"4 MiB\"\n")).unwrap();
+        assert_eq!(m.tmp_size, 4 << 20);
+        assert_eq!(parse(&format!("{head}tmp-size = 0\n")).unwrap().tmp_size, 0);
+        let err = format!(
+            "{:#}",
+            parse(&format!("{head}tmp-size = \"4 PB\"\n")).unwrap_err()
+        );
+        assert!(
+            err.contains("`tmp-size`: `4 PB` has an unknown unit"),
+            "{err}"
+        );
+        assert!(err.contains("/p/pyproject.toml:5:12"), "{err}");
+        assert!(err.contains("tmp-size = \"64 MiB\""), "{err}");
     }
 
     #[test]

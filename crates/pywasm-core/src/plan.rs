@@ -35,6 +35,8 @@ pub struct BuildPlan {
     /// Keep the stdlib's sources; otherwise only its bytecode is embedded, where CPython's
     /// sourceless loader finds it (`json/decoder.pyc`).
     pub stdlib_sources: bool,
+    /// Bytes the in-memory `/tmp` may hold; 0 for none.
+    pub tmp_size: u64,
 }
 
 /// Where things live inside the module.

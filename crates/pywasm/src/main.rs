@@ -108,7 +108,7 @@ enum Command {
         #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
         env: Vec<(String, String)>,
         /// Most memory the module may use, e.g. 256M or 2G.
-        #[arg(long, value_parser = pywasm_core::run::parse_size)]
+        #[arg(long, value_parser = pywasm_core::size::parse_size)]
         max_memory: Option<u64>,
         /// Stop the module after this long, e.g. 500ms, 10s, 2m.
         #[arg(long, value_parser = pywasm_core::run::parse_duration)]
