@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <wasi/api.h>
+#include <wasi/libc-find-relpath.h>
 #include <wasi/libc.h>
 
 #include "pywasm_fs.h"
@@ -21,6 +22,8 @@
 #define FD_BASE PYWASM_IMAGE_FD_BASE
 #define FD_MOUNTS 256u
 #define FD_OPEN_BASE (FD_BASE + FD_MOUNTS)
+/* The image's root directory, mounted at "/" unless the host preopened "/" (or "."). */
+#define ROOT_SLOT (FD_MOUNTS - 1u)
 
 /* A fixed device number lets `os.path.samefile` and friends tell embedded files apart. */
 #define IMAGE_DEV 0x7079776173ull
@@ -69,6 +72,7 @@ static const struct image_mount *mounts;
 static const char *names;
 static const unsigned char *data;
 
+static int root_mounted;
 static struct open_file *open_files;
 static uint32_t open_capacity;
 
@@ -91,6 +95,8 @@ static int64_t node_of_fd(int32_t fd) {
         return -1;
     if (ufd < FD_OPEN_BASE) {
         uint32_t index = ufd - FD_BASE;
+        if (index == ROOT_SLOT)
+            return root_mounted ? 0 : -1;
         return index < header->mount_count ? (int64_t)mounts[index].node : -1;
     }
     uint32_t slot = ufd - FD_OPEN_BASE;
@@ -225,10 +231,19 @@ int pywasm_embedfs_mount(void) {
     names = (const char *)(pywasm_image + h->names_offset);
     data = pywasm_image + h->data_offset;
     header = h;
-    for (uint32_t i = 0; i < h->mount_count && i < FD_MOUNTS; i++) {
+    if (h->mount_count >= ROOT_SLOT)
+        return -1;
+    for (uint32_t i = 0; i < h->mount_count; i++) {
         if (__wasilibc_register_preopened_fd((int)(FD_BASE + i), names + mounts[i].path_offset) != 0)
             return -1;
     }
+    /* Without a directory at "/", `os.chdir(os.getcwd())` fails (the working directory is "/")
+     * and writing to "/x" says ENOENT instead of EROFS. A host's own "/" comes first: the image
+     * root would shadow it, as the later of two equal preopens wins in wasi-libc. */
+    const char *prefix = NULL, *relative = NULL;
+    root_mounted = !(__wasilibc_find_abspath("/", &prefix, &relative) >= 0 && prefix[0] == '\0');
+    if (root_mounted && __wasilibc_register_preopened_fd((int)(FD_BASE + ROOT_SLOT), "/") != 0)
+        return -1;
     return 0;
 }
 

@@ -16,13 +16,17 @@
 #include "pywasm_fs.h"
 
 #define ROOT_FD PYWASM_MEMFS_FD_BASE
-#define OPEN_BASE (PYWASM_MEMFS_FD_BASE + 1u)
+#define DEV_FD (PYWASM_MEMFS_FD_BASE + 1u)
+#define OPEN_BASE (PYWASM_MEMFS_FD_BASE + 2u)
 #define ROOT 0u
+/* /dev, holding only `null`: `os.devnull` is where much code sends what it does not want. */
+#define DEV 1u
+#define DEV_NULL 2u
 
 /* Not the image's device: `os.path.samefile` and `shutil` tell the two file systems apart. */
 #define MEMFS_DEV 0x70796d656dull
 
-enum kind { FREE = 0, FILE_NODE, DIR_NODE };
+enum kind { FREE = 0, FILE_NODE, DIR_NODE, NULL_NODE };
 
 struct entry {
     char *name;
@@ -55,7 +59,7 @@ static struct open_file *files;
 static uint32_t files_room;
 static uint64_t next_ino = 1;
 static uint64_t used_bytes, limit_bytes;
-static int mounted;
+static int mounted, dev_mounted;
 
 #define FILE_RIGHTS                                                                                \
     (__WASI_RIGHTS_FD_DATASYNC | __WASI_RIGHTS_FD_READ | __WASI_RIGHTS_FD_SEEK |                   \
@@ -105,7 +109,7 @@ static int64_t new_node(enum kind kind, uint32_t parent) {
 /* Frees a node once no entry names it and no descriptor is open on it. */
 static void release(uint32_t id) {
     struct node *n = &tree[id];
-    if (n->nlink > 0 || n->opened > 0 || id == ROOT)
+    if (n->nlink > 0 || n->opened > 0 || id <= DEV_NULL)
         return;
     used_bytes -= n->size;
     free(n->data);
@@ -195,10 +199,10 @@ static struct open_file *file_of(int32_t fd) {
 
 /* The node behind a descriptor, or -1 when it is not open. */
 static int64_t node_of(int32_t fd) {
-    if (!mounted)
-        return -1;
     if ((uint32_t)fd == ROOT_FD)
-        return ROOT;
+        return mounted ? ROOT : -1;
+    if ((uint32_t)fd == DEV_FD)
+        return dev_mounted ? DEV : -1;
     struct open_file *f = file_of(fd);
     return f == NULL ? -1 : f->node;
 }
@@ -242,6 +246,8 @@ static __wasi_errno_t usable(int32_t fd, int write, struct open_file **out) {
 
 static size_t read_at(uint32_t id, uint64_t offset, const __wasi_iovec_t *iovs, size_t count) {
     const struct node *n = &tree[id];
+    if (n->kind == NULL_NODE)
+        return 0;
     size_t total = 0;
     for (size_t i = 0; i < count && offset < n->size; i++) {
         uint64_t left = n->size - offset;
@@ -261,6 +267,10 @@ static __wasi_errno_t write_at(uint32_t id, uint64_t offset, const __wasi_ciovec
     for (size_t i = 0; i < count; i++)
         wanted += iovs[i].buf_len;
     struct node *n = &tree[id];
+    if (n->kind == NULL_NODE) {
+        *written = (size_t)wanted;
+        return __WASI_ERRNO_SUCCESS;
+    }
     uint64_t room = n->size + (limit_bytes - used_bytes);
     if (offset > room || (wanted > 0 && offset == room))
         return __WASI_ERRNO_NOSPC;
@@ -282,12 +292,23 @@ static __wasi_errno_t write_at(uint32_t id, uint64_t offset, const __wasi_ciovec
     return __WASI_ERRNO_SUCCESS;
 }
 
+static __wasi_filetype_t filetype(uint32_t id) {
+    switch (tree[id].kind) {
+    case DIR_NODE:
+        return __WASI_FILETYPE_DIRECTORY;
+    case NULL_NODE:
+        return __WASI_FILETYPE_CHARACTER_DEVICE;
+    default:
+        return __WASI_FILETYPE_REGULAR_FILE;
+    }
+}
+
 static void fill_filestat(uint32_t id, __wasi_filestat_t *st) {
     const struct node *n = &tree[id];
     memset(st, 0, sizeof *st);
     st->dev = MEMFS_DEV;
     st->ino = n->ino;
-    st->filetype = n->kind == DIR_NODE ? __WASI_FILETYPE_DIRECTORY : __WASI_FILETYPE_REGULAR_FILE;
+    st->filetype = filetype(id);
     st->nlink = n->kind == DIR_NODE ? 1 : n->nlink;
     st->size = n->size;
     st->atim = n->atim;
@@ -385,7 +406,23 @@ static __wasi_errno_t locate(int32_t fd, int32_t path_ptr, int32_t path_len, str
 
 static int exists(const struct place *p) { return p->name == NULL || p->entry >= 0; }
 
+/* /dev is fixed: nothing is created, removed or renamed in it. */
+static int fixed(const struct place *p) {
+    return p->dir == DEV || (p->entry >= 0 && p->node <= DEV_NULL);
+}
+
 /* ---- mounting ------------------------------------------------------------------------------- */
+
+/* The nodes every module has: /tmp's root, /dev and /dev/null. */
+static int ensure_tree(void) {
+    if (tree != NULL)
+        return 0;
+    if (new_node(DIR_NODE, ROOT) != ROOT || new_node(DIR_NODE, DEV) != DEV ||
+        new_node(NULL_NODE, DEV) != DEV_NULL || add_entry(DEV, "null", 4, DEV_NULL) != 0)
+        return -1;
+    tree[ROOT].nlink = tree[DEV].nlink = 1;
+    return 0;
+}
 
 int pywasm_memfs_mount(const char *path, uint64_t limit) {
     mounted = 0;
@@ -398,12 +435,22 @@ int pywasm_memfs_mount(const char *path, uint64_t limit) {
         wanted++;
     if (__wasilibc_find_abspath(path, &prefix, &relative) >= 0 && strcmp(prefix, wanted) == 0)
         return 0;
-    if (tree == NULL && new_node(DIR_NODE, ROOT) != ROOT)
+    if (ensure_tree() != 0)
         return -1;
-    tree[ROOT].nlink = 1;
     limit_bytes = limit > used_bytes ? limit : used_bytes;
     mounted = 1;
     return __wasilibc_register_preopened_fd((int)ROOT_FD, path);
+}
+
+int pywasm_devfs_mount(void) {
+    dev_mounted = 0;
+    const char *prefix = NULL, *relative = NULL;
+    if (__wasilibc_find_abspath("/dev", &prefix, &relative) >= 0 && strcmp(prefix, "dev") == 0)
+        return 0;
+    if (ensure_tree() != 0)
+        return -1;
+    dev_mounted = 1;
+    return __wasilibc_register_preopened_fd((int)DEV_FD, "/dev");
 }
 
 /* ---- descriptor calls ----------------------------------------------------------------------- */
@@ -420,7 +467,8 @@ int32_t pywasm_memfs_fd_allocate(int32_t fd, int64_t offset, int64_t len) {
     if (offset < 0 || len <= 0 || offset > INT64_MAX - len)
         return __WASI_ERRNO_INVAL;
     uint64_t end = (uint64_t)(offset + len);
-    return end > tree[f->node].size ? resize(f->node, end) : __WASI_ERRNO_SUCCESS;
+    int grows = tree[f->node].kind == FILE_NODE && end > tree[f->node].size;
+    return grows ? resize(f->node, end) : __WASI_ERRNO_SUCCESS;
 }
 
 int32_t pywasm_memfs_fd_close(int32_t fd) {
@@ -455,7 +503,7 @@ int32_t pywasm_memfs_fd_fdstat_get(int32_t fd, int32_t out) {
         return __WASI_ERRNO_SUCCESS;
     }
     struct open_file *f = file_of(fd);
-    st->fs_filetype = __WASI_FILETYPE_REGULAR_FILE;
+    st->fs_filetype = filetype((uint32_t)id);
     st->fs_flags = f->append ? __WASI_FDFLAGS_APPEND : 0;
     /* libc's fcntl(F_GETFL) derives O_RDONLY/O_WRONLY/O_RDWR from these. */
     st->fs_rights_base = FILE_RIGHTS & ~((f->readable ? 0 : READ_ONLY) | (f->writable ? 0 : WRITE_ONLY));
@@ -490,7 +538,7 @@ int32_t pywasm_memfs_fd_filestat_set_size(int32_t fd, int64_t size) {
         return err == __WASI_ERRNO_BADF && file_of(fd) != NULL ? __WASI_ERRNO_INVAL : err;
     if (size < 0)
         return __WASI_ERRNO_INVAL;
-    return resize(f->node, (uint64_t)size);
+    return tree[f->node].kind == NULL_NODE ? __WASI_ERRNO_SUCCESS : resize(f->node, (uint64_t)size);
 }
 
 int32_t pywasm_memfs_fd_filestat_set_times(int32_t fd, int64_t atim, int64_t mtim, int32_t flags) {
@@ -574,8 +622,7 @@ int32_t pywasm_memfs_fd_readdir(int32_t fd, int32_t buf, int32_t buf_len, int64_
             .d_next = c + 1,
             .d_ino = tree[target].ino,
             .d_namlen = (__wasi_dirnamlen_t)name_len,
-            .d_type = tree[target].kind == DIR_NODE ? __WASI_FILETYPE_DIRECTORY
-                                                    : __WASI_FILETYPE_REGULAR_FILE,
+            .d_type = filetype(target),
         };
         size_t chunk = sizeof entry < capacity - used ? sizeof entry : capacity - used;
         memcpy(out + used, &entry, chunk);
@@ -651,6 +698,8 @@ int32_t pywasm_memfs_path_create_directory(int32_t fd, int32_t path, int32_t len
         return err;
     if (exists(&p))
         return __WASI_ERRNO_EXIST;
+    if (p.dir == DEV)
+        return __WASI_ERRNO_ROFS;
     int64_t id = new_node(DIR_NODE, p.dir);
     if (id < 0)
         return __WASI_ERRNO_NOSPC;
@@ -711,6 +760,8 @@ int32_t pywasm_memfs_path_open(int32_t fd, int32_t dirflags, int32_t path, int32
             return __WASI_ERRNO_ISDIR;
         if (oflags & __WASI_OFLAGS_DIRECTORY)
             return __WASI_ERRNO_INVAL;
+        if (p.dir == DEV)
+            return __WASI_ERRNO_ROFS;
         int64_t created = new_node(FILE_NODE, p.dir);
         if (created < 0)
             return __WASI_ERRNO_NOSPC;
@@ -747,6 +798,8 @@ int32_t pywasm_memfs_path_remove_directory(int32_t fd, int32_t path, int32_t len
         return __WASI_ERRNO_NOENT;
     if (p.name == NULL)
         return p.node == ROOT ? __WASI_ERRNO_BUSY : __WASI_ERRNO_INVAL;
+    if (fixed(&p))
+        return __WASI_ERRNO_ROFS;
     if (tree[p.node].kind != DIR_NODE)
         return __WASI_ERRNO_NOTDIR;
     if (tree[p.node].count > 0)
@@ -776,6 +829,8 @@ int32_t pywasm_memfs_path_unlink_file(int32_t fd, int32_t path, int32_t len) {
         return __WASI_ERRNO_ISDIR;
     if (p.trailing_slash)
         return __WASI_ERRNO_NOTDIR;
+    if (fixed(&p))
+        return __WASI_ERRNO_ROFS;
     remove_entry(p.dir, (uint32_t)p.entry);
     return __WASI_ERRNO_SUCCESS;
 }
@@ -796,6 +851,8 @@ int32_t pywasm_memfs_path_link(int32_t old_fd, int32_t old_flags, int32_t old_pa
         return err;
     if (exists(&to))
         return __WASI_ERRNO_EXIST;
+    if (to.dir == DEV || from.node <= DEV_NULL)
+        return __WASI_ERRNO_ROFS;
     return add_entry(to.dir, to.name, to.len, from.node);
 }
 
@@ -825,6 +882,8 @@ int32_t pywasm_memfs_path_rename(int32_t fd, int32_t old_path, int32_t old_len, 
         return err;
     if (to.name == NULL)
         return __WASI_ERRNO_BUSY;
+    if (fixed(&from) || fixed(&to))
+        return __WASI_ERRNO_ROFS;
     uint32_t moving = from.node;
     int is_dir = tree[moving].kind == DIR_NODE;
     if (!is_dir && (from.trailing_slash || to.trailing_slash))

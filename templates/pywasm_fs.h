@@ -19,6 +19,9 @@ int pywasm_embedfs_mount(void);
  * Returns 0 on success. */
 int pywasm_memfs_mount(const char *path, uint64_t limit);
 
+/* Registers /dev with `null` in it, unless the host preopened /dev itself. Returns 0 on success. */
+int pywasm_devfs_mount(void);
+
 /* ---- internal: the calls every file system serves ------------------------------------------ */
 
 /* Descriptor ranges, far above anything a host hands out. */

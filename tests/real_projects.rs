@@ -162,7 +162,9 @@ fork: AttributeError: module 'os' has no attribute 'fork'
 send_signal: AttributeError: module 'os' has no attribute 'kill'
 handle_signal: ok
 write_app_file: OSError: [Errno 69] Read-only file system: '/app/platform_limits/new.txt'
-write_outside: FileNotFoundError: [Errno 44] No such file or directory: '/scratch.txt'
+write_outside: OSError: [Errno 69] Read-only file system: '/scratch.txt'
+use_devnull: ok
+chdir_to_cwd: ok
 ";
     let inv = Invocation::new(&["platform-limits"]);
     for (runtime, got) in on_every_host(&built.output, &inv) {

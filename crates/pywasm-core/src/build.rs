@@ -80,6 +80,8 @@ pub struct BuildOptions {
     pub component: Option<bool>,
     /// Overrides `[tool.pywasm] preinit`.
     pub preinit: Option<bool>,
+    /// Build the module `pywasm test` runs instead of the app's.
+    pub tests: Option<crate::testing::TestBuild>,
 }
 
 /// What went into a module, for `pywasm build --list`.
@@ -108,6 +110,10 @@ pub struct BuildOutcome {
 pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     let start = Instant::now();
     let (pins, home, manifest) = inputs(&options.home, &options.project_dir)?;
+    let manifest = match &options.tests {
+        Some(tests) => tests.manifest(manifest),
+        None => manifest,
+    };
     let kind = toolchain_kind(options, &pins)?;
     let sdk = sdk::ensure(&pins, &home, shell, kind, options.offline)?;
     let plan = plan(&manifest, &sdk, options)?;
@@ -376,7 +382,7 @@ impl Stages<'_> {
             let cx = resolve::ResolveContext {
                 shell: self.shell,
                 home: self.home,
-                project_dir: &self.plan.project_dir,
+                project_dir: &self.plan.lock_dir,
                 manifest_path: &self.plan.manifest_path,
                 python_minor: &self.sdk.python.minor,
                 offline: options.offline,
@@ -803,20 +809,30 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         Some(epoch) => epoch,
         None => source_date_epoch_from_env()?,
     };
+    let mut sources = collect::source_roots(manifest)?;
+    let mut entry = manifest.entry.clone();
+    let mut lock_dir = manifest.dir.clone();
+    let mut default_output = manifest.output.clone();
+    if let Some(tests) = &options.tests {
+        tests.extend_sources(&mut sources);
+        entry = crate::testing::TestBuild::entry();
+        lock_dir = tests.dir.clone();
+        default_output = tests.output(&manifest.name);
+    }
     let output = match &options.output {
         Some(out) if out.is_absolute() => out.clone(),
         Some(out) => std::env::current_dir()
             .context("failed to read the current directory")?
             .join(out),
-        None => manifest.output.clone(),
+        None => default_output,
     };
     Ok(BuildPlan {
         project_dir: manifest.dir.clone(),
         manifest_path: manifest.path.clone(),
         name: manifest.name.clone(),
         version: manifest.version.clone(),
-        entry: manifest.entry.clone(),
-        sources: collect::source_roots(manifest)?,
+        entry,
+        sources,
         output,
         source_date_epoch,
         guest: GuestLayout::for_python(&sdk.python.minor),
@@ -831,6 +847,7 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
             .map(|m| m.value.clone())
             .collect(),
         tmp_size: manifest.tmp_size,
+        lock_dir,
     })
 }
 

@@ -213,6 +213,7 @@ mod tests {
             preinit_imports: vec!["json".into()],
             stdlib_sources: false,
             tmp_size: 32 << 20,
+            lock_dir: PathBuf::from("/p"),
         }
     }
 

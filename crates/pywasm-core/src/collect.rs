@@ -120,6 +120,33 @@ pub fn source_roots(manifest: &Manifest) -> Result<Vec<SourceRoot>> {
     }])
 }
 
+/// Whether the files of `roots` already include `path` (a directory or file inside a root that
+/// takes it whole, or a package a flat layout picks).
+pub fn covers(roots: &[SourceRoot], path: &Path) -> bool {
+    roots.iter().any(|root| {
+        let Ok(rel) = path.strip_prefix(&root.path) else {
+            return false;
+        };
+        match root.kind {
+            SourceKind::FlatLayout => rel.components().next().is_some_and(|first| {
+                let first = Path::new(first.as_os_str());
+                is_flat_package(&root.path, first) || is_flat_module(&first.to_string_lossy())
+            }),
+            _ => root.path.is_dir(),
+        }
+    })
+}
+
+/// The `.py` files below `dir`, skipping what app collection skips.
+pub fn python_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let files = walk_files(dir, &|_, name| skip_app_dir(name))?;
+    Ok(files
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "py"))
+        .map(|f| dir.join(f))
+        .collect())
+}
+
 fn has_python(dir: &Path) -> Result<bool> {
     let files = walk_files(dir, &|_, name| skip_app_dir(name))?;
     Ok(files
@@ -177,6 +204,14 @@ fn root_files(root: &SourceRoot) -> Result<Vec<(String, PathBuf)>> {
         return Ok(vec![(name, root.path.clone())]);
     }
     let flat = root.kind == SourceKind::FlatLayout;
+    let prefix = match &root.kind {
+        SourceKind::Named => root
+            .path
+            .file_name()
+            .map(|n| format!("{}/", n.to_string_lossy()))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     let mut out = Vec::new();
     for rel in walk_files(&root.path, &|rel, name| {
         skip_app_dir(name)
@@ -192,7 +227,10 @@ fn root_files(root: &SourceRoot) -> Result<Vec<(String, PathBuf)>> {
         if flat && rel.components().count() == 1 && !is_flat_module(&name) {
             continue;
         }
-        out.push((slash_path(&rel), root.path.join(&rel)));
+        out.push((
+            format!("{prefix}{}", slash_path(&rel)),
+            root.path.join(&rel),
+        ));
     }
     Ok(out)
 }

@@ -37,6 +37,7 @@ pub mod sdk;
 pub mod shell;
 pub mod size;
 pub mod stdlib;
+pub mod testing;
 pub mod wheel;
 
 pub use build::{BuildOptions, BuildOutcome, LockOptions, build, lock};

@@ -68,6 +68,10 @@ pub struct PywasmConfig {
     /// `"64 MiB"`. Writing past it fails with `ENOSPC`; `0` leaves `/tmp` out. Default: `"32 MiB"`.
     #[schemars(with = "Option<SizeSetting>")]
     pub tmp_size: Option<Spanned<SizeSetting>>,
+    /// Where `pywasm test` finds the project's tests: directories or files, relative to the
+    /// project. Default: `["tests"]`.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub test_paths: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// What `tmp-size` is when not set.
@@ -122,6 +126,10 @@ pub struct Manifest {
     pub preinit_imports: Vec<Located<String>>,
     /// Bytes the in-memory `/tmp` may hold; 0 for none.
     pub tmp_size: u64,
+    /// `[tool.pywasm] test-paths`, or `tests` when not set.
+    pub test_paths: Vec<Located<String>>,
+    /// Whether `test-paths` was written (then each must exist).
+    pub test_paths_set: bool,
     /// `[project.scripts]`, `[project.gui-scripts]` and `[project.entry-points]` by group, for
     /// the project's own `entry_points.txt` inside the module (plugin discovery uses it).
     pub entry_points: BTreeMap<String, BTreeMap<String, String>>,
@@ -443,6 +451,14 @@ impl Manifest {
             preinit_imports: module_names(located(
                 config.preinit_imports.map(Spanned::into_inner),
             ))?,
+            test_paths_set: config.test_paths.is_some(),
+            test_paths: match config.test_paths {
+                Some(paths) => located(Some(paths.into_inner())),
+                None => vec![Located {
+                    value: "tests".into(),
+                    origin: Origin::new(path, "", 0..0),
+                }],
+            },
             tmp_size: match config.tmp_size {
                 None => DEFAULT_TMP_SIZE,
                 Some(setting) => setting.get_ref().bytes().map_err(|problem| {

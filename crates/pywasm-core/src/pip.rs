@@ -132,6 +132,22 @@ impl Pip {
         })
     }
 
+    /// The interpreter behind this pip.
+    pub fn python(&self) -> &Path {
+        &self.python
+    }
+
+    /// Installs exactly `pins` (`name==version`, no dependencies) for this host into `target`,
+    /// with their native wheels: the native side of a comparison.
+    pub fn install_native(&self, shell: &Shell, target: &Path, pins: &[String]) -> Result<()> {
+        let mut cmd = self.command("install");
+        cmd.args(["--no-deps", "--quiet", "--target"])
+            .arg(target)
+            .args(pins);
+        process::run(shell, "install the test dependencies natively", &mut cmd)?;
+        Ok(())
+    }
+
     fn command(&self, subcommand: &str) -> Command {
         let mut cmd = Command::new(&self.python);
         cmd.args(["-m", "pip", subcommand])

@@ -37,6 +37,9 @@ pub struct BuildPlan {
     pub stdlib_sources: bool,
     /// Bytes the in-memory `/tmp` may hold; 0 for none.
     pub tmp_size: u64,
+    /// Where `pywasm.lock` is read and written: the project directory, or for a test module
+    /// its own directory, so the app's lock is never touched.
+    pub lock_dir: PathBuf,
 }
 
 /// Where things live inside the module.
@@ -71,6 +74,9 @@ pub enum SourceKind {
     FlatLayout,
     /// Listed in `[tool.pywasm] sources`: a directory taken whole, or one `.py` file.
     Listed,
+    /// A directory placed under the app directory by its own name (`tests/` at `/app/tests`), as
+    /// a single `.py` file is.
+    Named,
 }
 
 #[derive(Clone, Debug)]

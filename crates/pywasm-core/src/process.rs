@@ -86,6 +86,29 @@ pub fn run_streaming(shell: &Shell, what: &str, cmd: &mut Command) -> Result<()>
     Ok(())
 }
 
+/// Runs `cmd` with the terminal's stdio and returns its exit code: for programs whose non-zero
+/// exit is an answer, not a failure (a test run). Killed by a signal counts as 128 + signal.
+pub fn run_inherited(shell: &Shell, what: &str, cmd: &mut Command) -> Result<i32> {
+    shell.command(&display(cmd));
+    let status = cmd
+        .status()
+        .with_context(|| format!("failed to start `{}` to {what}", display(cmd)))?;
+    Ok(exit_code(status))
+}
+
+#[cfg(unix)]
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+#[cfg(not(unix))]
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    status.code().unwrap_or(1)
+}
+
 /// The last `lines` lines of `text`, so one failing compiler cannot flood the screen.
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();

@@ -8,6 +8,7 @@ use pywasm_core::pins::{Pins, ToolchainKind};
 use pywasm_core::postprocess::optimize::Optimize;
 use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{MessageFormat, Shell, Verbosity};
+use pywasm_core::testing::{TestHost, TestOptions};
 use pywasm_core::{BuildOptions, LockOptions, build, lock};
 
 #[derive(Parser)]
@@ -117,6 +118,25 @@ enum Command {
         #[arg(long)]
         fuel: Option<u64>,
     },
+    /// Run the project's tests (pytest or unittest, from `[tool.pywasm] test-paths`, default
+    /// `tests/`) inside a module built like the app. Exits as pytest does: 0 all passed, 1 some
+    /// failed, 5 no tests collected.
+    Test {
+        dir: Option<PathBuf>,
+        /// The host to run the module on: `wasmtime` (embedded) or `node` (from PATH).
+        #[arg(long, value_name = "HOST", default_value = "wasmtime", value_parser = TestHost::parse)]
+        on: TestHost,
+        /// Also run the tests under native CPython and list every test whose outcome differs
+        /// (then exit with 1 if any does).
+        #[arg(long)]
+        compare: bool,
+        /// Do not download a missing SDK; fail and say how to get it.
+        #[arg(long)]
+        offline: bool,
+        /// Arguments for pytest (or unittest's runner), after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Resolve the dependencies of the project in DIR with pip and write `pywasm.lock`.
     Lock {
         dir: Option<PathBuf>,
@@ -162,6 +182,33 @@ fn main() -> ExitCode {
             fuel,
         };
         return run_module(&options);
+    }
+    if let Command::Test {
+        dir,
+        on,
+        compare,
+        offline,
+        args,
+    } = cli.command
+    {
+        let options = TestOptions {
+            build: BuildOptions {
+                project_dir: dir.unwrap_or_else(|| PathBuf::from(".")),
+                offline,
+                ..BuildOptions::default()
+            },
+            on,
+            compare,
+            args,
+        };
+        return match pywasm_core::testing::test(&options, &shell) {
+            Ok(code) => ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)),
+            Err(err) => {
+                shell.error(&err);
+                // pytest's "usage error": the tests could not be run at all.
+                ExitCode::from(4)
+            }
+        };
     }
     match run(cli.command, &shell) {
         Ok(()) => ExitCode::SUCCESS,
@@ -224,7 +271,9 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Run { .. } => unreachable!("handled in main, which owns the exit code"),
+        Command::Run { .. } | Command::Test { .. } => {
+            unreachable!("handled in main, which owns the exit code")
+        }
         Command::Lock { dir, extras } => {
             let options = LockOptions {
                 project_dir: dir.unwrap_or_else(|| PathBuf::from(".")),
