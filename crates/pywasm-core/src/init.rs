@@ -123,7 +123,8 @@ dependencies = []
 entry = "{package}.cli:main"
 output = "dist/{name}.wasm"
 
-# The tests run natively: `pytest`, or `PYTHONPATH=src python -m unittest discover -s tests`.
+# The tests run natively: `pytest`, or `PYTHONPATH=src python -m unittest discover -s tests`;
+# and inside the module, as it will run: `pywasm test` (`--compare` runs both).
 [tool.pytest.ini_options]
 pythonpath = ["src"]
 "#
@@ -169,7 +170,10 @@ if __name__ == "__main__":
         ),
         (PathBuf::from("src").join(package).join("cli.py"), cli),
         (PathBuf::from("tests").join("test_cli.py"), test),
-        (".gitignore".into(), "dist/\n__pycache__/\n".into()),
+        (
+            ".gitignore".into(),
+            "dist/\n__pycache__/\n.pywasm/\n".into(),
+        ),
     ]
 }
 

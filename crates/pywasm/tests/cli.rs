@@ -287,6 +287,16 @@ fn init_scaffolds_a_project_that_builds_and_runs() {
         String::from_utf8_lossy(&unittest.stderr)
     );
 
+    let tested = pywasm(&["test", "--offline", "--compare"], &project);
+    let stdout = String::from_utf8_lossy(&tested.stdout);
+    let stderr = String::from_utf8_lossy(&tested.stderr);
+    assert_eq!(tested.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Ran 1 test"), "{stdout}");
+    assert!(
+        stderr.contains("Compared 1 tests: every outcome is native CPython's"),
+        "{stderr}"
+    );
+
     let again = pywasm(&["init", "my-app"], dir.path());
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert_eq!(again.status.code(), Some(1), "{stderr}");
