@@ -17,8 +17,8 @@ use pywasm_core::inspect::inspect;
 use pywasm_core::postprocess::optimize::Optimize;
 use pywasm_core::{BuildOptions, BuildOutcome};
 use pywasm_tests::{
-    Invocation, Outcome, Project, assert_same_as_native_on, pip_install_target, run_component,
-    run_node, run_shim, run_wasmtime, run_wasmtime_cli,
+    Invocation, Project, assert_same_as_native_on, pip_install_target, run_component, run_node,
+    run_shim, run_wasmtime, run_wasmtime_cli,
 };
 
 /// What a test project is run with, and natively against.
@@ -151,8 +151,8 @@ fn verify(case: &Case, module: &Path) {
     );
 }
 
-/// The component prints what the core module prints, in wasmtime the crate and the CLI; exit
-/// codes other than 0 become 1 (`wasi:cli/run` has no exit code).
+/// The component prints what the core module prints and exits with the same code, in wasmtime
+/// the crate and the CLI (`wasi:cli/exit.exit-with-code` carries codes other than 0 and 1).
 fn component(case: &Case, core: &Path) {
     let component = case.build("component.wasm", |o| o.component = Some(true));
     assert!(wasmparser::Parser::is_component(
@@ -163,10 +163,6 @@ fn component(case: &Case, core: &Path) {
     assert!(checked.verification.unwrap().problems.is_empty());
     for inv in &case.invocations {
         let expected = run_wasmtime(core, inv).unwrap();
-        let expected = Outcome {
-            code: expected.code.min(1),
-            ..expected
-        };
         for (runtime, got) in [
             (
                 "wasmtime (crate)",
@@ -234,4 +230,36 @@ fn lxml_app_is_optimised_verified_wrapped_and_portable() {
     verify(&case, &optimised.output);
     component(&case, &optimised.output);
     portable(&case, &optimised.output);
+}
+
+/// `sys.exit(4)` ends a component with 4; `component-exit-codes = false` keeps to WASI 0.2 hosts
+/// older than 0.2.12, where any failure ends with 1.
+#[test]
+fn components_keep_exit_codes_unless_told_not_to() {
+    let project = Project::fixture("exits");
+    let inv = Invocation::new(&["exits", "exit"]);
+    let with_codes = project
+        .build_with(|o| o.component = Some(true))
+        .expect("build");
+    let got = run_component(&with_codes.output, &inv).unwrap();
+    assert_eq!(
+        (got.code, got.stdout.as_str()),
+        (4, "mode: exit\n"),
+        "{}",
+        got.stderr
+    );
+
+    let pyproject = project.root.join("pyproject.toml");
+    let text = fs_err::read_to_string(&pyproject).unwrap();
+    fs_err::write(&pyproject, format!("{text}component-exit-codes = false\n")).unwrap();
+    let without = project
+        .build_with(|o| o.component = Some(true))
+        .expect("build");
+    let got = run_component(&without.output, &inv).unwrap();
+    assert_eq!(
+        (got.code, got.stdout.as_str()),
+        (1, "mode: exit\n"),
+        "{}",
+        got.stderr
+    );
 }

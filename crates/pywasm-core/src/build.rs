@@ -839,6 +839,7 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         optimize: options.optimize.unwrap_or(manifest.optimize),
         debug: options.debug,
         component: options.component.unwrap_or(manifest.component),
+        component_exit_codes: manifest.component_exit_codes,
         preinit: options.preinit.unwrap_or(manifest.preinit),
         stdlib_sources: manifest.stdlib_sources,
         preinit_imports: manifest

@@ -19,6 +19,11 @@ pub const FS_H: (&str, &str) = (
 /// The module's own runtime below wasi-libc, the same in every build: file calls routed to the
 /// embedded image, the in-memory /tmp or the host; absolute-time sleeps made relative, for hosts
 /// that ignore the flag (node).
+/// Linked into component builds only: non-zero exit statuses through `exit-with-code`.
+const EXIT_CODE_C: (&str, &str) = (
+    "exit_code.c",
+    include_str!("../../../templates/exit_code.c"),
+);
 const RUNTIME_C: [(&str, &str); 4] = [
     ("wasi_fs.c", include_str!("../../../templates/wasi_fs.c")),
     ("embedfs.c", include_str!("../../../templates/embedfs.c")),
@@ -142,17 +147,28 @@ pub fn write_sources(
 ) -> Result<Generated> {
     let generated = Generated {
         main_c: work.join("main.c"),
-        runtime_c: RUNTIME_C.iter().map(|(name, _)| work.join(name)).collect(),
+        runtime_c: runtime_sources(plan)
+            .iter()
+            .map(|(name, _)| work.join(name))
+            .collect(),
         image_s: work.join("image.S"),
         include_dir: work.to_path_buf(),
     };
     fs_err::write(&generated.main_c, render_main(plan, extensions, builtins)?)?;
-    for (path, (_, text)) in generated.runtime_c.iter().zip(RUNTIME_C) {
+    for (path, (_, text)) in generated.runtime_c.iter().zip(runtime_sources(plan)) {
         fs_err::write(path, text)?;
     }
     fs_err::write(work.join(FS_H.0), FS_H.1)?;
     fs_err::write(&generated.image_s, render_image(image, image_size)?)?;
     Ok(generated)
+}
+
+fn runtime_sources(plan: &BuildPlan) -> Vec<(&'static str, &'static str)> {
+    let mut sources = RUNTIME_C.to_vec();
+    if plan.component && plan.component_exit_codes {
+        sources.push(EXIT_CODE_C);
+    }
+    sources
 }
 
 /// Replaces each `{{key}}`; a placeholder left over is a bug in pywasm, reported as such.
@@ -209,6 +225,7 @@ mod tests {
             optimize: Default::default(),
             debug: false,
             component: false,
+            component_exit_codes: true,
             preinit: true,
             preinit_imports: vec!["json".into()],
             stdlib_sources: false,

@@ -48,6 +48,10 @@ pub struct PywasmConfig {
     pub optimize: Option<Optimize>,
     /// Wrap the module into a WASI 0.2 command component. Default: `false`.
     pub component: Option<bool>,
+    /// Components exit with the module's status through `wasi:cli/exit.exit-with-code` (WASI
+    /// 0.2.12); `false` keeps to older WASI 0.2 hosts, where every failure exits with 1.
+    /// Default: `true`.
+    pub component_exit_codes: Option<bool>,
     /// `reachable` (the default) or `full`.
     pub stdlib: Option<StdlibMode>,
     /// Modules to embed though no `import` statement names them (`email.mime.*`).
@@ -117,6 +121,7 @@ pub struct Manifest {
     pub deps: DependencySpec,
     pub optimize: Optimize,
     pub component: bool,
+    pub component_exit_codes: bool,
     pub stdlib: StdlibMode,
     pub include: Vec<Located<String>>,
     pub exclude: Vec<Located<String>>,
@@ -443,6 +448,7 @@ impl Manifest {
             entry_points,
             optimize: config.optimize.unwrap_or_default(),
             component: config.component.unwrap_or(false),
+            component_exit_codes: config.component_exit_codes.unwrap_or(true),
             stdlib: config.stdlib.unwrap_or_default(),
             include: located(config.include.map(Spanned::into_inner)),
             exclude: located(config.exclude.map(Spanned::into_inner)),

@@ -28,6 +28,8 @@ pub struct BuildPlan {
     pub debug: bool,
     /// Publish a WASI 0.2 command component instead of the core module.
     pub component: bool,
+    /// In a component, exit through `exit-with-code` (`templates/exit_code.c`).
+    pub component_exit_codes: bool,
     /// Snapshot the started interpreter into the module (`crate::preinit`).
     pub preinit: bool,
     /// Imported at build time besides the entry module.

@@ -22,6 +22,9 @@ pub struct ModuleFacts {
 }
 
 pub const WASI_PREVIEW1: &str = "wasi_snapshot_preview1";
+/// The one import besides preview1's a module may have: the exit call with a status code that
+/// component builds make (`templates/exit_code.c`), which wit-component resolves.
+pub const EXIT_WITH_CODE: (&str, &str) = ("wasi:cli/exit@0.2.12", "exit-with-code");
 
 pub fn validate(bytes: &[u8]) -> Result<ModuleFacts> {
     Validator::new()
@@ -57,7 +60,10 @@ pub fn validate(bytes: &[u8]) -> Result<ModuleFacts> {
     let foreign: Vec<&String> = facts
         .imports
         .iter()
-        .filter(|i| !i.starts_with(&format!("{WASI_PREVIEW1}::")))
+        .filter(|i| {
+            !i.starts_with(&format!("{WASI_PREVIEW1}::"))
+                && **i != format!("{}::{}", EXIT_WITH_CODE.0, EXIT_WITH_CODE.1)
+        })
         .collect();
     if !foreign.is_empty() {
         bail!(

@@ -71,6 +71,12 @@ pub fn snapshot(linked: &[u8], unavailable: &[Unavailable]) -> Result<Vec<u8>> {
     let mut store = Store::new(&engine, builder.build_p1());
     let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
     p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+    // Component builds import it, and the snapshot is taken before the module is wrapped; an
+    // exit at build time through it is an exit like any other.
+    let (module_name, name) = crate::postprocess::EXIT_WITH_CODE;
+    linker.func_wrap(module_name, name, |code: i32| -> wasmtime::Result<()> {
+        Err(wasmtime::Error::new(I32Exit(code)))
+    })?;
     let instance = linker
         .instantiate(&mut store, &module)
         .map_err(anyhow::Error::from)

@@ -254,6 +254,10 @@ impl TestBuild {
     }
 }
 
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 fn requirement_name(requirement: &str) -> String {
     requirement
         .split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
@@ -303,21 +307,28 @@ pub fn test(options: &TestOptions, shell: &Shell) -> Result<i32> {
         .map(|d| format!("{}=={}", d.name, d.version))
         .collect();
     let native = run_native(&manifest, &tests, &pins, options, report_dir.path(), shell)?;
-    let differences = differences(&module, &native);
+    let mut differences = differences(&module, &native);
+    let differing_tests = differences.len();
+    if module.exit != native.exit {
+        differences.push(format!(
+            "exit status: {} natively, {} in the module",
+            native.exit, module.exit
+        ));
+    }
     if differences.is_empty() {
         shell.status(
             "Compared",
             &format!(
-                "{} tests: every outcome is native CPython's",
-                module.tests.len()
+                "{}: every outcome is native CPython's",
+                count(module.tests.len(), "test")
             ),
         );
         return Ok(code);
     }
     let mut text = format!(
-        "{} of {} tests end differently in the module than under native CPython:",
-        differences.len(),
-        module.tests.len().max(native.tests.len())
+        "{} of {} end differently in the module than under native CPython:",
+        differing_tests,
+        count(module.tests.len().max(native.tests.len()), "test")
     );
     for line in &differences {
         text.push_str("\n  ");
@@ -462,11 +473,5 @@ fn differences(module: &Report, native: &Report) -> Vec<String> {
             let there = native.tests.get(id).unwrap_or(&missing);
             (here != there).then(|| format!("{id}: {there} natively, {here} in the module"))
         })
-        .chain((module.exit != native.exit).then(|| {
-            format!(
-                "exit status: {} natively, {} in the module",
-                native.exit, module.exit
-            )
-        }))
         .collect()
 }

@@ -293,7 +293,7 @@ fn init_scaffolds_a_project_that_builds_and_runs() {
     assert_eq!(tested.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("Ran 1 test"), "{stdout}");
     assert!(
-        stderr.contains("Compared 1 tests: every outcome is native CPython's"),
+        stderr.contains("Compared 1 test: every outcome is native CPython's"),
         "{stderr}"
     );
 
