@@ -242,7 +242,7 @@ fn bad_projects_fail_clearly_without_output() {
         (
             "bad_entry_module",
             &[
-                "entry module `ok.missing` not found",
+                "module `ok.missing` not found",
                 "pyproject.toml:6:9",
                 "ok/missing.py",
             ],
@@ -250,7 +250,7 @@ fn bad_projects_fail_clearly_without_output() {
         (
             "bad_entry_function",
             &[
-                "entry function `run` is not defined",
+                "function `run` is not defined",
                 "ok/__init__.py",
                 "pyproject.toml:6:7",
             ],

@@ -15,6 +15,7 @@ use pywasm_core::sdk::SdkHome;
 use pywasm_core::{BuildOptions, BuildOutcome, LockOptions, Shell};
 
 pub mod ext;
+pub mod library;
 
 /// The repository root.
 pub fn repo() -> PathBuf {

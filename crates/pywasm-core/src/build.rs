@@ -12,8 +12,9 @@ use crate::describe::{self, BuildManifest, FileDigest};
 use crate::extensions::ExtensionModule;
 use crate::imports::{ImportGraph, StdlibMode};
 use crate::install::{self, Installed, InstalledDist};
+use crate::library::ModuleKind;
 use crate::lock::Source;
-use crate::manifest::Manifest;
+use crate::manifest::{EntryPoint, Manifest};
 use crate::pins::{Pins, ToolchainKind};
 use crate::plan::{BuildPlan, DEFAULT_SOURCE_DATE_EPOCH, GuestLayout};
 use crate::postprocess::optimize::{self, Optimize};
@@ -200,9 +201,9 @@ impl Stages<'_> {
     fn run(&self, options: &BuildOptions) -> Result<(Collected, Installed, Vec<u8>)> {
         let resolution = self.resolve(options)?;
         let mut collected = self.collect()?;
-        let entry_file = entry_file(self.plan, &collected.app)?;
+        let entry_files = entry_files(self.plan, &collected.app)?;
         let mut installed = self.install(&resolution)?;
-        let compiled = self.compile(&collected, &entry_file, &installed)?;
+        let compiled = self.compile(&collected, &entry_files, &installed)?;
         let reach = Reach::new(self.plan, &compiled, &installed);
         let unavailable = self.stdlib_extensions(&reach, &mut installed)?;
         let mut bytecode = compiled.map(|c| c.bytecode);
@@ -212,10 +213,14 @@ impl Stages<'_> {
         let linked = self.link(&installed, &builtins, &image_path, image_size)?;
         let bytes = fs_err::read(&linked)?;
         timed(self.shell, "Validated", || {
-            let facts = postprocess::validate(&bytes)?;
+            let facts = postprocess::validate(&bytes, self.library())?;
+            let exports = match self.library() {
+                Some(library) => format!("a library of {} functions", library.exports.len()),
+                None => "`_start`".into(),
+            };
             Ok((
                 (),
-                format!("{} WASI imports, exports `_start`", facts.imports.len()),
+                format!("{} imports, exports {exports}", facts.imports.len()),
             ))
         })?;
         let bytes = if self.plan.preinit {
@@ -240,7 +245,7 @@ impl Stages<'_> {
         let describe = |after: usize, how: &str| {
             format!(
                 "interpreter started and `{}` imported at build time (+{}){how}",
-                self.plan.entry.module,
+                self.plan.kind.modules().join("`, `"),
                 human_size(after.saturating_sub(linked.len()) as u64)
             )
         };
@@ -252,8 +257,8 @@ impl Stages<'_> {
             return Ok(hit);
         }
         timed(self.shell, "Snapshotted", || {
-            let snapshot = preinit::snapshot(&linked, unavailable)?;
-            postprocess::validate(&snapshot)
+            let snapshot = preinit::snapshot(&linked, unavailable, self.library().is_some())?;
+            postprocess::validate(&snapshot, self.library())
                 .context("the pre-initialised module does not pass the checks its input passed")?;
             crate::fsutil::atomic_write(&cached, &snapshot)?;
             let message = describe(snapshot.len(), "");
@@ -301,7 +306,7 @@ impl Stages<'_> {
             let out = self.work.join("optimized.wasm");
             optimize::run(plan.optimize, plan.debug, linked, &out)?;
             let optimized = fs_err::read(&out)?;
-            postprocess::validate(&optimized)
+            postprocess::validate(&optimized, self.library())
                 .context("binaryen's output does not pass the checks its input passed")?;
             crate::fsutil::atomic_write(&cached, &optimized)?;
             let message = describe(optimized.len() as u64, "");
@@ -354,7 +359,7 @@ impl Stages<'_> {
                 name: plan.name.clone(),
                 version: plan.version.clone(),
             },
-            entry: plan.entry.display(),
+            entry: plan.kind.display(),
             python: describe::Component {
                 version: sdk.python.version.clone(),
                 identity: sdk.python.identity.clone(),
@@ -393,10 +398,21 @@ impl Stages<'_> {
         })
     }
 
+    fn library(&self) -> Option<&crate::library::Library> {
+        match &self.plan.kind {
+            ModuleKind::Library(library) => Some(library),
+            ModuleKind::Command(_) => None,
+        }
+    }
+
     fn collect(&self) -> Result<Collected> {
         timed(self.shell, "Collected", || {
             let plan = self.plan;
-            let app = collect::app_files(&plan.sources, &plan.guest.app_dir)?;
+            let mut sources = plan.sources.clone();
+            if self.library().is_some() {
+                sources.push(crate::library::write_guest_package(self.work)?);
+            }
+            let app = collect::app_files(&sources, &plan.guest.app_dir)?;
             let stdlib =
                 collect::stdlib_files(&self.sdk.python.stdlib_dir(), &plan.guest.stdlib_dir)?;
             let message = format!("{} app files, {} stdlib files", app.len(), stdlib.len());
@@ -434,13 +450,15 @@ impl Stages<'_> {
     fn compile(
         &self,
         collected: &Collected,
-        entry_file: &FileEntry,
+        entry_files: &[(&EntryPoint, FileEntry)],
         installed: &Installed,
     ) -> Result<[Compiled; 3]> {
         timed(self.shell, "Compiled", || {
             let (plan, home) = (self.plan, self.home);
             let compiler = Compiler::new(&self.sdk.python, home.cache("cwasm"), self.shell)?;
-            let app = compiler.app(&collected.app, &plan.entry, entry_file, self.work)?;
+            let entries: Vec<(&EntryPoint, &FileEntry)> =
+                entry_files.iter().map(|(e, f)| (*e, f)).collect();
+            let app = compiler.app(&collected.app, &entries, self.work)?;
             let stdlib = compiler.stdlib(&collected.stdlib, &home.cache("pyc"))?;
             let site = compiler.packages(
                 &installed.files,
@@ -810,12 +828,12 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         None => source_date_epoch_from_env()?,
     };
     let mut sources = collect::source_roots(manifest)?;
-    let mut entry = manifest.entry.clone();
+    let mut kind = manifest.kind.clone();
     let mut lock_dir = manifest.dir.clone();
     let mut default_output = manifest.output.clone();
     if let Some(tests) = &options.tests {
         tests.extend_sources(&mut sources);
-        entry = crate::testing::TestBuild::entry();
+        kind = ModuleKind::Command(crate::testing::TestBuild::entry());
         lock_dir = tests.dir.clone();
         default_output = tests.output(&manifest.name);
     }
@@ -831,7 +849,7 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         manifest_path: manifest.path.clone(),
         name: manifest.name.clone(),
         version: manifest.version.clone(),
-        entry,
+        kind,
         sources,
         output,
         source_date_epoch,
@@ -863,23 +881,38 @@ fn source_date_epoch_from_env() -> Result<u64> {
     }
 }
 
-fn entry_file(plan: &BuildPlan, app: &[FileEntry]) -> Result<FileEntry> {
-    if let Some(file) = collect::module_file(app, &plan.guest.app_dir, &plan.entry.module) {
+/// The file of each function the module runs: the entry point, or every export.
+fn entry_files<'p>(
+    plan: &'p BuildPlan,
+    app: &[FileEntry],
+) -> Result<Vec<(&'p EntryPoint, FileEntry)>> {
+    let entries: Vec<&EntryPoint> = match &plan.kind {
+        ModuleKind::Command(entry) => vec![entry],
+        ModuleKind::Library(library) => library.exports.iter().map(|e| &e.target).collect(),
+    };
+    entries
+        .into_iter()
+        .map(|entry| Ok((entry, entry_file(plan, entry, app)?)))
+        .collect()
+}
+
+fn entry_file(plan: &BuildPlan, entry: &EntryPoint, app: &[FileEntry]) -> Result<FileEntry> {
+    if let Some(file) = collect::module_file(app, &plan.guest.app_dir, &entry.module) {
         return Ok(file.clone());
     }
-    let rel = plan.entry.module.replace('.', "/");
+    let rel = entry.module.replace('.', "/");
     let roots: Vec<String> = plan
         .sources
         .iter()
         .map(|r| format!("`{}`", display_rel(&r.path, &plan.project_dir)))
         .collect();
     let message = format!(
-        "entry module `{}` not found: no `{rel}.py` or `{rel}/__init__.py` in {}",
-        plan.entry.module,
+        "module `{}` not found: no `{rel}.py` or `{rel}/__init__.py` in {}",
+        entry.module,
         roots.join(", ")
     );
-    let help = "fix the module path in the entry point, or set `[tool.pywasm] sources` to where the package lives";
-    match &plan.entry.origin {
+    let help = "fix the module path, or set `[tool.pywasm] sources` to where the package lives";
+    match &entry.origin {
         Some(origin) => Err(origin.error(&message, Some(help))),
         None => bail!("{message}\n  = help: {help}"),
     }

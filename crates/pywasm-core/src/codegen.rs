@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 
 use crate::builtins::Builtin;
 use crate::extensions::ExtensionModule;
+use crate::library::{Library, ModuleKind};
 use crate::plan::BuildPlan;
 
 const MAIN_TEMPLATE: &str = include_str!("../../../templates/main.c.in");
@@ -19,6 +20,12 @@ pub const FS_H: (&str, &str) = (
 /// The module's own runtime below wasi-libc, the same in every build: file calls routed to the
 /// embedded image, the in-memory /tmp or the host; absolute-time sleeps made relative, for hosts
 /// that ignore the flag (node).
+/// Linked into library builds only: the ABI of docs/abi.md, and the header main.c shares with it.
+const LIBRARY_C: (&str, &str) = ("library.c", include_str!("../../../templates/library.c"));
+pub const LIBRARY_H: (&str, &str) = (
+    "pywasm_library.h",
+    include_str!("../../../templates/pywasm_library.h"),
+);
 /// Linked into component builds only: non-zero exit statuses through `exit-with-code`.
 const EXIT_CODE_C: (&str, &str) = (
     "exit_code.c",
@@ -48,12 +55,25 @@ pub fn render_main(
     extensions: &[ExtensionModule],
     builtins: &[Builtin],
 ) -> Result<String> {
+    let (entry, library) = match &plan.kind {
+        ModuleKind::Command(entry) => (Some(entry), None),
+        ModuleKind::Library(library) => (None, Some(library)),
+    };
     render(
         MAIN_TEMPLATE,
         &[
             ("project_name", c_string(&plan.name)),
-            ("entry_module", c_string(&plan.entry.module)),
-            ("entry_attr", c_string(&plan.entry.attr)),
+            (
+                "entry_module",
+                c_string(entry.map_or("", |e| e.module.as_str())),
+            ),
+            (
+                "entry_attr",
+                c_string(entry.map_or("", |e| e.attr.as_str())),
+            ),
+            ("export_specs", c_string(&export_specs(library))),
+            ("exports", exports(library)),
+            ("host_imports", host_imports(library)),
             ("python_home", c_string(&plan.guest.python_home)),
             ("stdlib_dir", c_string(&plan.guest.stdlib_dir)),
             ("site_dir", c_string(&plan.guest.site_dir)),
@@ -87,6 +107,52 @@ fn extension_list(extensions: &[ExtensionModule]) -> Result<String> {
         ));
     }
     Ok(x_macro_body(&lines))
+}
+
+/// `[("name", "module:function"), ...]`, a Python literal; every part was checked to be an
+/// identifier, so nothing needs quoting.
+fn export_specs(library: Option<&Library>) -> String {
+    let specs: Vec<String> = library
+        .map(|l| l.exports.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|e| format!("('{}', '{}')", e.name, e.target.display()))
+        .collect();
+    format!("[{}]", specs.join(", "))
+}
+
+/// The X-macro body of a library's exports: `PYWASM_EXPORT(index, "name")`.
+fn exports(library: Option<&Library>) -> String {
+    let Some(library) = library else {
+        return "/* none */".into();
+    };
+    let lines: Vec<String> = library
+        .exports
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("    PYWASM_EXPORT({i}, {})", c_string(&e.name)))
+        .collect();
+    x_macro_body(&lines)
+}
+
+/// The X-macro body of a library's host imports: `PYWASM_HOST_IMPORT(index, "module", "name")`.
+fn host_imports(library: Option<&Library>) -> String {
+    let imports = library.map(|l| l.imports.as_slice()).unwrap_or_default();
+    if imports.is_empty() {
+        return "/* none */".into();
+    }
+    let lines: Vec<String> = imports
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            format!(
+                "    PYWASM_HOST_IMPORT({i}, {}, {})",
+                c_string(&h.module),
+                c_string(&h.name)
+            )
+        })
+        .collect();
+    x_macro_body(&lines)
 }
 
 /// `import a.b` lines as one C string; the names were checked to be dotted identifiers.
@@ -159,6 +225,7 @@ pub fn write_sources(
         fs_err::write(path, text)?;
     }
     fs_err::write(work.join(FS_H.0), FS_H.1)?;
+    fs_err::write(work.join(LIBRARY_H.0), LIBRARY_H.1)?;
     fs_err::write(&generated.image_s, render_image(image, image_size)?)?;
     Ok(generated)
 }
@@ -167,6 +234,9 @@ fn runtime_sources(plan: &BuildPlan) -> Vec<(&'static str, &'static str)> {
     let mut sources = RUNTIME_C.to_vec();
     if plan.component && plan.component_exit_codes {
         sources.push(EXIT_CODE_C);
+    }
+    if matches!(plan.kind, ModuleKind::Library(_)) {
+        sources.push(LIBRARY_C);
     }
     sources
 }
@@ -217,7 +287,7 @@ mod tests {
             manifest_path: "/p/pyproject.toml".into(),
             name: "hello".into(),
             version: "1.0".into(),
-            entry: EntryPoint::parse("hello.cli:main").unwrap(),
+            kind: ModuleKind::Command(EntryPoint::parse("hello.cli:main").unwrap()),
             sources: vec![],
             output: "/p/dist/hello.wasm".into(),
             source_date_epoch: DEFAULT_SOURCE_DATE_EPOCH,

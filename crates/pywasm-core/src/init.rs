@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(created.package, "demo");
         assert!(project.join("src/demo/cli.py").is_file());
         let manifest = crate::manifest::Manifest::load(&project).unwrap();
-        assert_eq!(manifest.entry.display(), "demo.cli:main");
+        assert_eq!(manifest.kind.display(), "demo.cli:main");
         let err = init(&options, &Shell::quiet()).unwrap_err();
         assert!(format!("{err}").contains("already exists"), "{err}");
     }

@@ -18,6 +18,7 @@ pub mod imports;
 pub mod init;
 pub mod inspect;
 pub mod install;
+pub mod library;
 pub mod link;
 pub mod lock;
 pub mod manifest;

@@ -31,13 +31,19 @@ pub fn link(
     shell: &Shell,
 ) -> Result<PathBuf> {
     let python = &sdk.python;
+    let library = matches!(plan.kind, crate::library::ModuleKind::Library(_));
     let mut objects = Vec::new();
     let main = (
         &generated.main_c,
         vec![format!("-I{}", python.include_dir().display())],
         true,
     );
-    let runtime = generated.runtime_c.iter().map(|c| (c, vec![], true));
+    // library.c is the one runtime source that calls into Python.
+    let python_include = format!("-I{}", python.include_dir().display());
+    let runtime = generated
+        .runtime_c
+        .iter()
+        .map(|c| (c, vec![python_include.clone()], true));
     // Its content is the image (`.incbin`), new on every change; assembling it is quick.
     let image = (&generated.image_s, vec![], false);
     for (source, extra, cached) in std::iter::once(main)
@@ -48,6 +54,9 @@ pub fn link(
         let mut flags = vec!["-O2".to_string()];
         if plan.preinit {
             flags.push("-DPYWASM_PREINIT".into());
+        }
+        if library {
+            flags.push("-DPYWASM_LIBRARY".into());
         }
         flags.push(format!("-I{}", generated.include_dir.display()));
         flags.extend(emulation_defines());
@@ -98,6 +107,10 @@ pub fn link(
         .arg(format!("-lpython{}", python.minor))
         .args(["-lexpat", "-lmpdec"])
         .args(runtime_link_flags(plan.debug));
+    if library {
+        // A reactor: wasi-libc's `_initialize` runs the constructors, main.c's start among them.
+        cmd.arg("-mexec-model=reactor");
+    }
     cmd.arg("-o").arg(&output);
     process::run(shell, "link the module", &mut cmd)?;
     Ok(output)
@@ -113,6 +126,7 @@ fn object_key(sdk: &Sdk, source: &Path, flags: &[String]) -> Result<String> {
         flags.join(" "),
         crate::codegen::FS_H.1
     );
+    key.push_str(crate::codegen::LIBRARY_H.1);
     key.push_str(&crate::fsutil::sha256_hex(&fs_err::read(source)?));
     Ok(format!(
         "{}.o",

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::imports::StdlibMode;
+use crate::library::ModuleKind;
 use crate::postprocess::optimize::Optimize;
 use crate::size::SizeSetting;
 
@@ -76,6 +77,14 @@ pub struct PywasmConfig {
     /// project. Default: `["tests"]`.
     #[schemars(with = "Option<Vec<String>>")]
     pub test_paths: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Functions hosts call: `wasm_name = "package.module:function"`. A project with exports
+    /// builds a library module (a WASI reactor, see docs/abi.md) instead of a command.
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub exports: Option<crate::library::NameTable>,
+    /// Host functions the Python code calls as `pywasm.host.name(value)`: `name = "wasm_module"`
+    /// imports `wasm_module.name`. Library modules only.
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub imports: Option<crate::library::NameTable>,
 }
 
 /// What `tmp-size` is when not set.
@@ -113,7 +122,8 @@ pub struct Manifest {
     pub dir: PathBuf,
     pub name: String,
     pub version: String,
-    pub entry: EntryPoint,
+    /// A command (its entry point) or a library (its exports and host imports).
+    pub kind: ModuleKind,
     /// Source roots from `[tool.pywasm] sources`; `None` means detect the layout.
     pub sources: Option<Vec<Located<PathBuf>>>,
     pub output: PathBuf,
@@ -375,8 +385,16 @@ impl Manifest {
         if let Some(gui) = &project.gui_scripts {
             entry_points.insert("gui_scripts".into(), gui.clone());
         }
-        let entry = match config.entry {
-            Some(entry) => {
+        let library = crate::library::read(config.exports, config.imports, &at)?;
+        let kind = match (library, config.entry) {
+            (Some(_), Some(entry)) => {
+                return Err(at(entry.span()).error(
+                    "a module is a command or a library: this project sets both `entry` and `[tool.pywasm.exports]`",
+                    Some("remove `entry` to build the library; hosts call its exports instead of `_start`"),
+                ));
+            }
+            (Some(library), None) => ModuleKind::Library(library),
+            (None, Some(entry)) => {
                 let origin = at(entry.span());
                 let mut parsed = EntryPoint::parse(entry.get_ref()).map_err(|msg| {
                     origin.error(
@@ -385,9 +403,9 @@ impl Manifest {
                     )
                 })?;
                 parsed.origin = Some(origin);
-                parsed
+                ModuleKind::Command(parsed)
             }
-            None => default_entry(project.scripts, &at, path)?,
+            (None, None) => ModuleKind::Command(default_entry(project.scripts, &at, path)?),
         };
 
         let sources = config.sources.map(|list| {
@@ -441,7 +459,7 @@ impl Manifest {
             dir,
             name,
             version,
-            entry,
+            kind,
             sources,
             output,
             deps,
@@ -551,8 +569,11 @@ mod tests {
     #[test]
     fn entry_from_tool_table() {
         let m = parse("[project]\nname = \"hello\"\nversion = \"1.2\"\n[tool.pywasm]\nentry = \"hello.cli:main\"\n").unwrap();
+        let ModuleKind::Command(entry) = &m.kind else {
+            panic!("a command");
+        };
         assert_eq!(
-            (m.entry.module.as_str(), m.entry.attr.as_str()),
+            (entry.module.as_str(), entry.attr.as_str()),
             ("hello.cli", "main")
         );
         assert_eq!(m.version, "1.2");
@@ -562,7 +583,7 @@ mod tests {
     #[test]
     fn entry_defaults_to_the_single_script() {
         let m = parse("[project]\nname = \"x\"\n[project.scripts]\nx = \"x.app:run\"\n").unwrap();
-        assert_eq!(m.entry.display(), "x.app:run");
+        assert_eq!(m.kind.display(), "x.app:run");
     }
 
     #[test]

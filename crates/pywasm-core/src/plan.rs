@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::manifest::{EntryPoint, Origin};
+use crate::library::ModuleKind;
+use crate::manifest::Origin;
 use crate::postprocess::optimize::Optimize;
 
 /// 1980-01-01, the earliest time a zip archive can record; used when `SOURCE_DATE_EPOCH` is not
@@ -16,7 +17,8 @@ pub struct BuildPlan {
     pub manifest_path: PathBuf,
     pub name: String,
     pub version: String,
-    pub entry: EntryPoint,
+    /// A command and its entry point, or a library and its exports.
+    pub kind: ModuleKind,
     /// Where top-level packages and modules come from, in sys.path order.
     pub sources: Vec<SourceRoot>,
     pub output: PathBuf,

@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use wasm_encoder::{Module, RawSection};
 use wasmparser::{Parser, Payload, Validator, WasmFeatures};
 
+use crate::library::Library;
+
 /// WebAssembly 2.0 without SIMD: what wasmtime, wasmer, wazero and node 20 all run, and what
 /// [`optimize`] lets binaryen use.
 pub const PORTABLE_FEATURES: WasmFeatures = WasmFeatures::WASM2.difference(WasmFeatures::SIMD);
@@ -26,7 +28,10 @@ pub const WASI_PREVIEW1: &str = "wasi_snapshot_preview1";
 /// component builds make (`templates/exit_code.c`), which wit-component resolves.
 pub const EXIT_WITH_CODE: (&str, &str) = ("wasi:cli/exit@0.2.12", "exit-with-code");
 
-pub fn validate(bytes: &[u8]) -> Result<ModuleFacts> {
+/// Checks a module pywasm made: valid, portable WebAssembly; only WASI preview1 imports (plus a
+/// library's host functions and a component's `exit-with-code`); the export a host starts it
+/// with (`_start` for a command, `_initialize` for a library).
+pub fn validate(bytes: &[u8], library: Option<&Library>) -> Result<ModuleFacts> {
     Validator::new()
         .validate_all(bytes)
         .context("the linked module does not validate")?;
@@ -63,6 +68,11 @@ pub fn validate(bytes: &[u8]) -> Result<ModuleFacts> {
         .filter(|i| {
             !i.starts_with(&format!("{WASI_PREVIEW1}::"))
                 && **i != format!("{}::{}", EXIT_WITH_CODE.0, EXIT_WITH_CODE.1)
+                && !library.is_some_and(|l| {
+                    l.imports
+                        .iter()
+                        .any(|h| **i == format!("{}::{}", h.module, h.name))
+                })
         })
         .collect();
     if !foreign.is_empty() {
@@ -75,8 +85,13 @@ pub fn validate(bytes: &[u8]) -> Result<ModuleFacts> {
                 .join(", ")
         );
     }
-    if !facts.exports.iter().any(|e| e == "_start") {
-        bail!("the linked module has no `_start` export, so it is not a WASI command");
+    let start = if library.is_some() {
+        "_initialize"
+    } else {
+        "_start"
+    };
+    if !facts.exports.iter().any(|e| e == start) {
+        bail!("the linked module has no `{start}` export");
     }
     Ok(facts)
 }
@@ -134,18 +149,18 @@ mod tests {
 
     #[test]
     fn wasi_imports_pass() {
-        let facts = validate(&module(WASI_PREVIEW1)).unwrap();
+        let facts = validate(&module(WASI_PREVIEW1), None).unwrap();
         assert_eq!(facts.imports, ["wasi_snapshot_preview1::f"]);
     }
 
     #[test]
     fn foreign_imports_fail() {
-        let err = validate(&module("env")).unwrap_err().to_string();
+        let err = validate(&module("env"), None).unwrap_err().to_string();
         assert!(err.contains("`env::f`"), "{err}");
     }
 
     #[test]
     fn garbage_fails() {
-        assert!(validate(b"\0asm\x01\0\0\0\x01").is_err());
+        assert!(validate(b"\0asm\x01\0\0\0\x01", None).is_err());
     }
 }

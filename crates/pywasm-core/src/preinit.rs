@@ -38,9 +38,17 @@ pub struct Unavailable {
 /// Runs the module's initialisation and returns the module with that state built in. A failure
 /// is explained from the traceback; `unavailable` names the C modules the build knows are
 /// missing.
-pub fn snapshot(linked: &[u8], unavailable: &[Unavailable]) -> Result<Vec<u8>> {
+/// What a library module's pre-initialised `_initialize` is called before pywasm renames it.
+pub const LIBRARY_RESUME_EXPORT: &str = "pywasm-resume";
+
+/// Snapshots `linked` after its start: `wizer-initialize` for a command; for a library (a
+/// reactor), its `_initialize` first, whose place in the output `pywasm-resume` takes.
+pub fn snapshot(linked: &[u8], unavailable: &[Unavailable], library: bool) -> Result<Vec<u8>> {
     let mut wizer = Wizer::new();
     wizer.init_func(INIT_EXPORT);
+    if library {
+        wizer.func_rename("_initialize", LIBRARY_RESUME_EXPORT);
+    }
     let (cx, instrumented) = wizer
         .instrument(linked)
         .map_err(|e| anyhow!("{e:?}"))
@@ -77,16 +85,31 @@ pub fn snapshot(linked: &[u8], unavailable: &[Unavailable]) -> Result<Vec<u8>> {
     linker.func_wrap(module_name, name, |code: i32| -> wasmtime::Result<()> {
         Err(wasmtime::Error::new(I32Exit(code)))
     })?;
+    if library {
+        // A library's host functions: nothing calls them while its modules are imported, and
+        // a call would be a bug worth a trap.
+        linker
+            .define_unknown_imports_as_traps(&module)
+            .map_err(anyhow::Error::from)?;
+    }
     let instance = linker
         .instantiate(&mut store, &module)
         .map_err(anyhow::Error::from)
         .context("failed to instantiate the module for pre-initialisation")?;
-    let init = instance
-        .get_typed_func::<(), ()>(&mut store, INIT_EXPORT)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("the linked module has no `{INIT_EXPORT}` export"))?;
     let output = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
-    if let Err(err) = init.call(&mut store, ()) {
+    let calls: &[&str] = if library {
+        &["_initialize", INIT_EXPORT]
+    } else {
+        &[INIT_EXPORT]
+    };
+    for call in calls {
+        let init = instance
+            .get_typed_func::<(), ()>(&mut store, call)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("the linked module has no `{call}` export"))?;
+        let Err(err) = init.call(&mut store, ()) else {
+            continue;
+        };
         let stderr = output(&stderr);
         return Err(match err.downcast_ref::<I32Exit>() {
             Some(I32Exit(EXIT_PYTHON_FAILED)) => raised(&stderr, unavailable),

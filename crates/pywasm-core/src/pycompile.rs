@@ -186,7 +186,7 @@ def literal_module(called, name):
 
 with open(sys.argv[1], encoding="utf-8") as f:
     jobs = json.load(f)
-result = {"errors": [], "compiled": [], "entry_defined": None, "imports": {}}
+result = {"errors": [], "compiled": [], "undefined": [], "imports": {}}
 for job in jobs["files"]:
     with open(job["src"], "rb") as f:
         source = f.read()
@@ -211,8 +211,9 @@ for job in jobs["files"]:
         result["imports"][job["filename"]] = imports(ast.parse(source))
     except (SyntaxError, ValueError, RecursionError):
         pass
-    if jobs.get("entry") and jobs["entry"]["filename"] == job["filename"]:
-        result["entry_defined"] = defines(ast.parse(source), jobs["entry"]["name"])
+    for index, entry in enumerate(jobs["entries"]):
+        if entry["filename"] == job["filename"] and not defines(ast.parse(source), entry["name"]):
+            result["undefined"].append(index)
 with open("/out/result.json", "w", encoding="utf-8") as f:
     json.dump(result, f)
 "#;
@@ -222,7 +223,8 @@ const PYTHON_HOME: &str = "/usr/local";
 #[derive(Serialize)]
 struct Jobs {
     files: Vec<Job>,
-    entry: Option<EntryJob>,
+    /// Functions that must be defined at the top level of their modules.
+    entries: Vec<EntryJob>,
 }
 
 #[derive(Serialize)]
@@ -241,7 +243,8 @@ struct EntryJob {
 struct CompileResult {
     errors: Vec<SyntaxErrorReport>,
     compiled: Vec<(String, String)>,
-    entry_defined: Option<bool>,
+    /// Indices into `Jobs::entries` of functions the module does not define.
+    undefined: Vec<usize>,
     #[serde(default)]
     imports: BTreeMap<String, Vec<String>>,
 }
@@ -364,7 +367,7 @@ impl<'a> Compiler<'a> {
         let result = self.run(
             Jobs {
                 files: jobs,
-                entry: None,
+                entries: Vec::new(),
             },
             scratch.path(),
             preopens,
@@ -390,8 +393,7 @@ impl<'a> Compiler<'a> {
     pub fn app(
         &self,
         files: &[FileEntry],
-        entry: &EntryPoint,
-        entry_file: &FileEntry,
+        entries: &[(&EntryPoint, &FileEntry)],
         work: &Path,
     ) -> Result<Compiled> {
         let mut preopens: Vec<Preopen> = Vec::new();
@@ -424,14 +426,17 @@ impl<'a> Compiler<'a> {
         }
         let out = work.join("pyc");
         fs_err::create_dir_all(&out)?;
-        let entry_job = EntryJob {
-            filename: entry_file.guest.clone(),
-            name: entry_attr_head(entry).to_string(),
-        };
+        let entry_jobs = entries
+            .iter()
+            .map(|(entry, file)| EntryJob {
+                filename: file.guest.clone(),
+                name: entry_attr_head(entry).to_string(),
+            })
+            .collect();
         let result = self.run(
             Jobs {
                 files: jobs,
-                entry: Some(entry_job),
+                entries: entry_jobs,
             },
             &out,
             preopens,
@@ -451,14 +456,13 @@ impl<'a> Compiler<'a> {
             };
             bail!("{}{tail}", reports.join("\n\n"));
         }
-        if result.entry_defined == Some(false) {
+        if let Some((entry, entry_file)) = result.undefined.first().and_then(|i| entries.get(*i)) {
             let message = format!(
-                "entry function `{}` is not defined at the top level of `{}`",
+                "function `{}` is not defined at the top level of `{}`",
                 entry_attr_head(entry),
                 entry_file.host.display()
             );
-            let help =
-                "define it there, or point `[tool.pywasm] entry` at the right `module:function`";
+            let help = "define it there, or point the entry point or export at the right `module:function`";
             return Err(match &entry.origin {
                 Some(origin) => origin.error(&message, Some(help)),
                 None => anyhow::anyhow!("{message}\n  = help: {help}"),

@@ -1,0 +1,141 @@
+//! Library modules (docs/abi.md): Python functions that hosts call many times on one live
+//! instance. Every call's result is compared across wasmtime, node and native CPython.
+
+#![allow(clippy::unwrap_used)]
+
+use pywasm_tests::library::{Answer, call_in_node, call_in_wasmtime, call_natively};
+use pywasm_tests::*;
+
+const EXPORTS: [(&str, &str); 9] = [
+    ("add", "scorer:add"),
+    ("count", "scorer:count"),
+    ("enrich", "scorer:enrich"),
+    ("fail", "scorer:fail"),
+    ("nothing", "scorer:nothing"),
+    ("reverse", "scorer:reverse"),
+    ("score", "scorer:score"),
+    ("shout", "scorer:shout"),
+    ("summary", "scorer:summary"),
+];
+
+/// One call of each way the ABI passes values, an exception between calls that change module
+/// state, a host function, and bad input.
+fn calls() -> Vec<(&'static str, Vec<u8>)> {
+    let b = |s: &str| s.as_bytes().to_vec();
+    vec![
+        ("score", b(r#"{"name": "a", "value": 2, "tags": ["x"]}"#)),
+        ("score", b(r#"{"name": "b", "value": 0.5}"#)),
+        ("shout", b("héllo wörld")),
+        ("reverse", vec![0, 1, 2, 255, b'a']),
+        ("summary", b("[1, 2, 3.5]")),
+        ("add", b("[1, 2]")),
+        ("add", b("[5]")),
+        ("count", vec![]),
+        ("count", vec![]),
+        ("fail", b("bad row")),
+        ("count", vec![]),
+        ("enrich", b("k1")),
+        ("nothing", vec![]),
+        ("score", b("not json")),
+        ("add", b(r#"{"a": 1}"#)),
+        ("shout", vec![]),
+    ]
+}
+
+fn text(answer: &Answer) -> String {
+    match answer {
+        Answer::Ok(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Answer::Raised(line) => format!("raised {line}"),
+    }
+}
+
+/// The library answers every call as native CPython does, in wasmtime and in node, pre-initialised
+/// or not; module globals persist and an exception leaves the instance usable.
+#[test]
+fn every_call_answers_as_natively_on_wasmtime_and_node() {
+    let project = Project::fixture("library");
+    let calls = calls();
+    let native = call_natively(
+        &[&project.root.join("src")],
+        &EXPORTS,
+        &["lookup"],
+        &calls,
+        &project.root,
+    )
+    .unwrap();
+    let expected: Vec<String> = native.iter().map(text).collect();
+    assert_eq!(
+        expected,
+        [
+            r#"{"name":"a","score":3.0,"tags":["x"]}"#,
+            r#"{"name":"b","score":0.75,"tags":[]}"#,
+            "HÉLLO WÖRLD!",
+            "a\u{fffd}\u{2}\u{1}\u{0}",
+            r#"{"n":3,"mean":2.1666666666666665}"#,
+            "3",
+            "15",
+            "1",
+            "2",
+            "raised ValueError: bad row",
+            "3",
+            r#"{"key":"k1","host":{"len":2,"text":"k1"}}"#,
+            "",
+            "raised json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
+            "raised TypeError: expected a JSON array of 2 arguments",
+            "!",
+        ]
+    );
+    for preinit in [true, false] {
+        let built = project
+            .build_with(|o| o.preinit = Some(preinit))
+            .expect("build");
+        let (wasmtime, printed) = call_in_wasmtime(&built.output, &calls).unwrap();
+        assert_eq!(wasmtime, native, "wasmtime, preinit = {preinit}");
+        assert_eq!(printed, "called for its side effect\n");
+        let node = call_in_node(&built.output, &calls, &project.root).unwrap();
+        assert_eq!(node, native, "node, preinit = {preinit}");
+    }
+}
+
+/// The module is a WASI reactor with exactly the ABI's exports and the declared host import.
+#[test]
+fn a_library_exports_the_abi_and_no_start() {
+    let project = Project::fixture("library");
+    let built = project.build().expect("build");
+    let bytes = fs_err::read(&built.output).unwrap();
+    let mut exports = Vec::new();
+    let mut imports = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.unwrap() {
+            wasmparser::Payload::ExportSection(reader) => {
+                for export in reader {
+                    exports.push(export.unwrap().name.to_string());
+                }
+            }
+            wasmparser::Payload::ImportSection(reader) => {
+                for import in reader {
+                    let import = import.unwrap();
+                    if import.module != "wasi_snapshot_preview1" {
+                        imports.push(format!("{}.{}", import.module, import.name));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    exports.sort();
+    let mut expected: Vec<String> = [
+        "_initialize",
+        "memory",
+        "pywasm_alloc",
+        "pywasm_error",
+        "pywasm_free",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(EXPORTS.iter().map(|(name, _)| name.to_string()))
+    .collect();
+    expected.sort();
+    assert_eq!(exports, expected);
+    assert_eq!(imports, ["env.lookup"]);
+}

@@ -1,0 +1,207 @@
+//! Hosts for library modules (docs/abi.md): wasmtime (the crate, here), node
+//! (`examples/hosts/js/library.mjs`) and native CPython through pywasm's own Python side of the
+//! ABI (`library_native.py`), each answering the host function `env.lookup` the same way.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use wasmtime::{Caller, Engine, Extern, Linker, Module, Store};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use crate::{node, repo};
+
+/// One call's outcome: the result bytes, or the error text's first line (the exception).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Ok(Vec<u8>),
+    Raised(String),
+}
+
+/// What `env.lookup` answers for `argument`, in every host.
+pub fn lookup_answer(argument: &[u8]) -> Vec<u8> {
+    json!({"len": argument.len(), "text": String::from_utf8_lossy(argument)})
+        .to_string()
+        .into_bytes()
+}
+
+fn pack(ptr: u32, len: u32) -> i64 {
+    ((u64::from(ptr) << 32) | u64::from(len)) as i64
+}
+
+fn unpack(packed: i64) -> (usize, usize) {
+    let packed = packed as u64;
+    ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize)
+}
+
+/// Instantiates `wasm` once in wasmtime, calls `_initialize`, then every call in order. Returns
+/// the answers and what the module printed.
+pub fn call_in_wasmtime(wasm: &Path, calls: &[(&str, Vec<u8>)]) -> Result<(Vec<Answer>, String)> {
+    let engine = Engine::default();
+    let module = Module::from_file(&engine, wasm).map_err(anyhow::Error::from)?;
+    let stdout = MemoryOutputPipe::new(1 << 20);
+    let ctx = WasiCtxBuilder::new().stdout(stdout.clone()).build_p1();
+    let mut store = Store::new(&engine, ctx);
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+    p1::add_to_linker_sync(&mut linker, |ctx| ctx).map_err(anyhow::Error::from)?;
+    linker
+        .func_wrap(
+            "env",
+            "lookup",
+            |mut caller: Caller<'_, WasiP1Ctx>, ptr: i32, len: i32| -> wasmtime::Result<i64> {
+                let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+                    wasmtime::bail!("no memory export");
+                };
+                let mut argument = vec![0u8; len as usize];
+                memory.read(&caller, ptr as usize, &mut argument)?;
+                let answer = lookup_answer(&argument);
+                let alloc = caller
+                    .get_export("pywasm_alloc")
+                    .and_then(Extern::into_func)
+                    .ok_or_else(|| wasmtime::format_err!("no pywasm_alloc"))?
+                    .typed::<i32, i32>(&caller)?;
+                let out = alloc.call(&mut caller, answer.len() as i32)?;
+                memory.write(&mut caller, out as usize, &answer)?;
+                Ok(pack(out as u32, answer.len() as u32))
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .map_err(anyhow::Error::from)?;
+    let func = |store: &mut Store<WasiP1Ctx>, name: &str| {
+        instance
+            .get_func(&mut *store, name)
+            .with_context(|| format!("no export `{name}`"))
+    };
+    func(&mut store, "_initialize")?
+        .typed::<(), ()>(&store)?
+        .call(&mut store, ())
+        .map_err(anyhow::Error::from)
+        .context("_initialize")?;
+    let memory = instance
+        .get_memory(&mut store, "memory")
+        .context("no memory")?;
+    let alloc = func(&mut store, "pywasm_alloc")?.typed::<i32, i32>(&store)?;
+    let free = func(&mut store, "pywasm_free")?.typed::<(i32, i32), ()>(&store)?;
+    let error = func(&mut store, "pywasm_error")?.typed::<(), i64>(&store)?;
+    let mut answers = Vec::new();
+    for (name, argument) in calls {
+        let export = func(&mut store, name)?.typed::<(i32, i32), i64>(&store)?;
+        let (ptr, len) = if argument.is_empty() {
+            (0, 0)
+        } else {
+            let ptr = alloc.call(&mut store, argument.len() as i32)?;
+            memory.write(&mut store, ptr as usize, argument)?;
+            (ptr, argument.len() as i32)
+        };
+        let packed = export
+            .call(&mut store, (ptr, len))
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("calling `{name}` trapped"))?;
+        if len > 0 {
+            free.call(&mut store, (ptr, len))?;
+        }
+        let (failed, packed) = if packed < 0 {
+            (true, error.call(&mut store, ())?)
+        } else {
+            (false, packed)
+        };
+        let (out, n) = unpack(packed);
+        let mut bytes = vec![0u8; n];
+        memory.read(&store, out, &mut bytes)?;
+        if n > 0 {
+            free.call(&mut store, (out as i32, n as i32))?;
+        }
+        answers.push(if failed {
+            Answer::Raised(first_line(&String::from_utf8_lossy(&bytes)))
+        } else {
+            Answer::Ok(bytes)
+        });
+    }
+    Ok((
+        answers,
+        String::from_utf8_lossy(&stdout.contents()).into_owned(),
+    ))
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+fn calls_json(calls: &[(&str, Vec<u8>)]) -> Value {
+    Value::Array(
+        calls
+            .iter()
+            .map(|(name, argument)| json!([name, B64.encode(argument)]))
+            .collect(),
+    )
+}
+
+fn answers(output: &str) -> Result<Vec<Answer>> {
+    let line = output.lines().last().context("no output")?;
+    let list: Vec<(bool, String)> =
+        serde_json::from_str(line).with_context(|| format!("not a list of answers: {line}"))?;
+    list.into_iter()
+        .map(|(ok, value)| {
+            Ok(if ok {
+                Answer::Ok(B64.decode(value)?)
+            } else {
+                Answer::Raised(first_line(&value))
+            })
+        })
+        .collect()
+}
+
+/// The same calls through `examples/hosts/js/library.mjs` under node's WASI.
+pub fn call_in_node(wasm: &Path, calls: &[(&str, Vec<u8>)], scratch: &Path) -> Result<Vec<Answer>> {
+    let file = scratch.join("calls.json");
+    fs_err::write(&file, calls_json(calls).to_string())?;
+    let out = Command::new(node()?)
+        .arg("--no-warnings")
+        .arg(repo().join("examples/hosts/js/library.mjs"))
+        .arg(wasm)
+        .arg(&file)
+        .output()?;
+    if !out.status.success() {
+        bail!("node host failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    answers(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The same calls under native CPython, through pywasm's Python side of the ABI.
+pub fn call_natively(
+    path: &[&Path],
+    exports: &[(&str, &str)],
+    hosts: &[&str],
+    calls: &[(&str, Vec<u8>)],
+    scratch: &Path,
+) -> Result<Vec<Answer>> {
+    let mut dirs: Vec<String> = vec![repo().join("templates/guest").display().to_string()];
+    dirs.extend(path.iter().map(|p| p.display().to_string()));
+    let request = json!({
+        "path": dirs,
+        "exports": exports.iter().map(|(n, s)| json!([n, s])).collect::<Vec<_>>(),
+        "hosts": hosts,
+        "calls": calls_json(calls),
+    });
+    let file = scratch.join("native-request.json");
+    fs_err::write(&file, request.to_string())?;
+    let out = Command::new(crate::native_python()?)
+        .args(["-I", "-S", "-B"])
+        .arg(repo().join("tests/support/library_native.py"))
+        .arg(&file)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "native run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    answers(&String::from_utf8_lossy(&out.stdout))
+}
