@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use pywasm_tests::library::{Answer, call_in_node, call_in_wasmtime, call_natively};
+use pywasm_tests::library::{
+    Answer, call_in_node, call_in_wasmtime, call_in_wazero, call_natively,
+};
 use pywasm_tests::*;
 
 const EXPORTS: [(&str, &str); 9] = [
@@ -49,10 +51,10 @@ fn text(answer: &Answer) -> String {
     }
 }
 
-/// The library answers every call as native CPython does, in wasmtime and in node, pre-initialised
-/// or not; module globals persist and an exception leaves the instance usable.
+/// The library answers every call as native CPython does, in wasmtime, node and wazero (Go),
+/// pre-initialised or not; module globals persist and an exception leaves the instance usable.
 #[test]
-fn every_call_answers_as_natively_on_wasmtime_and_node() {
+fn every_call_answers_as_natively_on_every_host() {
     let project = Project::fixture("library");
     let calls = calls();
     let native = call_natively(
@@ -94,6 +96,8 @@ fn every_call_answers_as_natively_on_wasmtime_and_node() {
         assert_eq!(printed, "called for its side effect\n");
         let node = call_in_node(&built.output, &calls, &project.root).unwrap();
         assert_eq!(node, native, "node, preinit = {preinit}");
+        let wazero = call_in_wazero(&built.output, &calls, None, &project.root).unwrap();
+        assert_eq!(wazero, native, "wazero, preinit = {preinit}");
     }
 }
 

@@ -174,6 +174,67 @@ pub fn call_in_node(wasm: &Path, calls: &[(&str, Vec<u8>)], scratch: &Path) -> R
     answers(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// The Go toolchain from PATH, checked to be new enough for `examples/hosts/go/go.mod`.
+fn go() -> Result<&'static str> {
+    let out = Command::new("go")
+        .arg("version")
+        .output()
+        .context("the wazero host needs Go 1.25 or newer on PATH")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "go version go1.26.8 linux/amd64"
+    let minor: u32 = text
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.strip_prefix("go1."))
+        .and_then(|v| v.split('.').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if minor < 25 {
+        bail!(
+            "the wazero host needs Go 1.25 or newer, found `{}`",
+            text.trim()
+        );
+    }
+    Ok("go")
+}
+
+/// The same calls through `examples/hosts/go` (wazero), with `max_pages` as the instance's
+/// memory cap when given.
+pub fn call_in_wazero(
+    wasm: &Path,
+    calls: &[(&str, Vec<u8>)],
+    max_pages: Option<u32>,
+    scratch: &Path,
+) -> Result<Vec<Answer>> {
+    let host = scratch.join("wazero-host");
+    let built = Command::new(go()?)
+        .args(["build", "-o"])
+        .arg(&host)
+        .arg(".")
+        .current_dir(repo().join("examples/hosts/go"))
+        .output()?;
+    if !built.status.success() {
+        bail!(
+            "go build failed: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+    }
+    let file = scratch.join("calls.json");
+    fs_err::write(&file, calls_json(calls).to_string())?;
+    let mut cmd = Command::new(&host);
+    if let Some(pages) = max_pages {
+        cmd.arg("-max-pages").arg(pages.to_string());
+    }
+    let out = cmd.arg(wasm).arg(&file).output()?;
+    if !out.status.success() {
+        bail!(
+            "wazero host failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    answers(&String::from_utf8_lossy(&out.stdout))
+}
+
 /// The same calls under native CPython, through pywasm's Python side of the ABI.
 pub fn call_natively(
     path: &[&Path],

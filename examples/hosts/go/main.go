@@ -1,0 +1,169 @@
+// Calls the exports of a pywasm library module from Go with wazero (docs/abi.md), on one live
+// instance, as a database engine calls a UDF per row.
+//
+//	go run . [-max-pages N] module.wasm calls.json
+//
+// calls.json is a list of [export name, argument as base64]; the output is one JSON list of
+// [true, result as base64] or [false, error text], one per call. The host function
+// `env.lookup` answers with {"len": <argument length>, "text": <argument as text>} as JSON,
+// written into a buffer from the guest's pywasm_alloc.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+func pack(ptr, n uint32) uint64 { return uint64(ptr)<<32 | uint64(n) }
+
+func unpack(packed uint64) (uint32, uint32) { return uint32(packed >> 32), uint32(packed) }
+
+// toGuest copies data into a fresh guest buffer.
+func toGuest(ctx context.Context, mod api.Module, data []byte) (uint32, uint32, error) {
+	if len(data) == 0 {
+		return 0, 0, nil
+	}
+	res, err := mod.ExportedFunction("pywasm_alloc").Call(ctx, uint64(len(data)))
+	if err != nil {
+		return 0, 0, err
+	}
+	ptr := uint32(res[0])
+	if ptr == 0 || !mod.Memory().Write(ptr, data) {
+		return 0, 0, fmt.Errorf("pywasm_alloc(%d) failed", len(data))
+	}
+	return ptr, uint32(len(data)), nil
+}
+
+// fromGuest reads and frees a packed result.
+func fromGuest(ctx context.Context, mod api.Module, packed uint64) ([]byte, error) {
+	ptr, n := unpack(packed)
+	data, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		return nil, fmt.Errorf("result (%d, %d) is outside memory", ptr, n)
+	}
+	out := append([]byte(nil), data...)
+	if n > 0 {
+		if _, err := mod.ExportedFunction("pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func lookup(ctx context.Context, mod api.Module, ptr, n uint32) uint64 {
+	argument, _ := mod.Memory().Read(ptr, n)
+	answer, _ := json.Marshal(map[string]any{"len": n, "text": string(argument)})
+	out, size, err := toGuest(ctx, mod, answer)
+	if err != nil {
+		panic(err)
+	}
+	return pack(out, size)
+}
+
+func run() error {
+	maxPages := flag.Uint("max-pages", 0, "cap the instance's memory at this many 64 KiB pages (0: wazero's default)")
+	flag.Parse()
+	if flag.NArg() != 2 {
+		return fmt.Errorf("usage: host [-max-pages N] module.wasm calls.json")
+	}
+	wasm, err := os.ReadFile(flag.Arg(0))
+	if err != nil {
+		return err
+	}
+	var calls [][2]string
+	text, err := os.ReadFile(flag.Arg(1))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(text, &calls); err != nil {
+		return err
+	}
+
+	ctx := context.Background()
+	config := wazero.NewRuntimeConfig()
+	if *maxPages > 0 {
+		config = config.WithMemoryLimitPages(uint32(*maxPages))
+	}
+	r := wazero.NewRuntimeWithConfig(ctx, config)
+	defer r.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	_, err = r.NewHostModuleBuilder("env").
+		NewFunctionBuilder().
+		WithFunc(func(ctx context.Context, mod api.Module, ptr, n uint32) uint64 {
+			return lookup(ctx, mod, ptr, n)
+		}).
+		Export("lookup").
+		Instantiate(ctx)
+	if err != nil {
+		return err
+	}
+	compiled, err := r.CompileModule(ctx, wasm)
+	if err != nil {
+		return err
+	}
+	// A reactor: no _start; wazero calls _initialize as the start function.
+	mod, err := r.InstantiateModule(ctx, compiled,
+		wazero.NewModuleConfig().WithStartFunctions("_initialize").WithStdout(os.Stdout).WithStderr(os.Stderr))
+	if err != nil {
+		return err
+	}
+
+	results := make([][2]any, 0, len(calls))
+	for _, call := range calls {
+		argument, err := base64.StdEncoding.DecodeString(call[1])
+		if err != nil {
+			return err
+		}
+		ptr, n, err := toGuest(ctx, mod, argument)
+		if err != nil {
+			return err
+		}
+		res, err := mod.ExportedFunction(call[0]).Call(ctx, uint64(ptr), uint64(n))
+		if err != nil {
+			return fmt.Errorf("calling %s: %w", call[0], err)
+		}
+		if n > 0 {
+			if _, err := mod.ExportedFunction("pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
+				return err
+			}
+		}
+		if int64(res[0]) < 0 {
+			packed, err := mod.ExportedFunction("pywasm_error").Call(ctx)
+			if err != nil {
+				return err
+			}
+			text, err := fromGuest(ctx, mod, packed[0])
+			if err != nil {
+				return err
+			}
+			results = append(results, [2]any{false, string(text)})
+			continue
+		}
+		out, err := fromGuest(ctx, mod, res[0])
+		if err != nil {
+			return err
+		}
+		results = append(results, [2]any{true, base64.StdEncoding.EncodeToString(out)})
+	}
+	line, err := json.Marshal(results)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(line))
+	return nil
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
