@@ -8,11 +8,13 @@ use pywasm_tests::library::{
 };
 use pywasm_tests::*;
 
-const EXPORTS: [(&str, &str); 9] = [
+const EXPORTS: [(&str, &str); 11] = [
     ("add", "scorer:add"),
     ("count", "scorer:count"),
+    ("crash", "scorer:crash"),
     ("enrich", "scorer:enrich"),
     ("fail", "scorer:fail"),
+    ("hog", "scorer:hog"),
     ("nothing", "scorer:nothing"),
     ("reverse", "scorer:reverse"),
     ("score", "scorer:score"),
@@ -91,7 +93,7 @@ fn every_call_answers_as_natively_on_every_host() {
         let built = project
             .build_with(|o| o.preinit = Some(preinit))
             .expect("build");
-        let (wasmtime, printed) = call_in_wasmtime(&built.output, &calls).unwrap();
+        let (wasmtime, printed) = call_in_wasmtime(&built.output, &calls, None).unwrap();
         assert_eq!(wasmtime, native, "wasmtime, preinit = {preinit}");
         assert_eq!(printed, "called for its side effect\n");
         let node = call_in_node(&built.output, &calls, &project.root).unwrap();
@@ -142,4 +144,118 @@ fn a_library_exports_the_abi_and_no_start() {
     expected.sort();
     assert_eq!(exports, expected);
     assert_eq!(imports, ["env.lookup"]);
+
+    // The build manifest records the ABI, for `pywasm inspect` and for hosts that check.
+    let manifest = pywasm_core::inspect::inspect(&built.output, true)
+        .unwrap()
+        .manifest;
+    let library = manifest.library.expect("a library");
+    assert_eq!(library.abi, pywasm_core::library::ABI_VERSION);
+    assert_eq!(library.exports.len(), EXPORTS.len());
+    assert_eq!(
+        library.imports,
+        [("env.lookup".to_string(), "lookup".to_string())]
+    );
+}
+
+/// Each mistake in `[tool.pywasm.exports]` and `[tool.pywasm.imports]` is one located error, and
+/// no module is written.
+#[test]
+fn bad_exports_are_located_errors_and_write_nothing() {
+    let cases: [(&str, &str, &[&str]); 7] = [
+        (
+            "[tool.pywasm.exports]\nbad = \"scorer.nope:f\"\n",
+            "",
+            &["module `scorer.nope` not found", "pyproject.toml:"],
+        ),
+        (
+            "[tool.pywasm.exports]\nbad = \"scorer:nope\"\n",
+            "",
+            &["function `nope` is not defined", "pyproject.toml:"],
+        ),
+        (
+            "[tool.pywasm.exports]\nbad = \"scorer:_calls\"\n",
+            "",
+            &[
+                "export `bad` (`scorer:_calls`): `_calls` is a int, not a function",
+                "pyproject.toml:",
+            ],
+        ),
+        (
+            "[tool.pywasm.exports]\nbad = \"scorer:weird\"\n",
+            "",
+            &[
+                "parameter `value` is annotated `complex`",
+                "pyproject.toml:",
+                "docs/abi.md",
+            ],
+        ),
+        (
+            "[tool.pywasm.exports]\nmemory = \"scorer:count\"\n",
+            "",
+            &[
+                "`memory` is a name the module's ABI uses itself",
+                "pyproject.toml:",
+            ],
+        ),
+        (
+            "[tool.pywasm.exports]\ncount = \"scorer:count\"\n",
+            "[tool.pywasm.imports]\ncount = \"env\"\n",
+            &[
+                "`count` is both an export and a host import",
+                "pyproject.toml:",
+            ],
+        ),
+        (
+            "[tool.pywasm]\ncomponent = true\n[tool.pywasm.exports]\ncount = \"scorer:count\"\n",
+            "",
+            &["pywasm does not yet wrap libraries into components"],
+        ),
+    ];
+    for (exports, imports, expected) in cases {
+        let project = Project::fixture("library");
+        let pyproject = project.root.join("pyproject.toml");
+        let head = "[project]\nname = \"scorer\"\nversion = \"0.1.0\"\n\n";
+        fs_err::write(&pyproject, format!("{head}{exports}{imports}")).unwrap();
+        let err = format!("{:#}", project.build().expect_err(exports));
+        for part in expected {
+            assert!(
+                err.contains(part),
+                "{exports}: `{part}` missing from:\n{err}"
+            );
+        }
+        assert!(
+            err.lines().count() < 25,
+            "{exports}: not one screen:\n{err}"
+        );
+        assert!(!project.root.join("dist/scorer.wasm").exists(), "{exports}");
+    }
+}
+
+/// Running out of memory (a host cap here) raises MemoryError in the call and leaves the
+/// instance usable; C recursion past the module's stack traps, which ends the instance.
+#[test]
+fn memory_exhaustion_raises_and_a_trap_ends_the_call() {
+    let project = Project::fixture("library");
+    let built = project.build().expect("build");
+    let calls = vec![
+        ("count", vec![]),
+        ("hog", b"200000000".to_vec()),
+        ("count", vec![]),
+    ];
+    let (answers, _) = call_in_wasmtime(&built.output, &calls, Some(64 << 20)).unwrap();
+    assert_eq!(
+        answers,
+        [
+            Answer::Ok(b"1".to_vec()),
+            Answer::Raised("MemoryError".into()),
+            Answer::Ok(b"2".to_vec()),
+        ]
+    );
+    let calls = vec![("count", vec![]), ("crash", b"1000000".to_vec())];
+    let err = format!(
+        "{:#}",
+        call_in_wasmtime(&built.output, &calls, None).unwrap_err()
+    );
+    assert!(err.contains("calling `crash` trapped"), "{err}");
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use wasmtime::{Caller, Engine, Extern, Linker, Module, Store};
+use wasmtime::{Caller, Engine, Extern, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -41,19 +41,29 @@ fn unpack(packed: i64) -> (usize, usize) {
 
 /// Instantiates `wasm` once in wasmtime, calls `_initialize`, then every call in order. Returns
 /// the answers and what the module printed.
-pub fn call_in_wasmtime(wasm: &Path, calls: &[(&str, Vec<u8>)]) -> Result<(Vec<Answer>, String)> {
+pub fn call_in_wasmtime(
+    wasm: &Path,
+    calls: &[(&str, Vec<u8>)],
+    max_memory: Option<usize>,
+) -> Result<(Vec<Answer>, String)> {
     let engine = Engine::default();
     let module = Module::from_file(&engine, wasm).map_err(anyhow::Error::from)?;
     let stdout = MemoryOutputPipe::new(1 << 20);
     let ctx = WasiCtxBuilder::new().stdout(stdout.clone()).build_p1();
-    let mut store = Store::new(&engine, ctx);
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
-    p1::add_to_linker_sync(&mut linker, |ctx| ctx).map_err(anyhow::Error::from)?;
+    let limits = match max_memory {
+        Some(bytes) => StoreLimitsBuilder::new().memory_size(bytes).build(),
+        None => StoreLimits::default(),
+    };
+    let mut store = Store::new(&engine, Host { ctx, limits });
+    store.limiter(|host| &mut host.limits);
+    let mut linker: Linker<Host> = Linker::new(&engine);
+    p1::add_to_linker_sync(&mut linker, |host: &mut Host| &mut host.ctx)
+        .map_err(anyhow::Error::from)?;
     linker
         .func_wrap(
             "env",
             "lookup",
-            |mut caller: Caller<'_, WasiP1Ctx>, ptr: i32, len: i32| -> wasmtime::Result<i64> {
+            |mut caller: Caller<'_, Host>, ptr: i32, len: i32| -> wasmtime::Result<i64> {
                 let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
                     wasmtime::bail!("no memory export");
                 };
@@ -74,7 +84,7 @@ pub fn call_in_wasmtime(wasm: &Path, calls: &[(&str, Vec<u8>)]) -> Result<(Vec<A
     let instance = linker
         .instantiate(&mut store, &module)
         .map_err(anyhow::Error::from)?;
-    let func = |store: &mut Store<WasiP1Ctx>, name: &str| {
+    let func = |store: &mut Store<Host>, name: &str| {
         instance
             .get_func(&mut *store, name)
             .with_context(|| format!("no export `{name}`"))
@@ -128,6 +138,12 @@ pub fn call_in_wasmtime(wasm: &Path, calls: &[(&str, Vec<u8>)]) -> Result<(Vec<A
         answers,
         String::from_utf8_lossy(&stdout.contents()).into_owned(),
     ))
+}
+
+/// The store's data: WASI, and the memory cap a test sets.
+struct Host {
+    ctx: WasiP1Ctx,
+    limits: StoreLimits,
 }
 
 fn first_line(text: &str) -> String {

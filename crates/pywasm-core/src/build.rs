@@ -215,7 +215,10 @@ impl Stages<'_> {
         timed(self.shell, "Validated", || {
             let facts = postprocess::validate(&bytes, self.library())?;
             let exports = match self.library() {
-                Some(library) => format!("a library of {} functions", library.exports.len()),
+                Some(library) => match library.exports.len() {
+                    1 => "a library of 1 function".to_string(),
+                    n => format!("a library of {n} functions"),
+                },
                 None => "`_start`".into(),
             };
             Ok((
@@ -257,7 +260,7 @@ impl Stages<'_> {
             return Ok(hit);
         }
         timed(self.shell, "Snapshotted", || {
-            let snapshot = preinit::snapshot(&linked, unavailable, self.library().is_some())?;
+            let snapshot = preinit::snapshot(&linked, unavailable, self.library())?;
             postprocess::validate(&snapshot, self.library())
                 .context("the pre-initialised module does not pass the checks its input passed")?;
             crate::fsutil::atomic_write(&cached, &snapshot)?;
@@ -360,6 +363,19 @@ impl Stages<'_> {
                 version: plan.version.clone(),
             },
             entry: plan.kind.display(),
+            library: self.library().map(|l| describe::LibraryAbi {
+                abi: crate::library::ABI_VERSION,
+                exports: l
+                    .exports
+                    .iter()
+                    .map(|e| (e.name.clone(), e.target.display()))
+                    .collect(),
+                imports: l
+                    .imports
+                    .iter()
+                    .map(|h| (format!("{}.{}", h.module, h.name), h.name.clone()))
+                    .collect(),
+            }),
             python: describe::Component {
                 version: sdk.python.version.clone(),
                 identity: sdk.python.identity.clone(),
@@ -827,6 +843,12 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         Some(epoch) => epoch,
         None => source_date_epoch_from_env()?,
     };
+    let component = options.component.unwrap_or(manifest.component);
+    if component && let ModuleKind::Library(_) = &manifest.kind {
+        bail!(
+            "`component` is set, but this project is a library (it has `[tool.pywasm.exports]`), and pywasm does not yet wrap libraries into components\n  = help: build the core module (no `--component`, no `component = true`): wasmtime, wazero, node and wasmer run it through the ABI of docs/abi.md"
+        );
+    }
     let mut sources = collect::source_roots(manifest)?;
     let mut kind = manifest.kind.clone();
     let mut lock_dir = manifest.dir.clone();
@@ -856,7 +878,7 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         guest: GuestLayout::for_python(&sdk.python.minor),
         optimize: options.optimize.unwrap_or(manifest.optimize),
         debug: options.debug,
-        component: options.component.unwrap_or(manifest.component),
+        component,
         component_exit_codes: manifest.component_exit_codes,
         preinit: options.preinit.unwrap_or(manifest.preinit),
         stdlib_sources: manifest.stdlib_sources,

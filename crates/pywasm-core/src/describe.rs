@@ -17,6 +17,9 @@ pub struct BuildManifest {
     pub pywasm: String,
     pub project: Named,
     pub entry: String,
+    /// Set for a library module: the ABI it follows and what it exports and imports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<LibraryAbi>,
     pub python: Component,
     pub toolchain: Component,
     pub source_date_epoch: u64,
@@ -26,6 +29,17 @@ pub struct BuildManifest {
     pub distributions: Vec<Distribution>,
     pub extensions: Vec<Extension>,
     pub files: Vec<FileDigest>,
+}
+
+/// What a host needs to know to call a library module (docs/abi.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryAbi {
+    /// The version of docs/abi.md.
+    pub abi: u32,
+    /// Export name -> `module:function`.
+    pub exports: Vec<(String, String)>,
+    /// Host import `module.name` -> the Python name (`pywasm.host.NAME`).
+    pub imports: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +187,7 @@ mod tests {
                 version: "1.0".into(),
             },
             entry: "hello.cli:main".into(),
+            library: None,
             python: component.clone(),
             toolchain: component,
             source_date_epoch: 315_532_800,

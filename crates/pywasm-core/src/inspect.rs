@@ -138,6 +138,19 @@ impl Inspection {
         );
         let _ = writeln!(out, "project      {} {}", m.project.name, m.project.version);
         let _ = writeln!(out, "entry        {}", m.entry);
+        if let Some(library) = &m.library {
+            let _ = writeln!(
+                out,
+                "abi          pywasm library ABI {} (docs/abi.md)",
+                library.abi
+            );
+            for (name, target) in &library.exports {
+                let _ = writeln!(out, "export       {name} -> {target}");
+            }
+            for (import, name) in &library.imports {
+                let _ = writeln!(out, "import       {import} (pywasm.host.{name})");
+            }
+        }
         let _ = writeln!(out, "built by     pywasm {}", m.pywasm);
         let _ = writeln!(
             out,

@@ -19,6 +19,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
+use crate::library::Library;
+
 /// The export `templates/main.c.in` defines when built with `-DPYWASM_PREINIT`.
 pub const INIT_EXPORT: &str = "wizer-initialize";
 
@@ -43,10 +45,14 @@ pub const LIBRARY_RESUME_EXPORT: &str = "pywasm-resume";
 
 /// Snapshots `linked` after its start: `wizer-initialize` for a command; for a library (a
 /// reactor), its `_initialize` first, whose place in the output `pywasm-resume` takes.
-pub fn snapshot(linked: &[u8], unavailable: &[Unavailable], library: bool) -> Result<Vec<u8>> {
+pub fn snapshot(
+    linked: &[u8],
+    unavailable: &[Unavailable],
+    library: Option<&Library>,
+) -> Result<Vec<u8>> {
     let mut wizer = Wizer::new();
     wizer.init_func(INIT_EXPORT);
-    if library {
+    if library.is_some() {
         wizer.func_rename("_initialize", LIBRARY_RESUME_EXPORT);
     }
     let (cx, instrumented) = wizer
@@ -85,7 +91,7 @@ pub fn snapshot(linked: &[u8], unavailable: &[Unavailable], library: bool) -> Re
     linker.func_wrap(module_name, name, |code: i32| -> wasmtime::Result<()> {
         Err(wasmtime::Error::new(I32Exit(code)))
     })?;
-    if library {
+    if library.is_some() {
         // A library's host functions: nothing calls them while its modules are imported, and
         // a call would be a bug worth a trap.
         linker
@@ -97,7 +103,7 @@ pub fn snapshot(linked: &[u8], unavailable: &[Unavailable], library: bool) -> Re
         .map_err(anyhow::Error::from)
         .context("failed to instantiate the module for pre-initialisation")?;
     let output = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
-    let calls: &[&str] = if library {
+    let calls: &[&str] = if library.is_some() {
         &["_initialize", INIT_EXPORT]
     } else {
         &[INIT_EXPORT]
@@ -112,7 +118,12 @@ pub fn snapshot(linked: &[u8], unavailable: &[Unavailable], library: bool) -> Re
         };
         let stderr = output(&stderr);
         return Err(match err.downcast_ref::<I32Exit>() {
-            Some(I32Exit(EXIT_PYTHON_FAILED)) => raised(&stderr, unavailable),
+            Some(I32Exit(EXIT_PYTHON_FAILED)) => {
+                match library.and_then(|l| unusable_export(&stderr, l)) {
+                    Some(err) => return Err(err),
+                    None => raised(&stderr, unavailable),
+                }
+            }
             Some(I32Exit(code)) => {
                 anyhow!("the interpreter exited with status {code} while starting:\n{stderr}")
                     .context(PREINIT_HINT)
@@ -139,6 +150,21 @@ pub fn snapshot(linked: &[u8], unavailable: &[Unavailable], library: bool) -> Re
     block_on(wizer.snapshot(&cx, &mut state))
         .map_err(|e| anyhow!("{e:?}"))
         .context("wasmtime-wizer cannot snapshot the initialised module")
+}
+
+/// `pywasm._exports.register` refused an export (not callable, an annotation the ABI cannot
+/// decode): the error points at the export in `pyproject.toml`.
+fn unusable_export(traceback: &str, library: &Library) -> Option<anyhow::Error> {
+    let last = traceback.trim_end().lines().last()?;
+    let message = last.strip_prefix("pywasm._exports.ExportError: ")?;
+    let name = message.strip_prefix("export `")?.split('`').next()?;
+    let export = library.exports.iter().find(|e| e.name == name)?;
+    let help = "exports take and return bytes, str, JSON types (int, float, bool, None, list, \
+                dict), dataclasses or TypedDicts; see docs/abi.md";
+    Some(match &export.target.origin {
+        Some(origin) => origin.error(message, Some(help)),
+        None => anyhow!("{message}\n  = help: {help}"),
+    })
 }
 
 /// The error for an exception raised while importing the entry module, with the help that fits

@@ -68,7 +68,10 @@ def check(annotation, where):
             if arg is not Ellipsis:
                 check(arg, where)
         return
-    raise AnnotationError(f"{where} is annotated `{annotation!r}`, which is not bytes, str, a JSON type, a dataclass or a TypedDict")
+    name = annotation.__qualname__ if isinstance(annotation, type) else repr(annotation)
+    raise AnnotationError(
+        f"{where} is annotated `{name}`, which is not bytes, str, a JSON type, a dataclass or a TypedDict"
+    )
 
 
 def convert(value, annotation):
