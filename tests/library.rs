@@ -8,13 +8,14 @@ use pywasm_tests::library::{
 };
 use pywasm_tests::*;
 
-const EXPORTS: [(&str, &str); 11] = [
+const EXPORTS: [(&str, &str); 12] = [
     ("add", "scorer:add"),
     ("count", "scorer:count"),
     ("crash", "scorer:crash"),
     ("enrich", "scorer:enrich"),
     ("fail", "scorer:fail"),
     ("hog", "scorer:hog"),
+    ("nap", "scorer:nap"),
     ("nothing", "scorer:nothing"),
     ("reverse", "scorer:reverse"),
     ("score", "scorer:score"),
@@ -258,4 +259,26 @@ fn memory_exhaustion_raises_and_a_trap_ends_the_call() {
         call_in_wasmtime(&built.output, &calls, None).unwrap_err()
     );
     assert!(err.contains("calling `crash` trapped"), "{err}");
+}
+
+/// `time.sleep` inside a call waits as long as asked in wasmtime, node and wazero (absolute
+/// clock waits are made relative by the module's runtime; node would otherwise wait for decades).
+#[test]
+fn sleeps_in_a_call_last_as_asked_on_every_host() {
+    let project = Project::fixture("library");
+    let built = project.build().expect("build");
+    let calls = vec![("nap", b"0.3".to_vec())];
+    let (wasmtime, _) = call_in_wasmtime(&built.output, &calls, None).unwrap();
+    let node = call_in_node(&built.output, &calls, &project.root).unwrap();
+    let wazero = call_in_wazero(&built.output, &calls, None, &project.root).unwrap();
+    for (host, answers) in [("wasmtime", wasmtime), ("node", node), ("wazero", wazero)] {
+        let Answer::Ok(bytes) = &answers[0] else {
+            panic!("{host}: {answers:?}");
+        };
+        let seconds: f64 = String::from_utf8_lossy(bytes).parse().unwrap();
+        assert!(
+            (0.29..30.0).contains(&seconds),
+            "{host} slept {seconds} s for 0.3 s"
+        );
+    }
 }

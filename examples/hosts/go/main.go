@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -109,9 +110,18 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	// A reactor: no _start; wazero calls _initialize as the start function.
-	mod, err := r.InstantiateModule(ctx, compiled,
-		wazero.NewModuleConfig().WithStartFunctions("_initialize").WithStdout(os.Stdout).WithStderr(os.Stderr))
+	// A reactor: no _start; wazero calls _initialize as the start function. wazero's defaults
+	// are fake clocks, sleeps that return at once and fixed random bytes (deterministic runs);
+	// these give the module the system's, as other WASI hosts do.
+	moduleConfig := wazero.NewModuleConfig().
+		WithStartFunctions("_initialize").
+		WithStdout(os.Stdout).
+		WithStderr(os.Stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	mod, err := r.InstantiateModule(ctx, compiled, moduleConfig)
 	if err != nil {
 		return err
 	}
