@@ -282,3 +282,45 @@ fn sleeps_in_a_call_last_as_asked_on_every_host() {
         );
     }
 }
+
+/// `examples/udf`, a row scorer with a host lookup, scores rows as native CPython does
+/// in wasmtime, node and wazero.
+#[test]
+fn the_udf_example_scores_rows_as_natively_on_every_host() {
+    let project = Project::example("udf");
+    let built = project.build().expect("build");
+    let rows = [
+        r#"{"id": 1, "name": "widget", "amount": 12.5, "tags": ["priority"]}"#,
+        r#"{"id": 2, "name": "gadget", "amount": 3}"#,
+        r#"{"id": 3, "name": "", "amount": -1.25, "tags": []}"#,
+    ];
+    let mut calls: Vec<(&str, Vec<u8>)> = rows
+        .iter()
+        .map(|r| ("score", r.as_bytes().to_vec()))
+        .collect();
+    calls.push(("echo", "ünïcode ✓".as_bytes().to_vec()));
+    calls.push(("noop", Vec::new()));
+    let exports = [
+        ("echo", "udf.rows:echo"),
+        ("noop", "udf.rows:noop"),
+        ("score", "udf.rows:score"),
+    ];
+    let native = call_natively(
+        &[&project.root.join("src")],
+        &exports,
+        &["lookup"],
+        &calls,
+        &project.root,
+    )
+    .unwrap();
+    assert_eq!(
+        native[0],
+        Answer::Ok(br#"{"id":1,"score":112.5,"tags":1}"#.to_vec())
+    );
+    let (wasmtime, _) = call_in_wasmtime(&built.output, &calls, None).unwrap();
+    assert_eq!(wasmtime, native, "wasmtime");
+    let node = call_in_node(&built.output, &calls, &project.root).unwrap();
+    assert_eq!(node, native, "node");
+    let wazero = call_in_wazero(&built.output, &calls, None, &project.root).unwrap();
+    assert_eq!(wazero, native, "wazero");
+}

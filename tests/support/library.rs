@@ -39,6 +39,132 @@ fn unpack(packed: i64) -> (usize, usize) {
     ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize)
 }
 
+/// A library module instantiated once in wasmtime, `_initialize` called, ready for calls; the
+/// host function `env.lookup` answers with [`lookup_answer`].
+pub struct WasmtimeLibrary {
+    store: Store<Host>,
+    instance: wasmtime::Instance,
+    memory: wasmtime::Memory,
+    alloc: wasmtime::TypedFunc<i32, i32>,
+    free: wasmtime::TypedFunc<(i32, i32), ()>,
+    error: wasmtime::TypedFunc<(), i64>,
+    stdout: MemoryOutputPipe,
+}
+
+impl WasmtimeLibrary {
+    /// `max_memory` caps the instance's linear memory in bytes.
+    pub fn new(engine: &Engine, module: &Module, max_memory: Option<usize>) -> Result<Self> {
+        let stdout = MemoryOutputPipe::new(1 << 20);
+        let ctx = WasiCtxBuilder::new().stdout(stdout.clone()).build_p1();
+        let limits = match max_memory {
+            Some(bytes) => StoreLimitsBuilder::new().memory_size(bytes).build(),
+            None => StoreLimits::default(),
+        };
+        let mut store = Store::new(engine, Host { ctx, limits });
+        store.limiter(|host| &mut host.limits);
+        let mut linker: Linker<Host> = Linker::new(engine);
+        p1::add_to_linker_sync(&mut linker, |host: &mut Host| &mut host.ctx)
+            .map_err(anyhow::Error::from)?;
+        linker
+            .func_wrap("env", "lookup", lookup)
+            .map_err(anyhow::Error::from)?;
+        let instance = linker
+            .instantiate(&mut store, module)
+            .map_err(anyhow::Error::from)?;
+        let initialize = instance
+            .get_typed_func::<(), ()>(&mut store, "_initialize")
+            .map_err(anyhow::Error::from)?;
+        initialize
+            .call(&mut store, ())
+            .map_err(anyhow::Error::from)
+            .context("_initialize")?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .context("no memory")?;
+        let alloc = instance
+            .get_typed_func(&mut store, "pywasm_alloc")
+            .map_err(anyhow::Error::from)?;
+        let free = instance
+            .get_typed_func(&mut store, "pywasm_free")
+            .map_err(anyhow::Error::from)?;
+        let error = instance
+            .get_typed_func(&mut store, "pywasm_error")
+            .map_err(anyhow::Error::from)?;
+        Ok(WasmtimeLibrary {
+            store,
+            instance,
+            memory,
+            alloc,
+            free,
+            error,
+            stdout,
+        })
+    }
+
+    /// Calls export `name` with `argument` as docs/abi.md says; a trap is an error.
+    pub fn call(&mut self, name: &str, argument: &[u8]) -> Result<Answer> {
+        let store = &mut self.store;
+        let export = self
+            .instance
+            .get_typed_func::<(i32, i32), i64>(&mut *store, name)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("no export `{name}`"))?;
+        let (ptr, len) = if argument.is_empty() {
+            (0, 0)
+        } else {
+            let ptr = self.alloc.call(&mut *store, argument.len() as i32)?;
+            self.memory.write(&mut *store, ptr as usize, argument)?;
+            (ptr, argument.len() as i32)
+        };
+        let packed = export
+            .call(&mut *store, (ptr, len))
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("calling `{name}` trapped"))?;
+        if len > 0 {
+            self.free.call(&mut *store, (ptr, len))?;
+        }
+        let (failed, packed) = if packed < 0 {
+            (true, self.error.call(&mut *store, ())?)
+        } else {
+            (false, packed)
+        };
+        let (out, n) = unpack(packed);
+        let mut bytes = vec![0u8; n];
+        self.memory.read(&*store, out, &mut bytes)?;
+        if n > 0 {
+            self.free.call(&mut *store, (out as i32, n as i32))?;
+        }
+        Ok(if failed {
+            Answer::Raised(first_line(&String::from_utf8_lossy(&bytes)))
+        } else {
+            Answer::Ok(bytes)
+        })
+    }
+
+    /// What the module printed so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.contents()).into_owned()
+    }
+}
+
+/// `env.lookup`: reads the argument from guest memory and answers through `pywasm_alloc`.
+fn lookup(mut caller: Caller<'_, Host>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
+    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+        wasmtime::bail!("no memory export");
+    };
+    let mut argument = vec![0u8; len as usize];
+    memory.read(&caller, ptr as usize, &mut argument)?;
+    let answer = lookup_answer(&argument);
+    let alloc = caller
+        .get_export("pywasm_alloc")
+        .and_then(Extern::into_func)
+        .ok_or_else(|| wasmtime::format_err!("no pywasm_alloc"))?
+        .typed::<i32, i32>(&caller)?;
+    let out = alloc.call(&mut caller, answer.len() as i32)?;
+    memory.write(&mut caller, out as usize, &answer)?;
+    Ok(pack(out as u32, answer.len() as u32))
+}
+
 /// Instantiates `wasm` once in wasmtime, calls `_initialize`, then every call in order. Returns
 /// the answers and what the module printed.
 pub fn call_in_wasmtime(
@@ -48,96 +174,12 @@ pub fn call_in_wasmtime(
 ) -> Result<(Vec<Answer>, String)> {
     let engine = Engine::default();
     let module = Module::from_file(&engine, wasm).map_err(anyhow::Error::from)?;
-    let stdout = MemoryOutputPipe::new(1 << 20);
-    let ctx = WasiCtxBuilder::new().stdout(stdout.clone()).build_p1();
-    let limits = match max_memory {
-        Some(bytes) => StoreLimitsBuilder::new().memory_size(bytes).build(),
-        None => StoreLimits::default(),
-    };
-    let mut store = Store::new(&engine, Host { ctx, limits });
-    store.limiter(|host| &mut host.limits);
-    let mut linker: Linker<Host> = Linker::new(&engine);
-    p1::add_to_linker_sync(&mut linker, |host: &mut Host| &mut host.ctx)
-        .map_err(anyhow::Error::from)?;
-    linker
-        .func_wrap(
-            "env",
-            "lookup",
-            |mut caller: Caller<'_, Host>, ptr: i32, len: i32| -> wasmtime::Result<i64> {
-                let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-                    wasmtime::bail!("no memory export");
-                };
-                let mut argument = vec![0u8; len as usize];
-                memory.read(&caller, ptr as usize, &mut argument)?;
-                let answer = lookup_answer(&argument);
-                let alloc = caller
-                    .get_export("pywasm_alloc")
-                    .and_then(Extern::into_func)
-                    .ok_or_else(|| wasmtime::format_err!("no pywasm_alloc"))?
-                    .typed::<i32, i32>(&caller)?;
-                let out = alloc.call(&mut caller, answer.len() as i32)?;
-                memory.write(&mut caller, out as usize, &answer)?;
-                Ok(pack(out as u32, answer.len() as u32))
-            },
-        )
-        .map_err(anyhow::Error::from)?;
-    let instance = linker
-        .instantiate(&mut store, &module)
-        .map_err(anyhow::Error::from)?;
-    let func = |store: &mut Store<Host>, name: &str| {
-        instance
-            .get_func(&mut *store, name)
-            .with_context(|| format!("no export `{name}`"))
-    };
-    func(&mut store, "_initialize")?
-        .typed::<(), ()>(&store)?
-        .call(&mut store, ())
-        .map_err(anyhow::Error::from)
-        .context("_initialize")?;
-    let memory = instance
-        .get_memory(&mut store, "memory")
-        .context("no memory")?;
-    let alloc = func(&mut store, "pywasm_alloc")?.typed::<i32, i32>(&store)?;
-    let free = func(&mut store, "pywasm_free")?.typed::<(i32, i32), ()>(&store)?;
-    let error = func(&mut store, "pywasm_error")?.typed::<(), i64>(&store)?;
-    let mut answers = Vec::new();
-    for (name, argument) in calls {
-        let export = func(&mut store, name)?.typed::<(i32, i32), i64>(&store)?;
-        let (ptr, len) = if argument.is_empty() {
-            (0, 0)
-        } else {
-            let ptr = alloc.call(&mut store, argument.len() as i32)?;
-            memory.write(&mut store, ptr as usize, argument)?;
-            (ptr, argument.len() as i32)
-        };
-        let packed = export
-            .call(&mut store, (ptr, len))
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("calling `{name}` trapped"))?;
-        if len > 0 {
-            free.call(&mut store, (ptr, len))?;
-        }
-        let (failed, packed) = if packed < 0 {
-            (true, error.call(&mut store, ())?)
-        } else {
-            (false, packed)
-        };
-        let (out, n) = unpack(packed);
-        let mut bytes = vec![0u8; n];
-        memory.read(&store, out, &mut bytes)?;
-        if n > 0 {
-            free.call(&mut store, (out as i32, n as i32))?;
-        }
-        answers.push(if failed {
-            Answer::Raised(first_line(&String::from_utf8_lossy(&bytes)))
-        } else {
-            Answer::Ok(bytes)
-        });
-    }
-    Ok((
-        answers,
-        String::from_utf8_lossy(&stdout.contents()).into_owned(),
-    ))
+    let mut library = WasmtimeLibrary::new(&engine, &module, max_memory)?;
+    let answers = calls
+        .iter()
+        .map(|(name, argument)| library.call(name, argument))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((answers, library.stdout()))
 }
 
 /// The store's data: WASI, and the memory cap a test sets.

@@ -1,0 +1,1 @@
+"""A UDF for a database engine (see rows.py)."""
