@@ -379,13 +379,7 @@ pub fn node() -> Result<PathBuf> {
             .output()
             .map_err(|e| format!("node is required for the end-to-end tests: {e}"))?;
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let major: u32 = version
-            .trim_start_matches('v')
-            .split('.')
-            .next()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
-        if major < 20 {
+        if pywasm_core::testing::node_major(&version) < 20 {
             return Err(format!(
                 "node 20 or later is required for node:wasi, found `{version}`"
             ));

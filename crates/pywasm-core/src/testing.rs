@@ -382,6 +382,17 @@ fn run_module(wasm: &Path, options: &TestOptions, report: &Path, shell: &Shell) 
     }
 }
 
+/// The major version in what `node --version` prints (`v20.19.2` is 20); 0 when unreadable.
+pub fn node_major(version: &str) -> u32 {
+    version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+}
+
 /// `node` from PATH, checked to be new enough for preview1 modules.
 fn node(shell: &Shell) -> Result<PathBuf> {
     let node = PathBuf::from("node");
@@ -392,13 +403,7 @@ fn node(shell: &Shell) -> Result<PathBuf> {
     )
     .context("`pywasm test --on node` needs node 20 or newer on PATH")?;
     let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let major: u32 = version
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    if major < MIN_NODE {
+    if node_major(&version) < MIN_NODE {
         bail!(
             "node {version} is too old for WASI preview1 modules\n  = help: install node {MIN_NODE} or newer"
         );
@@ -474,4 +479,16 @@ fn differences(module: &Report, native: &Report) -> Vec<String> {
             (here != there).then(|| format!("{id}: {there} natively, {here} in the module"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_versions_read_as_their_major() {
+        assert_eq!(node_major("v20.19.2\n"), 20);
+        assert_eq!(node_major("v18.0.0"), 18);
+        assert_eq!(node_major("nonsense"), 0);
+    }
 }
