@@ -177,6 +177,50 @@ chdir_to_cwd: ok
     }
 }
 
+/// Recursion far past the limit, in Python and through C (repr, json, pickle, copy, re,
+/// comparisons, key functions), raises RecursionError as natively on every host, with the
+/// default 1 MiB C stack; recursion within the limit works. The stack sits at the bottom of
+/// linear memory, so an overflow would trap rather than overwrite the heap.
+#[test]
+fn deep_recursion_raises_instead_of_overflowing_the_stack() {
+    let project = Project::fixture("deep_recursion");
+    let built = project.build().expect("build");
+    let module = fs_err::read(&built.output).unwrap();
+    assert_eq!(
+        initial_stack_pointer(&module),
+        pywasm_core::manifest::DEFAULT_STACK_SIZE,
+        "the stack is not the first thing in linear memory"
+    );
+    let inv = Invocation::new(&["deep-recursion"]);
+    let native = run_native(&project.root.join("src"), "deep_recursion:main", &inv).unwrap();
+    assert_eq!(native.code, 0, "{}", native.stderr);
+    assert_eq!(native.stdout.matches("RecursionError").count(), 10);
+    for (runtime, got) in on_every_host(&built.output, &inv) {
+        assert_eq!(
+            (got.code, got.stdout.as_str()),
+            (0, native.stdout.as_str()),
+            "{runtime}: {}",
+            got.stderr
+        );
+    }
+}
+
+/// The initial value of the first global, wasm-ld's `__stack_pointer`: with the stack first in
+/// memory, that is the stack's size.
+fn initial_stack_pointer(module: &[u8]) -> u64 {
+    for payload in wasmparser::Parser::new(0).parse_all(module) {
+        if let wasmparser::Payload::GlobalSection(globals) = payload.unwrap() {
+            let global = globals.into_iter().next().unwrap().unwrap();
+            let mut ops = global.init_expr.get_operators_reader();
+            match ops.read().unwrap() {
+                wasmparser::Operator::I32Const { value } => return value as u64,
+                other => panic!("__stack_pointer starts at {other:?}"),
+            }
+        }
+    }
+    panic!("no global section")
+}
+
 /// Scratch files written and read back through tempfile, shutil and os (an unlinked file kept
 /// open, appends, truncation, renames over files and of directories, hard links, the errors of
 /// each misuse) behave as on a real `/tmp`, in every host, with no preopened directory.

@@ -257,13 +257,14 @@ fn go() -> Result<&'static str> {
 }
 
 /// The same calls through `examples/hosts/go` (wazero), with `max_pages` as the instance's
-/// memory cap when given.
+/// memory cap when given; also returns the instance's memory in pages after the last call (its
+/// high-water mark: linear memory only grows).
 pub fn call_in_wazero(
     wasm: &Path,
     calls: &[(&str, Vec<u8>)],
     max_pages: Option<u32>,
     scratch: &Path,
-) -> Result<Vec<Answer>> {
+) -> Result<(Vec<Answer>, u32)> {
     let host = scratch.join("wazero-host");
     let built = Command::new(go()?)
         .args(["build", "-o"])
@@ -290,7 +291,13 @@ pub fn call_in_wazero(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    answers(&String::from_utf8_lossy(&out.stdout))
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let pages = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("memory: ")?.strip_suffix(" pages"))
+        .with_context(|| format!("the wazero host reported no memory size: {stderr}"))?
+        .parse()?;
+    Ok((answers(&String::from_utf8_lossy(&out.stdout))?, pages))
 }
 
 /// The same calls under native CPython, through pywasm's Python side of the ABI.

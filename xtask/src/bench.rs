@@ -165,12 +165,7 @@ impl Tools {
         crate::runtimes::install(shell, repo)?;
         let home = SdkHome::from_env()?;
         // The CLI as users run it, built the way CI builds it (dependencies optimised).
-        run(
-            shell,
-            "build the pywasm binary",
-            crate::cargo().args(["build", "--quiet", "--package", "pywasm"]),
-        )?;
-        let pywasm = crate::target_dir().join("debug/pywasm");
+        let pywasm = crate::build_dev_binary(shell)?;
         let wasmtime = home
             .root()
             .join("tools/test-runtimes/wasmtime-cli/wasmtime_cli/wasmtime");

@@ -33,19 +33,16 @@ pub fn dist(shell: &Shell, repo: &Path, args: &DistArgs) -> Result<()> {
     }
     let target = crate::target_dir();
     let out = args.out.clone().unwrap_or_else(|| target.join("dist"));
-    let (flag, profile) = if args.dev {
-        (None, "debug")
+    let binary = if args.dev {
+        crate::build_dev_binary(shell)?
     } else {
-        (Some("--release"), "release")
+        run(
+            shell,
+            "build pywasm",
+            crate::cargo().args(["build", "--quiet", "--release", "--package", "pywasm"]),
+        )?;
+        target.join("release").join(exe("pywasm"))
     };
-    run(
-        shell,
-        "build pywasm",
-        crate::cargo()
-            .args(["build", "--quiet", "--package", "pywasm"])
-            .args(flag),
-    )?;
-    let binary = target.join(profile).join(exe("pywasm"));
     if out.exists() {
         fs_err::remove_dir_all(&out)?;
     }

@@ -888,6 +888,7 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
             .map(|m| m.value.clone())
             .collect(),
         tmp_size: manifest.tmp_size,
+        stack_size: manifest.stack_size,
         lock_dir,
     })
 }

@@ -300,6 +300,7 @@ mod tests {
             preinit_imports: vec!["json".into()],
             stdlib_sources: false,
             tmp_size: 32 << 20,
+            stack_size: 1 << 20,
             lock_dir: PathBuf::from("/p"),
         }
     }

@@ -15,9 +15,6 @@ use crate::{Shell, process};
 /// libpython for WASI was built against wasi-libc's emulations of these POSIX pieces.
 const EMULATED: &[&str] = &["signal", "getpid", "process-clocks"];
 
-/// CPython's recursion needs far more than wasm-ld's default 64 KiB stack.
-const STACK_SIZE: u32 = 8 << 20;
-
 /// Compiles and links; returns the path of the linked module inside `work`. Objects of the C
 /// sources are kept in `object_cache` by content: a rebuild that changed only Python files
 /// assembles the image and links, nothing more.
@@ -106,7 +103,7 @@ pub fn link(
         .arg(format!("-L{}", python.lib_dir().display()))
         .arg(format!("-lpython{}", python.minor))
         .args(["-lexpat", "-lmpdec"])
-        .args(runtime_link_flags(plan.debug));
+        .args(runtime_link_flags(plan.debug, plan.stack_size));
     if library {
         // A reactor: wasi-libc's `_initialize` runs the constructors, main.c's start among them.
         cmd.arg("-mexec-model=reactor");
@@ -154,20 +151,25 @@ pub fn warm_toolchain(sdk: &Sdk, work: &Path, shell: &Shell) -> Result<()> {
     // Linked exactly like a module, so the libraries built are the ones modules use.
     let mut cmd = compiler(sdk, work);
     cmd.arg(&object)
-        .args(runtime_link_flags(false))
+        .args(runtime_link_flags(
+            false,
+            crate::manifest::DEFAULT_STACK_SIZE,
+        ))
         .arg("-o")
         .arg(work.join("warm.wasm"));
     process::run(shell, "build the C toolchain's runtime", &mut cmd)?;
     Ok(())
 }
 
-/// The link flags for libc and what CPython needs of it; `debug` keeps names and DWARF.
-fn runtime_link_flags(debug: bool) -> Vec<String> {
+/// The link flags for libc and what CPython needs of it; `debug` keeps names and DWARF. The
+/// linker puts the stack first in linear memory, so overflowing it traps on an out-of-bounds
+/// access instead of overwriting data (tests/real_projects.rs checks the layout).
+fn runtime_link_flags(debug: bool, stack_size: u64) -> Vec<String> {
     let mut flags: Vec<String> = EMULATED
         .iter()
         .map(|e| format!("-lwasi-emulated-{e}"))
         .collect();
-    flags.push(format!("-Wl,-z,stack-size={STACK_SIZE}"));
+    flags.push(format!("-Wl,-z,stack-size={stack_size}"));
     // The name section and whatever DWARF the archives carry are kept for `--debug` only.
     flags.push(if debug { "-g" } else { "-Wl,--strip-debug" }.into());
     flags

@@ -73,6 +73,10 @@ pub struct PywasmConfig {
     /// `"64 MiB"`. Writing past it fails with `ENOSPC`; `0` leaves `/tmp` out. Default: `"32 MiB"`.
     #[schemars(with = "Option<SizeSetting>")]
     pub tmp_size: Option<Spanned<SizeSetting>>,
+    /// The C stack (wasm's shadow stack, part of the initial linear memory): bytes, or a string
+    /// such as `"2 MiB"`; a multiple of 16 from 64 KiB to 64 MiB. Default: `"1 MiB"`.
+    #[schemars(with = "Option<SizeSetting>")]
+    pub stack_size: Option<Spanned<SizeSetting>>,
     /// Where `pywasm test` finds the project's tests: directories or files, relative to the
     /// project. Default: `["tests"]`.
     #[schemars(with = "Option<Vec<String>>")]
@@ -89,6 +93,15 @@ pub struct PywasmConfig {
 
 /// What `tmp-size` is when not set.
 pub const DEFAULT_TMP_SIZE: u64 = 32 << 20;
+
+/// What `stack-size` is when not set. The recursion limit of CPython's WASI build (600) is what
+/// bounds recursion: its deepest cases (a `__repr__` calling `repr`, json, pickle, deepcopy)
+/// stay under 200 KiB of this stack at that limit, and a host's own native stack runs out
+/// before a limit that would exhaust 1 MiB (tests/real_projects.rs).
+pub const DEFAULT_STACK_SIZE: u64 = 1 << 20;
+
+/// The range `stack-size` accepts: below 64 KiB the interpreter's start-up does not fit.
+const STACK_SIZE_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(64 << 20);
 
 #[derive(Debug, Deserialize)]
 struct PyProjectFile {
@@ -141,6 +154,8 @@ pub struct Manifest {
     pub preinit_imports: Vec<Located<String>>,
     /// Bytes the in-memory `/tmp` may hold; 0 for none.
     pub tmp_size: u64,
+    /// Bytes of C stack.
+    pub stack_size: u64,
     /// `[tool.pywasm] test-paths`, or `tests` when not set.
     pub test_paths: Vec<Located<String>>,
     /// Whether `test-paths` was written (then each must exist).
@@ -492,6 +507,27 @@ impl Manifest {
                     )
                 })?,
             },
+            stack_size: match config.stack_size {
+                None => DEFAULT_STACK_SIZE,
+                Some(setting) => setting
+                    .get_ref()
+                    .bytes()
+                    .and_then(|bytes| {
+                        if !STACK_SIZE_RANGE.contains(&bytes) {
+                            Err(format!("{bytes} bytes is outside 64 KiB to 64 MiB"))
+                        } else if bytes % 16 != 0 {
+                            Err(format!("{bytes} bytes is not a multiple of 16"))
+                        } else {
+                            Ok(bytes)
+                        }
+                    })
+                    .map_err(|problem| {
+                        at(setting.span()).error(
+                            &format!("`stack-size`: {problem}"),
+                            Some("for instance `stack-size = \"2 MiB\"`"),
+                        )
+                    })?,
+            },
         })
     }
 }
@@ -593,6 +629,24 @@ mod tests {
             .to_string();
         assert!(err.contains("2 scripts (`a`, `b`)"), "{err}");
         assert!(err.contains("/p/pyproject.toml:3:1"), "{err}");
+    }
+
+    #[test]
+    fn stack_size_is_bounded_and_aligned() {
+        let head = "[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\n";
+        assert_eq!(parse(head).unwrap().stack_size, DEFAULT_STACK_SIZE);
+        let m = parse(&format!("{head}stack-size = \"2 MiB\"\n")).unwrap();
+        assert_eq!(m.stack_size, 2 << 20);
+        for (value, problem) in [
+            ("\"32 KiB\"", "32768 bytes is outside 64 KiB to 64 MiB"),
+            ("100004", "100004 bytes is not a multiple of 16"),
+        ] {
+            let err = parse(&format!("{head}stack-size = {value}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("`stack-size`: {problem}")), "{err}");
+            assert!(err.contains("/p/pyproject.toml:5:"), "{err}");
+        }
     }
 
     #[test]

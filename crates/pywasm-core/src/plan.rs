@@ -41,6 +41,8 @@ pub struct BuildPlan {
     pub stdlib_sources: bool,
     /// Bytes the in-memory `/tmp` may hold; 0 for none.
     pub tmp_size: u64,
+    /// Bytes of C stack, at the bottom of linear memory.
+    pub stack_size: u64,
     /// Where `pywasm.lock` is read and written: the project directory, or for a test module
     /// its own directory, so the app's lock is never touched.
     pub lock_dir: PathBuf,

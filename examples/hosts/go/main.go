@@ -6,7 +6,8 @@
 // calls.json is a list of [export name, argument as base64]; the output is one JSON list of
 // [true, result as base64] or [false, error text], one per call. The host function
 // `env.lookup` answers with {"len": <argument length>, "text": <argument as text>} as JSON,
-// written into a buffer from the guest's pywasm_alloc.
+// written into a buffer from the guest's pywasm_alloc. Last, the instance's memory in 64 KiB
+// pages goes to stderr as `memory: N pages`.
 package main
 
 import (
@@ -168,6 +169,8 @@ func run() error {
 		return err
 	}
 	fmt.Println(string(line))
+	// Linear memory only grows, so its size now is the high-water mark of every call.
+	fmt.Fprintf(os.Stderr, "memory: %d pages\n", mod.Memory().Size()/65536)
 	return nil
 }
 
