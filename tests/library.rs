@@ -283,9 +283,9 @@ fn sleeps_in_a_call_last_as_asked_on_every_host() {
     }
 }
 
-/// `examples/udf`, a row scorer with a host lookup, scores rows as native CPython does
-/// in wasmtime, node and wazero; in wazero under the database engine's cap of 256 pages
-/// (16 MiB), after a thousand rows.
+/// `examples/udf`, a row scorer with a host lookup (the one `cargo xtask bench` times), scores
+/// rows as native CPython does in wasmtime, node and wazero; in wazero under the database
+/// engine's cap of 256 pages (16 MiB), after a thousand rows.
 #[test]
 fn the_udf_example_scores_rows_as_natively_on_every_host() {
     let project = Project::example("udf");

@@ -48,6 +48,8 @@ pub struct WasmtimeLibrary {
     alloc: wasmtime::TypedFunc<i32, i32>,
     free: wasmtime::TypedFunc<(i32, i32), ()>,
     error: wasmtime::TypedFunc<(), i64>,
+    /// Each export looked up once, as a host keeps it.
+    exports: std::collections::HashMap<String, wasmtime::TypedFunc<(i32, i32), i64>>,
     stdout: MemoryOutputPipe,
 }
 
@@ -97,6 +99,7 @@ impl WasmtimeLibrary {
             alloc,
             free,
             error,
+            exports: Default::default(),
             stdout,
         })
     }
@@ -104,11 +107,18 @@ impl WasmtimeLibrary {
     /// Calls export `name` with `argument` as docs/abi.md says; a trap is an error.
     pub fn call(&mut self, name: &str, argument: &[u8]) -> Result<Answer> {
         let store = &mut self.store;
-        let export = self
-            .instance
-            .get_typed_func::<(i32, i32), i64>(&mut *store, name)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("no export `{name}`"))?;
+        let export = match self.exports.get(name) {
+            Some(export) => export.clone(),
+            None => {
+                let export = self
+                    .instance
+                    .get_typed_func::<(i32, i32), i64>(&mut *store, name)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| format!("no export `{name}`"))?;
+                self.exports.insert(name.to_string(), export.clone());
+                export
+            }
+        };
         let (ptr, len) = if argument.is_empty() {
             (0, 0)
         } else {
@@ -139,6 +149,11 @@ impl WasmtimeLibrary {
         } else {
             Answer::Ok(bytes)
         })
+    }
+
+    /// The instance's linear memory in 64 KiB pages: its high-water mark, as memory only grows.
+    pub fn memory_pages(&self) -> u64 {
+        self.memory.size(&self.store)
     }
 
     /// What the module printed so far.

@@ -7,6 +7,8 @@ REQUEST: {"path": [dirs for sys.path], "exports": [[name, "module:function"], ..
 "hosts": [host function names], "calls": [[export name, argument as base64], ...]}. Prints one
 JSON list of [true, result as base64] or [false, error text], one per call. The host function
 `lookup` answers as the test hosts do: {"len": <argument length>, "text": <argument>} as JSON.
+With "repeat": N in the request, each call is instead made N times after a warm-up, and the
+output is one JSON object of export name to nanoseconds per call (`cargo xtask bench`).
 """
 import base64
 import json
@@ -35,6 +37,21 @@ def main():
 
     exports.register([tuple(e) for e in request["exports"]])
     names = [e[0] for e in request["exports"]]
+    repeat = request.get("repeat")
+    if repeat:
+        import time
+
+        timings = {}
+        for name, argument in request["calls"]:
+            index, data = names.index(name), base64.b64decode(argument)
+            for _ in range(repeat // 10 + 1):
+                exports.call(index, data)
+            start = time.perf_counter_ns()
+            for _ in range(repeat):
+                exports.call(index, data)
+            timings[name] = (time.perf_counter_ns() - start) // repeat
+        sys.stdout.write(json.dumps(timings) + "\n")
+        return
     results = []
     for name, argument in request["calls"]:
         ok, out = exports.call(names.index(name), base64.b64decode(argument))

@@ -6,6 +6,7 @@
 //! the host (how CPython runs on WASI without a bundler), native CPython, and componentize-py
 //! (installed from `bench/componentize-py.txt`, pinned by hash) where its wheel installs.
 
+mod calls;
 mod measure;
 mod report;
 
@@ -19,7 +20,7 @@ use pywasm_core::pins::Pins;
 use pywasm_core::process::run;
 use pywasm_core::sdk::{self, SdkHome};
 
-pub use measure::{MeasureChild, measure_child};
+pub use measure::{MeasureChild, measure_child, remember_own_path};
 use measure::{Run, repeat, run_once};
 pub use report::Row;
 
@@ -140,6 +141,17 @@ pub fn bench(shell: &Shell, repo: &Path, args: &BenchArgs) -> Result<()> {
         }
         rows.push(native_app_row(&tools, app, args.runs)?);
     }
+    shell.status(
+        "Measuring",
+        "calls into a live library module (examples/udf)",
+    );
+    let call_figures = calls::measure(
+        shell,
+        &tools.pywasm,
+        repo,
+        tools.work.path(),
+        (args.runs * 100).max(200),
+    )?;
     let out_dir = args.out.clone().unwrap_or_else(|| repo.join("bench"));
     let environment = report::Environment {
         runs: args.runs,
@@ -148,7 +160,7 @@ pub fn bench(shell: &Shell, repo: &Path, args: &BenchArgs) -> Result<()> {
         native: tools.native_version.clone(),
         cpu: cpu_model(),
     };
-    report::write(&out_dir, &rows, &environment)?;
+    report::write(&out_dir, &rows, &call_figures, &environment)?;
     shell.status(
         "Wrote",
         &format!(

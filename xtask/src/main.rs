@@ -89,6 +89,7 @@ struct FetchSdk {
 }
 
 fn main() -> ExitCode {
+    bench::remember_own_path();
     let cli = Cli::parse();
     let shell = Shell::new(Verbosity::Normal);
     let result = match cli.task {

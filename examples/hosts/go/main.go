@@ -1,7 +1,10 @@
 // Calls the exports of a pywasm library module from Go with wazero (docs/abi.md), on one live
 // instance, as a database engine calls a UDF per row.
 //
-//	go run . [-max-pages N] module.wasm calls.json
+//	go run . [-max-pages N] [-bench N] module.wasm calls.json
+//
+// With -bench N, each call is made N times after a warm-up and the output is instead one JSON
+// object of export name to nanoseconds per call.
 //
 // calls.json is a list of [export name, argument as base64]; the output is one JSON list of
 // [true, result as base64] or [false, error text], one per call. The host function
@@ -18,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -72,6 +76,7 @@ func lookup(ctx context.Context, mod api.Module, ptr, n uint32) uint64 {
 
 func run() error {
 	maxPages := flag.Uint("max-pages", 0, "cap the instance's memory at this many 64 KiB pages (0: wazero's default)")
+	bench := flag.Int("bench", 0, "time each call over this many repetitions instead of printing results")
 	flag.Parse()
 	if flag.NArg() != 2 {
 		return fmt.Errorf("usage: host [-max-pages N] module.wasm calls.json")
@@ -127,6 +132,9 @@ func run() error {
 		return err
 	}
 
+	if *bench > 0 {
+		return benchmark(ctx, mod, calls, *bench)
+	}
 	results := make([][2]any, 0, len(calls))
 	for _, call := range calls {
 		argument, err := base64.StdEncoding.DecodeString(call[1])
@@ -171,6 +179,56 @@ func run() error {
 	fmt.Println(string(line))
 	// Linear memory only grows, so its size now is the high-water mark of every call.
 	fmt.Fprintf(os.Stderr, "memory: %d pages\n", mod.Memory().Size()/65536)
+	return nil
+}
+
+// call makes one call and frees everything; the result is dropped.
+func call(ctx context.Context, mod api.Module, name string, argument []byte) error {
+	ptr, n, err := toGuest(ctx, mod, argument)
+	if err != nil {
+		return err
+	}
+	res, err := mod.ExportedFunction(name).Call(ctx, uint64(ptr), uint64(n))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		if _, err := mod.ExportedFunction("pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
+			return err
+		}
+	}
+	if int64(res[0]) < 0 {
+		return fmt.Errorf("%s raised", name)
+	}
+	_, err = fromGuest(ctx, mod, res[0])
+	return err
+}
+
+func benchmark(ctx context.Context, mod api.Module, calls [][2]string, repeat int) error {
+	timings := map[string]int64{}
+	for _, c := range calls {
+		argument, err := base64.StdEncoding.DecodeString(c[1])
+		if err != nil {
+			return err
+		}
+		for i := 0; i < repeat/10+1; i++ {
+			if err := call(ctx, mod, c[0], argument); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		for i := 0; i < repeat; i++ {
+			if err := call(ctx, mod, c[0], argument); err != nil {
+				return err
+			}
+		}
+		timings[c[0]] = time.Since(start).Nanoseconds() / int64(repeat)
+	}
+	line, err := json.Marshal(timings)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(line))
 	return nil
 }
 

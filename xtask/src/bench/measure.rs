@@ -10,6 +10,7 @@ use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -65,11 +66,25 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// This program's path, as it was when it started: a `cargo build` during the bench may replace
+/// the file, and then the running image's own link reads `... (deleted)`. The path itself still
+/// names an xtask built from the same sources.
+static SELF_PATH: OnceLock<std::io::Result<PathBuf>> = OnceLock::new();
+
+/// Records this program's path; `main` calls it first.
+pub fn remember_own_path() {
+    SELF_PATH.get_or_init(std::env::current_exe);
+}
+
 /// Runs `cmd` to completion with `stdin`; being killed by a signal is an error, an exit code is
 /// the caller's to judge.
 pub fn run_once(cmd: &mut Command, stdin: &[u8]) -> Result<Run> {
     let report = tempfile::NamedTempFile::new().context("cannot create a report file")?;
-    let mut wrapped = Command::new(std::env::current_exe().context("cannot find xtask itself")?);
+    let own = match SELF_PATH.get_or_init(std::env::current_exe) {
+        Ok(path) => path,
+        Err(err) => bail!("cannot find xtask itself: {err}"),
+    };
+    let mut wrapped = Command::new(own);
     wrapped
         .arg("measure-child")
         .arg(report.path())
@@ -89,9 +104,13 @@ pub fn run_once(cmd: &mut Command, stdin: &[u8]) -> Result<Run> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = wrapped
-        .spawn()
-        .with_context(|| format!("failed to start `{}`", display(cmd)))?;
+    let mut child = wrapped.spawn().with_context(|| {
+        format!(
+            "failed to start `{}` through `{}`",
+            display(cmd),
+            own.display()
+        )
+    })?;
     child
         .stdin
         .take()
