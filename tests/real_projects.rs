@@ -23,6 +23,19 @@ fn same_as_native(project: &Project, wasm: &Path, pins: &[&str], entry: &str) ->
     assert_same_as_native_on(wasm, &[&src, &site], entry, &Invocation::new(&["app"]))
 }
 
+/// Asserts that the module exits with 0 and prints `expected` on every host.
+fn prints_on_every_host(wasm: &Path, inv: &Invocation, expected: &str) {
+    for (runtime, got) in on_every_host(wasm, inv) {
+        assert_eq!(
+            (got.code, got.stdout.as_str()),
+            (0, expected),
+            "{runtime} {:?}: {}",
+            inv.args,
+            got.stderr
+        );
+    }
+}
+
 /// Runs the module in wasmtime, the wasmtime CLI and node, with no preopened directory.
 fn on_every_host(wasm: &Path, inv: &Invocation) -> [(&'static str, Outcome); 3] {
     [
@@ -167,14 +180,7 @@ use_devnull: ok
 chdir_to_cwd: ok
 ";
     let inv = Invocation::new(&["platform-limits"]);
-    for (runtime, got) in on_every_host(&built.output, &inv) {
-        assert_eq!(
-            (got.code, got.stdout.as_str()),
-            (0, expected),
-            "{runtime}: {}",
-            got.stderr
-        );
-    }
+    prints_on_every_host(&built.output, &inv, expected);
 }
 
 /// Recursion far past the limit, in Python and through C (repr, json, pickle, copy, re,
@@ -195,14 +201,7 @@ fn deep_recursion_raises_instead_of_overflowing_the_stack() {
     let native = run_native(&project.root.join("src"), "deep_recursion:main", &inv).unwrap();
     assert_eq!(native.code, 0, "{}", native.stderr);
     assert_eq!(native.stdout.matches("RecursionError").count(), 10);
-    for (runtime, got) in on_every_host(&built.output, &inv) {
-        assert_eq!(
-            (got.code, got.stdout.as_str()),
-            (0, native.stdout.as_str()),
-            "{runtime}: {}",
-            got.stderr
-        );
-    }
+    prints_on_every_host(&built.output, &inv, &native.stdout);
 }
 
 /// The initial value of the first global, wasm-ld's `__stack_pointer`: with the stack first in
@@ -236,14 +235,7 @@ fn scratch_files_in_tmp_behave_as_natively_on_every_host() {
         "{}",
         native.stdout
     );
-    for (runtime, got) in on_every_host(&built.output, &inv) {
-        assert_eq!(
-            (got.code, got.stdout.as_str()),
-            (0, native.stdout.as_str()),
-            "{runtime}: {}",
-            got.stderr
-        );
-    }
+    prints_on_every_host(&built.output, &inv, &native.stdout);
 }
 
 /// `tempfile` picks the in-memory `/tmp`; it holds what `tmp-size` says (1 MiB in the fixture),
@@ -266,14 +258,7 @@ fn tmp_is_bounded_and_a_host_mount_takes_its_place() {
         ("host", "['from-module.txt']\n"),
     ];
     for (arg, expected) in checks {
-        for (runtime, got) in on_every_host(&built.output, &Invocation::new(&["scratch", arg])) {
-            assert_eq!(
-                (got.code, got.stdout.as_str()),
-                (0, expected),
-                "{runtime} {arg}: {}",
-                got.stderr
-            );
-        }
+        prints_on_every_host(&built.output, &Invocation::new(&["scratch", arg]), expected);
     }
     for (runtime, run) in [
         ("wasmtime", run_wasmtime as fn(&Path, &Invocation) -> _),

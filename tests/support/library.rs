@@ -323,6 +323,47 @@ pub fn call_natively(
     calls: &[(&str, Vec<u8>)],
     scratch: &Path,
 ) -> Result<Vec<Answer>> {
+    let output = native_request(path, exports, hosts, calls, scratch, false)?;
+    answers(&output)
+}
+
+/// Like [`call_natively`], with what each call passed to the host function `emit`.
+pub fn call_natively_with_events(
+    path: &[&Path],
+    exports: &[(&str, &str)],
+    hosts: &[&str],
+    calls: &[(&str, Vec<u8>)],
+    scratch: &Path,
+) -> Result<Vec<(Answer, Vec<Vec<u8>>)>> {
+    let output = native_request(path, exports, hosts, calls, scratch, true)?;
+    let line = output.lines().last().context("no output")?;
+    let list: Vec<(bool, String, Vec<String>)> =
+        serde_json::from_str(line).with_context(|| format!("not a list of answers: {line}"))?;
+    list.into_iter()
+        .map(|(ok, value, events)| {
+            let answer = if ok {
+                Answer::Ok(B64.decode(value)?)
+            } else {
+                Answer::Raised(first_line(&value))
+            };
+            let events = events
+                .iter()
+                .map(|e| B64.decode(e))
+                .collect::<Result<_, _>>()?;
+            Ok((answer, events))
+        })
+        .collect()
+}
+
+/// Runs `library_native.py` on one request; returns its output.
+fn native_request(
+    path: &[&Path],
+    exports: &[(&str, &str)],
+    hosts: &[&str],
+    calls: &[(&str, Vec<u8>)],
+    scratch: &Path,
+    events: bool,
+) -> Result<String> {
     let mut dirs: Vec<String> = vec![repo().join("templates/guest").display().to_string()];
     dirs.extend(path.iter().map(|p| p.display().to_string()));
     let request = json!({
@@ -330,6 +371,7 @@ pub fn call_natively(
         "exports": exports.iter().map(|(n, s)| json!([n, s])).collect::<Vec<_>>(),
         "hosts": hosts,
         "calls": calls_json(calls),
+        "events": events,
     });
     let file = scratch.join("native-request.json");
     fs_err::write(&file, request.to_string())?;
@@ -344,5 +386,5 @@ pub fn call_natively(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    answers(&String::from_utf8_lossy(&out.stdout))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -6,7 +6,9 @@
 REQUEST: {"path": [dirs for sys.path], "exports": [[name, "module:function"], ...],
 "hosts": [host function names], "calls": [[export name, argument as base64], ...]}. Prints one
 JSON list of [true, result as base64] or [false, error text], one per call. The host function
-`lookup` answers as the test hosts do: {"len": <argument length>, "text": <argument>} as JSON.
+`lookup` answers as the test hosts do: {"len": <argument length>, "text": <argument>} as JSON;
+`emit` records its argument and answers nothing. With "events": true in the request, each
+answer gets a third item: the list of what the call emitted, each as base64.
 With "repeat": N in the request, each call is instead made N times after a warm-up, and the
 output is one JSON object of export name to nanoseconds per call (`cargo xtask bench`).
 """
@@ -21,8 +23,13 @@ def main():
         request = json.load(f)
     sys.path[0:0] = request["path"]
 
+    emitted = []
+
     def call_host(index, data):
         name = request["hosts"][index]
+        if name == "emit":
+            emitted.append(base64.b64encode(data).decode())
+            return b""
         if name != "lookup":
             return None
         return json.dumps({"len": len(data), "text": data.decode("utf-8")},
@@ -55,7 +62,11 @@ def main():
     results = []
     for name, argument in request["calls"]:
         ok, out = exports.call(names.index(name), base64.b64decode(argument))
-        results.append([True, base64.b64encode(out).decode()] if ok else [False, out.decode()])
+        answer = [True, base64.b64encode(out).decode()] if ok else [False, out.decode()]
+        if request.get("events"):
+            answer.append(emitted[:])
+        emitted.clear()
+        results.append(answer)
     sys.stdout.write(json.dumps(results) + "\n")
 
 

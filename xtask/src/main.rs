@@ -257,10 +257,25 @@ impl BuildWheel {
     }
 }
 
-/// The cargo that runs this task, so nested builds use the same toolchain.
+/// The cargo that runs this task, so nested builds use the same toolchain. Without the variables
+/// `cargo run` set for this process: build scripts (ring's, through cc) watch `CARGO_PKG_NAME`
+/// and `CARGO_MANIFEST_DIR`, so a nested cargo that saw xtask's values would rebuild them and
+/// everything above them (rustls, ureq, pywasm-core) that `cargo xtask` itself just built.
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(repo_root());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let from_cargo_run = key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*key,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            );
+        if from_cargo_run {
+            cmd.env_remove(&*key);
+        }
+    }
     cmd
 }
 

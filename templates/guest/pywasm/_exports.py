@@ -110,7 +110,10 @@ def call(index, data):
         function, decode, kind = _CALLS[index]
         out = True, _codec.encode(function(*decode(data)), kind)
     except BaseException as e:  # SystemExit and KeyboardInterrupt too: the host decides
-        text = "".join(traceback.format_exception_only(type(e), e)).strip()
+        # The headline is `Type: message`; a SyntaxError (lxml's XMLSyntaxError too) puts its
+        # indented location lines before it.
+        only = traceback.format_exception_only(type(e), e)
+        text = next((line for line in only if not line.startswith(" ")), only[-1]).strip()
         trace = "".join(traceback.format_exception(type(e), e, e.__traceback__))
         out = False, f"{text}\n\n{trace}".encode("utf-8", "replace")
     for stream in (sys.stdout, sys.stderr):
