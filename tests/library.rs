@@ -3,12 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use pywasm_tests::library::{
-    Answer, call_in_node, call_in_wasmtime, call_in_wazero, call_natively,
+    Answer, WazeroLimits, call_in_node, call_in_wasmtime, call_in_wazero, call_natively,
 };
 use pywasm_tests::*;
 
-const EXPORTS: [(&str, &str); 12] = [
+const EXPORTS: [(&str, &str); 13] = [
     ("add", "scorer:add"),
     ("count", "scorer:count"),
     ("crash", "scorer:crash"),
@@ -20,6 +22,7 @@ const EXPORTS: [(&str, &str); 12] = [
     ("reverse", "scorer:reverse"),
     ("score", "scorer:score"),
     ("shout", "scorer:shout"),
+    ("spin", "scorer:spin"),
     ("summary", "scorer:summary"),
 ];
 
@@ -99,7 +102,13 @@ fn every_call_answers_as_natively_on_every_host() {
         assert_eq!(printed, "called for its side effect\n");
         let node = call_in_node(&built.output, &calls, &project.root).unwrap();
         assert_eq!(node, native, "node, preinit = {preinit}");
-        let (wazero, _) = call_in_wazero(&built.output, &calls, None, &project.root).unwrap();
+        let (wazero, _) = call_in_wazero(
+            &built.output,
+            &calls,
+            WazeroLimits::default(),
+            &project.root,
+        )
+        .unwrap();
         assert_eq!(wazero, native, "wazero, preinit = {preinit}");
     }
 }
@@ -261,6 +270,26 @@ fn memory_exhaustion_raises_and_a_trap_ends_the_call() {
     assert!(err.contains("calling `crash` trapped"), "{err}");
 }
 
+/// A call past the host's time limit (wazero's, as a database engine sets it) is stopped, and
+/// the host gets an error naming the deadline instead of waiting for the call to end.
+#[test]
+fn a_time_limit_stops_a_runaway_call_in_wazero() {
+    let project = Project::fixture("library");
+    let built = project.build().expect("build");
+    // Two minutes of computing: without the limit the call returns, and the test fails.
+    let calls = vec![("count", vec![]), ("spin", b"120".to_vec())];
+    let limits = WazeroLimits {
+        timeout: Some(Duration::from_secs(1)),
+        ..WazeroLimits::default()
+    };
+    let err = call_in_wazero(&built.output, &calls, limits, &project.root).unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("calling spin: module closed with context deadline exceeded"),
+        "{err}"
+    );
+}
+
 /// `time.sleep` inside a call waits as long as asked in wasmtime, node and wazero (absolute
 /// clock waits are made relative by the module's runtime; node would otherwise wait for decades).
 #[test]
@@ -270,7 +299,13 @@ fn sleeps_in_a_call_last_as_asked_on_every_host() {
     let calls = vec![("nap", b"0.3".to_vec())];
     let (wasmtime, _) = call_in_wasmtime(&built.output, &calls, None).unwrap();
     let node = call_in_node(&built.output, &calls, &project.root).unwrap();
-    let (wazero, _) = call_in_wazero(&built.output, &calls, None, &project.root).unwrap();
+    let (wazero, _) = call_in_wazero(
+        &built.output,
+        &calls,
+        WazeroLimits::default(),
+        &project.root,
+    )
+    .unwrap();
     for (host, answers) in [("wasmtime", wasmtime), ("node", node), ("wazero", wazero)] {
         let Answer::Ok(bytes) = &answers[0] else {
             panic!("{host}: {answers:?}");
@@ -322,7 +357,13 @@ fn the_udf_example_scores_rows_as_natively_on_every_host() {
     assert_eq!(wasmtime, native, "wasmtime");
     let node = call_in_node(&built.output, &calls, &project.root).unwrap();
     assert_eq!(node, native, "node");
-    let (wazero, _) = call_in_wazero(&built.output, &calls, None, &project.root).unwrap();
+    let (wazero, _) = call_in_wazero(
+        &built.output,
+        &calls,
+        WazeroLimits::default(),
+        &project.root,
+    )
+    .unwrap();
     assert_eq!(wazero, native, "wazero");
 
     let many: Vec<(&str, Vec<u8>)> = (0..1000)
@@ -332,7 +373,16 @@ fn the_udf_example_scores_rows_as_natively_on_every_host() {
             ("score", row.into_bytes())
         })
         .collect();
-    let (answers, pages) = call_in_wazero(&built.output, &many, Some(256), &project.root).unwrap();
+    let (answers, pages) = call_in_wazero(
+        &built.output,
+        &many,
+        WazeroLimits {
+            max_pages: Some(256),
+            ..WazeroLimits::default()
+        },
+        &project.root,
+    )
+    .unwrap();
     assert!(
         answers.iter().all(|a| matches!(a, Answer::Ok(_))),
         "{answers:?}"

@@ -192,8 +192,11 @@ fn deep_recursion_raises_instead_of_overflowing_the_stack() {
     let project = Project::fixture("deep_recursion");
     let built = project.build().expect("build");
     let module = fs_err::read(&built.output).unwrap();
+    let layout = pywasm_core::describe::memory_layout(&module)
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        initial_stack_pointer(&module),
+        layout.stack_top,
         pywasm_core::manifest::DEFAULT_STACK_SIZE,
         "the stack is not the first thing in linear memory"
     );
@@ -202,22 +205,6 @@ fn deep_recursion_raises_instead_of_overflowing_the_stack() {
     assert_eq!(native.code, 0, "{}", native.stderr);
     assert_eq!(native.stdout.matches("RecursionError").count(), 10);
     prints_on_every_host(&built.output, &inv, &native.stdout);
-}
-
-/// The initial value of the first global, wasm-ld's `__stack_pointer`: with the stack first in
-/// memory, that is the stack's size.
-fn initial_stack_pointer(module: &[u8]) -> u64 {
-    for payload in wasmparser::Parser::new(0).parse_all(module) {
-        if let wasmparser::Payload::GlobalSection(globals) = payload.unwrap() {
-            let global = globals.into_iter().next().unwrap().unwrap();
-            let mut ops = global.init_expr.get_operators_reader();
-            match ops.read().unwrap() {
-                wasmparser::Operator::I32Const { value } => return value as u64,
-                other => panic!("__stack_pointer starts at {other:?}"),
-            }
-        }
-    }
-    panic!("no global section")
 }
 
 /// Scratch files written and read back through tempfile, shutil and os (an unlinked file kept

@@ -271,13 +271,22 @@ fn go() -> Result<&'static str> {
     Ok("go")
 }
 
-/// The same calls through `examples/hosts/go` (wazero), with `max_pages` as the instance's
-/// memory cap when given; also returns the instance's memory in pages after the last call (its
-/// high-water mark: linear memory only grows).
+/// The limits a database engine sets on a UDF's instance, as `examples/hosts/go` takes them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WazeroLimits {
+    /// The instance's memory cap, in 64 KiB pages.
+    pub max_pages: Option<u32>,
+    /// How long one call may run before wazero stops it and closes the instance.
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// The same calls through `examples/hosts/go` (wazero) under `limits`; also returns the
+/// instance's memory in pages after the last call (its high-water mark: linear memory only
+/// grows).
 pub fn call_in_wazero(
     wasm: &Path,
     calls: &[(&str, Vec<u8>)],
-    max_pages: Option<u32>,
+    limits: WazeroLimits,
     scratch: &Path,
 ) -> Result<(Vec<Answer>, u32)> {
     let host = scratch.join("wazero-host");
@@ -296,8 +305,12 @@ pub fn call_in_wazero(
     let file = scratch.join("calls.json");
     fs_err::write(&file, calls_json(calls).to_string())?;
     let mut cmd = Command::new(&host);
-    if let Some(pages) = max_pages {
+    if let Some(pages) = limits.max_pages {
         cmd.arg("-max-pages").arg(pages.to_string());
+    }
+    if let Some(timeout) = limits.timeout {
+        cmd.arg("-timeout")
+            .arg(format!("{}ms", timeout.as_millis()));
     }
     let out = cmd.arg(wasm).arg(&file).output()?;
     if !out.status.success() {

@@ -169,6 +169,49 @@ pub fn initial_memories(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     Ok(memories)
 }
 
+/// A core module's linear memory at instantiation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct MemoryLayout {
+    /// The memory's minimum size, in 64 KiB pages: what a host must grant to instantiate it.
+    pub initial_pages: u64,
+    /// The initial `__stack_pointer` (the first global). pywasm modules put the stack first in
+    /// memory, growing down towards address 0, so this is the stack's size.
+    pub stack_top: u64,
+}
+
+/// The memory layout of the first core module in `bytes` (the module itself, or a component's
+/// main module); `None` when it has no memory or no `i32.const` first global.
+pub fn memory_layout(bytes: &[u8]) -> Result<Option<MemoryLayout>> {
+    let (mut initial_pages, mut stack_top) = (None, None);
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload? {
+            Payload::MemorySection(reader) if initial_pages.is_none() => {
+                if let Some(memory) = reader.into_iter().next() {
+                    initial_pages = Some(memory?.initial);
+                }
+            }
+            Payload::GlobalSection(reader) if stack_top.is_none() => {
+                if let Some(global) = reader.into_iter().next()
+                    && let wasmparser::Operator::I32Const { value } =
+                        global?.init_expr.get_operators_reader().read()?
+                {
+                    stack_top = Some(u64::from(value as u32));
+                }
+            }
+            _ => {}
+        }
+        if initial_pages.is_some() && stack_top.is_some() {
+            break;
+        }
+    }
+    Ok(initial_pages
+        .zip(stack_top)
+        .map(|(initial_pages, stack_top)| MemoryLayout {
+            initial_pages,
+            stack_top,
+        }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,8 @@ pub struct Inspection {
     pub size: u64,
     pub sha256: String,
     pub manifest: BuildManifest,
+    /// The linear memory a host must grant, and the C stack's share of it.
+    pub memory: Option<describe::MemoryLayout>,
     /// Present with `--verify`.
     pub verification: Option<Verification>,
 }
@@ -45,6 +47,8 @@ pub fn inspect(path: &Path, verify: bool) -> Result<Inspection> {
         );
     };
     let sha256 = fsutil::sha256_hex(&bytes);
+    let memory = describe::memory_layout(&bytes)
+        .with_context(|| format!("cannot read the memory of `{}`", path.display()))?;
     let verification = if verify {
         Some(check(path, &bytes, &sha256, &manifest)?)
     } else {
@@ -55,6 +59,7 @@ pub fn inspect(path: &Path, verify: bool) -> Result<Inspection> {
         size: bytes.len() as u64,
         sha256,
         manifest,
+        memory,
         verification,
     })
 }
@@ -177,6 +182,15 @@ impl Inspection {
                 None => "core module".to_string(),
             }
         );
+        if let Some(memory) = &self.memory {
+            let _ = writeln!(
+                out,
+                "memory       {} pages at start ({}), {} of it the C stack",
+                memory.initial_pages,
+                human_size(memory.initial_pages * 65536),
+                human_size(memory.stack_top)
+            );
+        }
         let total: u64 = m.files.iter().map(|f| f.size).sum();
         let _ = writeln!(
             out,

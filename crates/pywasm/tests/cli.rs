@@ -117,6 +117,13 @@ fn inspect_verifies_modules_and_reports_tampering() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("entry        hello.cli:main"), "{stdout}");
+    // The memory a host must grant: the C stack is the default 1 MiB.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("memory       ") && l.ends_with(", 1.0 MiB of it the C stack")),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("against the manifest and the module against its .sha256"),
         "{stdout}"

@@ -1,7 +1,10 @@
 // Calls the exports of a pywasm library module from Go with wazero (docs/abi.md), on one live
 // instance, as a database engine calls a UDF per row.
 //
-//	go run . [-max-pages N] [-bench N] module.wasm calls.json
+//	go run . [-max-pages N] [-timeout D] [-bench N] module.wasm calls.json
+//
+// -max-pages and -timeout are a database engine's limits: a memory cap for the instance, and a
+// time limit for each call, past which wazero stops the call and closes the instance.
 //
 // With -bench N, each call is made N times after a warm-up and the output is instead one JSON
 // object of export name to nanoseconds per call.
@@ -32,12 +35,30 @@ func pack(ptr, n uint32) uint64 { return uint64(ptr)<<32 | uint64(n) }
 
 func unpack(packed uint64) (uint32, uint32) { return uint32(packed >> 32), uint32(packed) }
 
+// functions caches the guest's exports: wazero's ExportedFunction builds a new call engine, with
+// its own stack, every time, which costs several times a small call. This host runs one
+// instance on one goroutine, and no export is called while it is already running (a host
+// function calls pywasm_alloc during an export's call, never that export).
+var functions = map[string]api.Function{}
+
+// export is the guest's exported function name, or nil if there is none.
+func export(mod api.Module, name string) api.Function {
+	f, ok := functions[name]
+	if !ok {
+		f = mod.ExportedFunction(name)
+		if f != nil {
+			functions[name] = f
+		}
+	}
+	return f
+}
+
 // toGuest copies data into a fresh guest buffer.
 func toGuest(ctx context.Context, mod api.Module, data []byte) (uint32, uint32, error) {
 	if len(data) == 0 {
 		return 0, 0, nil
 	}
-	res, err := mod.ExportedFunction("pywasm_alloc").Call(ctx, uint64(len(data)))
+	res, err := export(mod, "pywasm_alloc").Call(ctx, uint64(len(data)))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -57,7 +78,7 @@ func fromGuest(ctx context.Context, mod api.Module, packed uint64) ([]byte, erro
 	}
 	out := append([]byte(nil), data...)
 	if n > 0 {
-		if _, err := mod.ExportedFunction("pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
+		if _, err := export(mod, "pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
 			return nil, err
 		}
 	}
@@ -76,6 +97,7 @@ func lookup(ctx context.Context, mod api.Module, ptr, n uint32) uint64 {
 
 func run() error {
 	maxPages := flag.Uint("max-pages", 0, "cap the instance's memory at this many 64 KiB pages (0: wazero's default)")
+	timeout := flag.Duration("timeout", 0, "stop a call that runs longer than this, closing the instance (0: no limit)")
 	bench := flag.Int("bench", 0, "time each call over this many repetitions instead of printing results")
 	flag.Parse()
 	if flag.NArg() != 2 {
@@ -98,6 +120,10 @@ func run() error {
 	config := wazero.NewRuntimeConfig()
 	if *maxPages > 0 {
 		config = config.WithMemoryLimitPages(uint32(*maxPages))
+	}
+	if *timeout > 0 {
+		// Compiled code checks for a cancelled context only when asked to.
+		config = config.WithCloseOnContextDone(true)
 	}
 	r := wazero.NewRuntimeWithConfig(ctx, config)
 	defer r.Close(ctx)
@@ -145,17 +171,27 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		res, err := mod.ExportedFunction(call[0]).Call(ctx, uint64(ptr), uint64(n))
+		callCtx, cancel := ctx, context.CancelFunc(func() {})
+		if *timeout > 0 {
+			callCtx, cancel = context.WithTimeout(ctx, *timeout)
+		}
+		f := export(mod, call[0])
+		if f == nil {
+			cancel()
+			return fmt.Errorf("the module exports no function %q", call[0])
+		}
+		res, err := f.Call(callCtx, uint64(ptr), uint64(n))
+		cancel()
 		if err != nil {
 			return fmt.Errorf("calling %s: %w", call[0], err)
 		}
 		if n > 0 {
-			if _, err := mod.ExportedFunction("pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
+			if _, err := export(mod, "pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
 				return err
 			}
 		}
 		if int64(res[0]) < 0 {
-			packed, err := mod.ExportedFunction("pywasm_error").Call(ctx)
+			packed, err := export(mod, "pywasm_error").Call(ctx)
 			if err != nil {
 				return err
 			}
@@ -188,12 +224,16 @@ func call(ctx context.Context, mod api.Module, name string, argument []byte) err
 	if err != nil {
 		return err
 	}
-	res, err := mod.ExportedFunction(name).Call(ctx, uint64(ptr), uint64(n))
+	f := export(mod, name)
+	if f == nil {
+		return fmt.Errorf("the module exports no function %q", name)
+	}
+	res, err := f.Call(ctx, uint64(ptr), uint64(n))
 	if err != nil {
 		return err
 	}
 	if n > 0 {
-		if _, err := mod.ExportedFunction("pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
+		if _, err := export(mod, "pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
 			return err
 		}
 	}

@@ -181,12 +181,8 @@ fn parse_timings(stdout: &[u8]) -> Result<BTreeMap<String, u64>> {
 
 /// The minimum size of the module's memory, from its memory section.
 fn initial_pages(wasm: &[u8]) -> Result<u64> {
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        if let wasmparser::Payload::MemorySection(reader) = payload?
-            && let Some(memory) = reader.into_iter().next()
-        {
-            return Ok(memory?.initial);
-        }
+    match pywasm_core::describe::memory_layout(wasm)? {
+        Some(layout) => Ok(layout.initial_pages),
+        None => bail!("the module has no memory"),
     }
-    bail!("the module has no memory")
 }
