@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use pywasm_tests::library::{
-    Answer, WazeroLimits, call_in_node, call_in_wasmtime, call_in_wazero, call_natively,
+    Answer, WazeroLimits, call_in_wasmtime, call_in_wazero, call_natively, call_on_every_host,
 };
 use pywasm_tests::*;
 
@@ -97,19 +97,11 @@ fn every_call_answers_as_natively_on_every_host() {
         let built = project
             .build_with(|o| o.preinit = Some(preinit))
             .expect("build");
-        let (wasmtime, printed) = call_in_wasmtime(&built.output, &calls, None).unwrap();
-        assert_eq!(wasmtime, native, "wasmtime, preinit = {preinit}");
+        let (hosts, printed) = call_on_every_host(&built.output, &calls, &project.root).unwrap();
+        for (host, answers) in hosts {
+            assert_eq!(answers, native, "{host}, preinit = {preinit}");
+        }
         assert_eq!(printed, "called for its side effect\n");
-        let node = call_in_node(&built.output, &calls, &project.root).unwrap();
-        assert_eq!(node, native, "node, preinit = {preinit}");
-        let (wazero, _) = call_in_wazero(
-            &built.output,
-            &calls,
-            WazeroLimits::default(),
-            &project.root,
-        )
-        .unwrap();
-        assert_eq!(wazero, native, "wazero, preinit = {preinit}");
     }
 }
 
@@ -297,16 +289,8 @@ fn sleeps_in_a_call_last_as_asked_on_every_host() {
     let project = Project::fixture("library");
     let built = project.build().expect("build");
     let calls = vec![("nap", b"0.3".to_vec())];
-    let (wasmtime, _) = call_in_wasmtime(&built.output, &calls, None).unwrap();
-    let node = call_in_node(&built.output, &calls, &project.root).unwrap();
-    let (wazero, _) = call_in_wazero(
-        &built.output,
-        &calls,
-        WazeroLimits::default(),
-        &project.root,
-    )
-    .unwrap();
-    for (host, answers) in [("wasmtime", wasmtime), ("node", node), ("wazero", wazero)] {
+    let (hosts, _) = call_on_every_host(&built.output, &calls, &project.root).unwrap();
+    for (host, answers) in hosts {
         let Answer::Ok(bytes) = &answers[0] else {
             panic!("{host}: {answers:?}");
         };
@@ -353,18 +337,10 @@ fn the_udf_example_scores_rows_as_natively_on_every_host() {
         native[0],
         Answer::Ok(br#"{"id":1,"score":112.5,"tags":1}"#.to_vec())
     );
-    let (wasmtime, _) = call_in_wasmtime(&built.output, &calls, None).unwrap();
-    assert_eq!(wasmtime, native, "wasmtime");
-    let node = call_in_node(&built.output, &calls, &project.root).unwrap();
-    assert_eq!(node, native, "node");
-    let (wazero, _) = call_in_wazero(
-        &built.output,
-        &calls,
-        WazeroLimits::default(),
-        &project.root,
-    )
-    .unwrap();
-    assert_eq!(wazero, native, "wazero");
+    let (hosts, _) = call_on_every_host(&built.output, &calls, &project.root).unwrap();
+    for (host, answers) in hosts {
+        assert_eq!(answers, native, "{host}");
+    }
 
     let many: Vec<(&str, Vec<u8>)> = (0..1000)
         .map(|i| {

@@ -271,6 +271,22 @@ fn go() -> Result<&'static str> {
     Ok("go")
 }
 
+/// The same calls on one instance in each host, wasmtime, node and wazero (no limits), each
+/// with its answers; and what the module printed under wasmtime.
+pub fn call_on_every_host(
+    wasm: &Path,
+    calls: &[(&str, Vec<u8>)],
+    scratch: &Path,
+) -> Result<([(&'static str, Vec<Answer>); 3], String)> {
+    let (wasmtime, printed) = call_in_wasmtime(wasm, calls, None)?;
+    let node = call_in_node(wasm, calls, scratch)?;
+    let (wazero, _) = call_in_wazero(wasm, calls, WazeroLimits::default(), scratch)?;
+    Ok((
+        [("wasmtime", wasmtime), ("node", node), ("wazero", wazero)],
+        printed,
+    ))
+}
+
 /// The limits a database engine sets on a UDF's instance, as `examples/hosts/go` takes them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WazeroLimits {
