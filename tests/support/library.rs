@@ -271,13 +271,16 @@ fn go() -> Result<&'static str> {
     Ok("go")
 }
 
+/// Each host's name with its answers to the same calls.
+pub type EveryHost = [(&'static str, Vec<Answer>); 3];
+
 /// The same calls on one instance in each host, wasmtime, node and wazero (no limits), each
 /// with its answers; and what the module printed under wasmtime.
 pub fn call_on_every_host(
     wasm: &Path,
     calls: &[(&str, Vec<u8>)],
     scratch: &Path,
-) -> Result<([(&'static str, Vec<Answer>); 3], String)> {
+) -> Result<(EveryHost, String)> {
     let (wasmtime, printed) = call_in_wasmtime(wasm, calls, None)?;
     let node = call_in_node(wasm, calls, scratch)?;
     let (wazero, _) = call_in_wazero(wasm, calls, WazeroLimits::default(), scratch)?;
