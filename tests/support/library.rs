@@ -2,7 +2,7 @@
 //! (`examples/hosts/js/library.mjs`) and native CPython through pywasm's own Python side of the
 //! ABI (`library_native.py`), each answering the host function `env.lookup` the same way.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -216,6 +216,12 @@ fn calls_json(calls: &[(&str, Vec<u8>)]) -> Value {
     )
 }
 
+/// Writes `calls` as the hosts of `examples/hosts` read them: `[[name, base64], ...]`.
+pub fn write_calls(calls: &[(&str, Vec<u8>)], file: &Path) -> Result<()> {
+    fs_err::write(file, calls_json(calls).to_string())?;
+    Ok(())
+}
+
 fn answers(output: &str) -> Result<Vec<Answer>> {
     let line = output.lines().last().context("no output")?;
     let list: Vec<(bool, String)> =
@@ -234,7 +240,7 @@ fn answers(output: &str) -> Result<Vec<Answer>> {
 /// The same calls through `examples/hosts/js/library.mjs` under node's WASI.
 pub fn call_in_node(wasm: &Path, calls: &[(&str, Vec<u8>)], scratch: &Path) -> Result<Vec<Answer>> {
     let file = scratch.join("calls.json");
-    fs_err::write(&file, calls_json(calls).to_string())?;
+    write_calls(calls, &file)?;
     let out = Command::new(node()?)
         .arg("--no-warnings")
         .arg(repo().join("examples/hosts/js/library.mjs"))
@@ -290,6 +296,24 @@ pub fn call_on_every_host(
     ))
 }
 
+/// Builds `examples/hosts/go` into `scratch`; returns the program's path.
+pub fn build_wazero_host(scratch: &Path) -> Result<PathBuf> {
+    let host = scratch.join("wazero-host");
+    let built = Command::new(go()?)
+        .args(["build", "-o"])
+        .arg(&host)
+        .arg(".")
+        .current_dir(repo().join("examples/hosts/go"))
+        .output()?;
+    if !built.status.success() {
+        bail!(
+            "go build failed: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+    }
+    Ok(host)
+}
+
 /// The limits a database engine sets on a UDF's instance, as `examples/hosts/go` takes them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WazeroLimits {
@@ -308,21 +332,9 @@ pub fn call_in_wazero(
     limits: WazeroLimits,
     scratch: &Path,
 ) -> Result<(Vec<Answer>, u32)> {
-    let host = scratch.join("wazero-host");
-    let built = Command::new(go()?)
-        .args(["build", "-o"])
-        .arg(&host)
-        .arg(".")
-        .current_dir(repo().join("examples/hosts/go"))
-        .output()?;
-    if !built.status.success() {
-        bail!(
-            "go build failed: {}",
-            String::from_utf8_lossy(&built.stderr)
-        );
-    }
+    let host = build_wazero_host(scratch)?;
     let file = scratch.join("calls.json");
-    fs_err::write(&file, calls_json(calls).to_string())?;
+    write_calls(calls, &file)?;
     let mut cmd = Command::new(&host);
     if let Some(pages) = limits.max_pages {
         cmd.arg("-max-pages").arg(pages.to_string());
@@ -355,7 +367,7 @@ pub fn call_natively(
     calls: &[(&str, Vec<u8>)],
     scratch: &Path,
 ) -> Result<Vec<Answer>> {
-    let output = native_request(path, exports, hosts, calls, scratch, false)?;
+    let output = native_request(path, exports, hosts, calls, scratch, NativeMode::Answers)?;
     answers(&output)
 }
 
@@ -367,7 +379,7 @@ pub fn call_natively_with_events(
     calls: &[(&str, Vec<u8>)],
     scratch: &Path,
 ) -> Result<Vec<(Answer, Vec<Vec<u8>>)>> {
-    let output = native_request(path, exports, hosts, calls, scratch, true)?;
+    let output = native_request(path, exports, hosts, calls, scratch, NativeMode::Events)?;
     let line = output.lines().last().context("no output")?;
     let list: Vec<(bool, String, Vec<String>)> =
         serde_json::from_str(line).with_context(|| format!("not a list of answers: {line}"))?;
@@ -387,24 +399,39 @@ pub fn call_natively_with_events(
         .collect()
 }
 
-/// Runs `library_native.py` on one request; returns its output.
-fn native_request(
+/// What `library_native.py` prints for a request.
+#[derive(Clone, Copy, Debug)]
+pub enum NativeMode {
+    /// One answer per call.
+    Answers,
+    /// One answer per call, with what it passed to `emit`.
+    Events,
+    /// Each call made this many times after a warm-up: nanoseconds per call, by export.
+    Timings(usize),
+}
+
+/// Runs `library_native.py` on one request (pywasm's guest package first on `sys.path`, then
+/// `path`); returns its output.
+pub fn native_request(
     path: &[&Path],
     exports: &[(&str, &str)],
     hosts: &[&str],
     calls: &[(&str, Vec<u8>)],
     scratch: &Path,
-    events: bool,
+    mode: NativeMode,
 ) -> Result<String> {
     let mut dirs: Vec<String> = vec![repo().join("templates/guest").display().to_string()];
     dirs.extend(path.iter().map(|p| p.display().to_string()));
-    let request = json!({
+    let mut request = json!({
         "path": dirs,
         "exports": exports.iter().map(|(n, s)| json!([n, s])).collect::<Vec<_>>(),
         "hosts": hosts,
         "calls": calls_json(calls),
-        "events": events,
+        "events": matches!(mode, NativeMode::Events),
     });
+    if let NativeMode::Timings(repeat) = mode {
+        request["repeat"] = json!(repeat);
+    }
     let file = scratch.join("native-request.json");
     fs_err::write(&file, request.to_string())?;
     let out = Command::new(crate::native_python()?)

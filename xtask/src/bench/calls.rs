@@ -10,12 +10,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use pywasm_core::Shell;
 use pywasm_core::process::run;
-use pywasm_tests::library::WasmtimeLibrary;
-use serde_json::json;
+use pywasm_tests::library::{self, WasmtimeLibrary};
 
 /// One kind of call, measured on each runtime (time per call).
 pub struct CallRow {
@@ -83,8 +80,8 @@ pub fn measure(
         }
         wasmtime.insert(name, start.elapsed() / repeat as u32);
     }
-    let wazero = wazero_timings(shell, repo, work, &wasm, repeat)?;
-    let native = native_timings(repo, work, &project, repeat)?;
+    let wazero = wazero_timings(shell, work, &wasm, repeat)?;
+    let native = native_timings(work, &project, repeat)?;
     let nanos = |map: &BTreeMap<String, u64>, name: &str| -> Result<Duration> {
         map.get(name)
             .map(|n| Duration::from_nanos(*n))
@@ -109,68 +106,47 @@ pub fn measure(
     })
 }
 
-fn calls_json(work: &Path) -> Result<std::path::PathBuf> {
-    let list: Vec<_> = calls()
+/// The calls as the hosts take them: export name and argument.
+fn host_calls() -> Vec<(&'static str, Vec<u8>)> {
+    calls()
         .into_iter()
-        .map(|(name, _, argument)| json!([name, B64.encode(argument)]))
-        .collect();
-    let file = work.join("udf-calls.json");
-    fs_err::write(&file, serde_json::to_string(&list)?)?;
-    Ok(file)
+        .map(|(name, _, argument)| (name, argument))
+        .collect()
 }
 
 fn wazero_timings(
     shell: &Shell,
-    repo: &Path,
     work: &Path,
     wasm: &Path,
     repeat: usize,
 ) -> Result<BTreeMap<String, u64>> {
-    let host = work.join("wazero-host");
-    let mut build = Command::new("go");
-    build
-        .args(["build", "-o"])
-        .arg(&host)
-        .arg(".")
-        .current_dir(repo.join("examples/hosts/go"));
-    run(shell, "build the wazero host", &mut build)?;
+    let host = library::build_wazero_host(work)?;
+    let file = work.join("udf-calls.json");
+    library::write_calls(&host_calls(), &file)?;
     let mut cmd = Command::new(&host);
     cmd.arg("-bench")
         .arg(repeat.to_string())
         .arg(wasm)
-        .arg(calls_json(work)?);
+        .arg(&file);
     let out = run(shell, "time the calls in wazero", &mut cmd)?;
     parse_timings(&out.stdout)
 }
 
-fn native_timings(
-    repo: &Path,
-    work: &Path,
-    project: &Path,
-    repeat: usize,
-) -> Result<BTreeMap<String, u64>> {
-    let request = json!({
-        "path": [repo.join("templates/guest"), project.join("src")],
-        "exports": [["noop", "udf.rows:noop"], ["echo", "udf.rows:echo"], ["score", "udf.rows:score"]],
-        "hosts": ["lookup"],
-        "calls": serde_json::from_str::<serde_json::Value>(&fs_err::read_to_string(calls_json(work)?)?)?,
-        "repeat": repeat,
-    });
-    let file = work.join("udf-native.json");
-    fs_err::write(&file, request.to_string())?;
-    let out = Command::new(pywasm_tests::native_python()?)
-        .args(["-I", "-S", "-B"])
-        .arg(repo.join("tests/support/library_native.py"))
-        .arg(&file)
-        .output()
-        .context("failed to run native CPython")?;
-    if !out.status.success() {
-        bail!(
-            "the native timing failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    parse_timings(&out.stdout)
+fn native_timings(work: &Path, project: &Path, repeat: usize) -> Result<BTreeMap<String, u64>> {
+    let output = library::native_request(
+        &[&project.join("src")],
+        &[
+            ("noop", "udf.rows:noop"),
+            ("echo", "udf.rows:echo"),
+            ("score", "udf.rows:score"),
+        ],
+        &["lookup"],
+        &host_calls(),
+        work,
+        library::NativeMode::Timings(repeat),
+    )
+    .context("the native timing failed")?;
+    parse_timings(output.as_bytes())
 }
 
 fn parse_timings(stdout: &[u8]) -> Result<BTreeMap<String, u64>> {
