@@ -167,46 +167,20 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		ptr, n, err := toGuest(ctx, mod, argument)
-		if err != nil {
-			return err
-		}
 		callCtx, cancel := ctx, context.CancelFunc(func() {})
 		if *timeout > 0 {
 			callCtx, cancel = context.WithTimeout(ctx, *timeout)
 		}
-		f := export(mod, call[0])
-		if f == nil {
-			cancel()
-			return fmt.Errorf("the module exports no function %q", call[0])
-		}
-		res, err := f.Call(callCtx, uint64(ptr), uint64(n))
+		out, ok, err := invoke(ctx, callCtx, mod, call[0], argument)
 		cancel()
-		if err != nil {
-			return fmt.Errorf("calling %s: %w", call[0], err)
-		}
-		if n > 0 {
-			if _, err := export(mod, "pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
-				return err
-			}
-		}
-		if int64(res[0]) < 0 {
-			packed, err := export(mod, "pywasm_error").Call(ctx)
-			if err != nil {
-				return err
-			}
-			text, err := fromGuest(ctx, mod, packed[0])
-			if err != nil {
-				return err
-			}
-			results = append(results, [2]any{false, string(text)})
-			continue
-		}
-		out, err := fromGuest(ctx, mod, res[0])
 		if err != nil {
 			return err
 		}
-		results = append(results, [2]any{true, base64.StdEncoding.EncodeToString(out)})
+		if ok {
+			results = append(results, [2]any{true, base64.StdEncoding.EncodeToString(out)})
+		} else {
+			results = append(results, [2]any{false, string(out)})
+		}
 	}
 	line, err := json.Marshal(results)
 	if err != nil {
@@ -218,29 +192,45 @@ func run() error {
 	return nil
 }
 
-// call makes one call and frees everything; the result is dropped.
-func call(ctx context.Context, mod api.Module, name string, argument []byte) error {
+// invoke calls export name with argument and frees every buffer it involved. It returns the
+// result, or with ok false the error text of the exception the function raised. Only the call
+// itself runs under callCtx (a time limit), the ABI's own calls under ctx.
+func invoke(ctx, callCtx context.Context, mod api.Module, name string, argument []byte) (out []byte, ok bool, err error) {
 	ptr, n, err := toGuest(ctx, mod, argument)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	f := export(mod, name)
 	if f == nil {
-		return fmt.Errorf("the module exports no function %q", name)
+		return nil, false, fmt.Errorf("the module exports no function %q", name)
 	}
-	res, err := f.Call(ctx, uint64(ptr), uint64(n))
+	res, err := f.Call(callCtx, uint64(ptr), uint64(n))
 	if err != nil {
-		return err
+		return nil, false, fmt.Errorf("calling %s: %w", name, err)
 	}
 	if n > 0 {
 		if _, err := export(mod, "pywasm_free").Call(ctx, uint64(ptr), uint64(n)); err != nil {
-			return err
+			return nil, false, err
 		}
 	}
-	if int64(res[0]) < 0 {
-		return fmt.Errorf("%s raised", name)
+	packed := res[0]
+	if int64(packed) < 0 {
+		errorText, err := export(mod, "pywasm_error").Call(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		packed = errorText[0]
 	}
-	_, err = fromGuest(ctx, mod, res[0])
+	out, err = fromGuest(ctx, mod, packed)
+	return out, int64(res[0]) >= 0, err
+}
+
+// call makes one call for the benchmark; the result is dropped, an exception is an error.
+func call(ctx context.Context, mod api.Module, name string, argument []byte) error {
+	_, ok, err := invoke(ctx, ctx, mod, name, argument)
+	if err == nil && !ok {
+		err = fmt.Errorf("%s raised", name)
+	}
 	return err
 }
 
