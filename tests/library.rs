@@ -1,5 +1,6 @@
 //! Library modules (docs/abi.md): Python functions that hosts call many times on one live
-//! instance. Every call's result is compared across wasmtime, node and native CPython.
+//! instance. Every call's result is compared across wasmtime, node, wazero, wasmer and native
+//! CPython.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 use pywasm_tests::library::{
     Answer, WazeroLimits, call_in_wasmtime, call_in_wazero, call_natively, call_on_every_host,
 };
+use pywasm_tests::wasmer::call_in_wasmer;
 use pywasm_tests::*;
 
 const EXPORTS: [(&str, &str); 13] = [
@@ -234,8 +236,9 @@ fn bad_exports_are_located_errors_and_write_nothing() {
     }
 }
 
-/// Running out of memory (a host cap here) raises MemoryError in the call and leaves the
-/// instance usable; C recursion past the module's stack traps, which ends the instance.
+/// Running out of memory (a host cap of 64 MiB here, in wasmtime and in wasmer) raises
+/// MemoryError in the call and leaves the instance usable; C recursion past the module's stack
+/// traps, which ends the instance.
 #[test]
 fn memory_exhaustion_raises_and_a_trap_ends_the_call() {
     let project = Project::fixture("library");
@@ -245,19 +248,26 @@ fn memory_exhaustion_raises_and_a_trap_ends_the_call() {
         ("hog", b"200000000".to_vec()),
         ("count", vec![]),
     ];
+    let expected = [
+        Answer::Ok(b"1".to_vec()),
+        Answer::Raised("MemoryError".into()),
+        Answer::Ok(b"2".to_vec()),
+    ];
     let (answers, _) = call_in_wasmtime(&built.output, &calls, Some(64 << 20)).unwrap();
-    assert_eq!(
-        answers,
-        [
-            Answer::Ok(b"1".to_vec()),
-            Answer::Raised("MemoryError".into()),
-            Answer::Ok(b"2".to_vec()),
-        ]
-    );
+    assert_eq!(answers, expected, "wasmtime");
+    let (answers, pages) =
+        call_in_wasmer(&built.output, &calls, Some(1024), &project.root).unwrap();
+    assert_eq!(answers, expected, "wasmer");
+    assert!(pages <= 1024, "{pages} pages");
     let calls = vec![("count", vec![]), ("crash", b"1000000".to_vec())];
     let err = format!(
         "{:#}",
         call_in_wasmtime(&built.output, &calls, None).unwrap_err()
+    );
+    assert!(err.contains("calling `crash` trapped"), "{err}");
+    let err = format!(
+        "{:#}",
+        call_in_wasmer(&built.output, &calls, None, &project.root).unwrap_err()
     );
     assert!(err.contains("calling `crash` trapped"), "{err}");
 }
@@ -365,4 +375,12 @@ fn the_udf_example_scores_rows_as_natively_on_every_host() {
     );
     assert!(pages <= 256, "{pages} pages");
     eprintln!("examples/udf: {pages} pages after 1000 rows under wazero");
+    // The same cap in wasmer, as a service on wasmer 6 sets it.
+    let (answers, pages) = call_in_wasmer(&built.output, &many, Some(256), &project.root).unwrap();
+    assert!(
+        answers.iter().all(|a| matches!(a, Answer::Ok(_))),
+        "{answers:?}"
+    );
+    assert!(pages <= 256, "{pages} pages");
+    eprintln!("examples/udf: {pages} pages after 1000 rows under wasmer");
 }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use pywasm_core::inspect::inspect;
 use pywasm_core::postprocess::optimize::Optimize;
 use pywasm_core::{BuildOptions, BuildOutcome};
+use pywasm_tests::wasmer::run_wasmer;
 use pywasm_tests::{
     Invocation, Project, assert_same_as_native_on, pip_install_target, run_component, run_node,
     run_shim, run_wasmtime, run_wasmtime_cli,
@@ -185,7 +186,8 @@ fn component(case: &Case, core: &Path) {
 }
 
 /// Every WASI runtime that installs here, with no preopened directory: wasmtime (crate and CLI),
-/// node's `node:wasi`, and the pure-JavaScript `browser_wasi_shim`.
+/// node's `node:wasi`, the pure-JavaScript `browser_wasi_shim`, and wasmer 6 (through
+/// `examples/hosts/wasmer`).
 fn portable(case: &Case, module: &Path) {
     for inv in &case.invocations {
         let reference = run_wasmtime(module, inv).unwrap();
@@ -193,6 +195,7 @@ fn portable(case: &Case, module: &Path) {
             ("wasmtime CLI", run_wasmtime_cli(module, inv).unwrap()),
             ("node:wasi", run_node(module, inv).unwrap()),
             ("browser_wasi_shim", run_shim(module, inv).unwrap()),
+            ("wasmer", run_wasmer(module, inv).unwrap()),
         ];
         for (runtime, got) in runs {
             assert_eq!(

@@ -16,6 +16,7 @@ use pywasm_core::{BuildOptions, BuildOutcome, LockOptions, Shell};
 
 pub mod ext;
 pub mod library;
+pub mod wasmer;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -23,6 +24,28 @@ pub fn repo() -> PathBuf {
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()
+}
+
+/// A cargo for nested builds: the one running, without the variables cargo sets for the process
+/// it runs (`CARGO_PKG_*`, `CARGO_MANIFEST_*`...). Build scripts watch some of them (ring's
+/// watches `CARGO_PKG_NAME`), so a nested cargo that saw them would rebuild what the outer one
+/// just built.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(repo());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_cargo = key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*key,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            );
+        if set_by_cargo {
+            cmd.env_remove(&*key);
+        }
+    }
+    cmd
 }
 
 /// What a program did: the things compared across runtimes.
@@ -315,7 +338,7 @@ pub fn run_native_on(paths: &[&Path], entry: &str, inv: &Invocation) -> Result<O
 /// fixture's run, and far below CI's limit, so a hang fails one test instead of the whole run.
 const RUN_LIMIT: Duration = Duration::from_secs(240);
 
-fn spawn(mut cmd: Command, stdin: &str) -> Result<Outcome> {
+pub(crate) fn spawn(mut cmd: Command, stdin: &str) -> Result<Outcome> {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -222,7 +222,7 @@ pub fn write_calls(calls: &[(&str, Vec<u8>)], file: &Path) -> Result<()> {
     Ok(())
 }
 
-fn answers(output: &str) -> Result<Vec<Answer>> {
+pub(crate) fn answers(output: &str) -> Result<Vec<Answer>> {
     let line = output.lines().last().context("no output")?;
     let list: Vec<(bool, String)> =
         serde_json::from_str(line).with_context(|| format!("not a list of answers: {line}"))?;
@@ -278,10 +278,10 @@ fn go() -> Result<&'static str> {
 }
 
 /// Each host's name with its answers to the same calls.
-pub type EveryHost = [(&'static str, Vec<Answer>); 3];
+pub type EveryHost = [(&'static str, Vec<Answer>); 4];
 
-/// The same calls on one instance in each host, wasmtime, node and wazero (no limits), each
-/// with its answers; and what the module printed under wasmtime.
+/// The same calls on one instance in each host, wasmtime, node, wazero and wasmer (no limits),
+/// each with its answers; and what the module printed under wasmtime.
 pub fn call_on_every_host(
     wasm: &Path,
     calls: &[(&str, Vec<u8>)],
@@ -290,8 +290,14 @@ pub fn call_on_every_host(
     let (wasmtime, printed) = call_in_wasmtime(wasm, calls, None)?;
     let node = call_in_node(wasm, calls, scratch)?;
     let (wazero, _) = call_in_wazero(wasm, calls, WazeroLimits::default(), scratch)?;
+    let (wasmer, _) = crate::wasmer::call_in_wasmer(wasm, calls, None, scratch)?;
     Ok((
-        [("wasmtime", wasmtime), ("node", node), ("wazero", wazero)],
+        [
+            ("wasmtime", wasmtime),
+            ("node", node),
+            ("wazero", wazero),
+            ("wasmer", wasmer),
+        ],
         printed,
     ))
 }

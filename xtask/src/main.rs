@@ -21,6 +21,7 @@ use pywasm_core::process::{run, run_streaming};
 use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{Verbosity, render_error};
 use pywasm_core::{Shell, shell};
+use pywasm_tests::wasmer;
 
 mod bench;
 mod dist;
@@ -257,26 +258,10 @@ impl BuildWheel {
     }
 }
 
-/// The cargo that runs this task, so nested builds use the same toolchain. Without the variables
-/// `cargo run` set for this process: build scripts (ring's, through cc) watch `CARGO_PKG_NAME`
-/// and `CARGO_MANIFEST_DIR`, so a nested cargo that saw xtask's values would rebuild them and
-/// everything above them (rustls, ureq, pywasm-core) that `cargo xtask` itself just built.
+/// The cargo that runs this task, so nested builds use the same toolchain, without the
+/// variables `cargo run` set for this process (see [`pywasm_tests::cargo`]).
 fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(repo_root());
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        let from_cargo_run = key.starts_with("CARGO_PKG_")
-            || key.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                &*key,
-                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
-            );
-        if from_cargo_run {
-            cmd.env_remove(&*key);
-        }
-    }
-    cmd
+    pywasm_tests::cargo()
 }
 
 fn demo(shell: &Shell) -> Result<()> {
@@ -315,6 +300,12 @@ fn ci(shell: &Shell) -> Result<()> {
     let format = ["fmt", "--all", "--", "--check"];
     shell.status("Running", &format!("cargo {}", format.join(" ")));
     run_streaming(shell, "check formatting", cargo().args(format))?;
+    // The wasmer host is a workspace of its own (see its Cargo.toml).
+    run_streaming(
+        shell,
+        "check the wasmer host's formatting",
+        &mut wasmer::host_cargo(&["fmt", "--", "--check"]),
+    )?;
     let rust_checks = spawn_rust_checks(shell);
     fetch_sdk(shell, &default_fetch())?;
     // The end-to-end tests use every recipe's wheel; unchanged recipes come from the cache.
@@ -353,38 +344,39 @@ fn ci(shell: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// clippy, then the test binaries' and the pywasm binary's builds, on a thread of their own
-/// while the SDK is fetched and the wheels are built: on a cold machine those phases leave a
-/// core idle for minutes (one large C file, configure scripts, pip), and a cold CI must stay
-/// well within its hour. Their output is kept and shown only when they fail.
+/// clippy, then the test binaries' and the pywasm binary's builds, then the same for the wasmer
+/// host (a workspace of its own), on a thread of their own while the SDK is fetched and the
+/// wheels are built: on a cold machine those phases leave a core idle for minutes (one large C
+/// file, configure scripts, pip), and a cold CI must stay well within its hour. Their output is
+/// kept and shown only when they fail.
 fn spawn_rust_checks(shell: &Shell) -> std::thread::JoinHandle<Result<()>> {
-    let steps: [(&str, &[&str]); 2] = [
-        (
-            "run clippy",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-        // This also builds the pywasm binary that the bench and dist use (see
-        // `build_dev_binary`).
-        ("build the tests", &["test", "--workspace", "--no-run"]),
+    let clippy = ["clippy", "--all-targets", "--", "-D", "warnings"];
+    let mut workspace_clippy = cargo();
+    workspace_clippy
+        .arg("clippy")
+        .arg("--workspace")
+        .args(&clippy[1..]);
+    let mut tests = cargo();
+    // This also builds the pywasm binary that the bench and dist use (see `build_dev_binary`).
+    tests.args(["test", "--workspace", "--no-run"]);
+    let steps = [
+        ("run clippy", workspace_clippy),
+        ("build the tests", tests),
+        ("run clippy on the wasmer host", wasmer::host_cargo(&clippy)),
+        // Its own tests are few and fast; the build they need is most of the host's.
+        ("test the wasmer host", wasmer::host_cargo(&["test"])),
+        // The tests run commands and library modules in wasmer through this host.
+        ("build the wasmer host", wasmer::host_cargo(&["build"])),
     ];
-    for (_, args) in &steps {
+    for (_, cmd) in &steps {
         shell.status(
             "Starting",
-            &format!("cargo {} (in the background)", args.join(" ")),
+            &format!("{} (in the background)", describe(cmd)),
         );
     }
     std::thread::spawn(move || {
         let quiet = Shell::quiet();
-        for (what, args) in steps {
-            let mut cmd = cargo();
-            cmd.args(args);
+        for (what, mut cmd) in steps {
             let output = pywasm_core::process::run_unchecked(&quiet, what, &mut cmd)?;
             if !output.status.success() {
                 // All of it: the error keeps only the end, and clippy's first finding matters.
@@ -394,6 +386,12 @@ fn spawn_rust_checks(shell: &Shell) -> std::thread::JoinHandle<Result<()>> {
         }
         Ok(())
     })
+}
+
+/// `cargo ARGS...` of a command, for a status line.
+fn describe(cmd: &Command) -> String {
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+    format!("cargo {}", args.join(" "))
 }
 
 /// Runs cargo test with its output shown as it comes, adding up every "test result" line.

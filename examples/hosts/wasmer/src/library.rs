@@ -1,0 +1,189 @@
+//! A library module (docs/abi.md) on one live instance: the ABI's exports looked up once, each
+//! call's argument written into a buffer from `pywasm_alloc`, its result or error read back and
+//! freed.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use wasmer::{
+    Function, FunctionEnv, FunctionEnvMut, Instance, Memory, Module, RuntimeError, Store,
+    TypedFunction,
+};
+
+use crate::Captured;
+
+/// What the host function needs from the instance it serves, filled in once it exists.
+#[derive(Default)]
+struct HostState {
+    memory: Option<Memory>,
+    alloc: Option<TypedFunction<i32, i32>>,
+}
+
+/// Makes every call of `calls` (a JSON list of `[export, argument as base64]`) and prints the
+/// answers as one JSON line, after what the module printed.
+pub fn call_all(store: &mut Store, module: Module, calls: &Path) -> Result<()> {
+    let text =
+        std::fs::read(calls).with_context(|| format!("cannot read `{}`", calls.display()))?;
+    let calls: Vec<(String, String)> = serde_json::from_slice(&text)
+        .with_context(|| format!("`{}` is not a list of [name, base64]", calls.display()))?;
+    let mut library = Library::new(store, module)?;
+    let mut answers = Vec::with_capacity(calls.len());
+    for (name, argument) in &calls {
+        let argument = B64
+            .decode(argument)
+            .with_context(|| format!("the argument of `{name}` is not base64"))?;
+        answers.push(match library.call(store, name, &argument)? {
+            Ok(out) => json!([true, B64.encode(out)]),
+            Err(text) => json!([false, text]),
+        });
+    }
+    library.captured.flush()?;
+    println!("{}", Value::Array(answers));
+    eprintln!("memory: {} pages", library.memory.view(store).size().0);
+    Ok(())
+}
+
+struct Library {
+    memory: Memory,
+    alloc: TypedFunction<i32, i32>,
+    free: TypedFunction<(i32, i32), ()>,
+    error: TypedFunction<(), i64>,
+    instance: Instance,
+    /// Each export looked up once, as a host keeps it.
+    exports: HashMap<String, TypedFunction<(i32, i32), i64>>,
+    captured: Captured,
+}
+
+impl Library {
+    /// Instantiates the module; wasmer-wasix calls the reactor's `_initialize` on the way.
+    fn new(store: &mut Store, module: Module) -> Result<Library> {
+        let env = FunctionEnv::new(store, HostState::default());
+        let lookup = Function::new_typed_with_env(store, &env, lookup);
+        let (builder, captured) = Captured::builder("library");
+        let (instance, _wasi) = builder
+            .import("env", "lookup", lookup)
+            .instantiate(module, store)
+            .context("cannot instantiate the module")?;
+        let memory = instance
+            .exports
+            .get_memory("memory")
+            .context("the module exports no memory")?
+            .clone();
+        let function = |name: &str| -> Result<Function> {
+            Ok(instance
+                .exports
+                .get_function(name)
+                .with_context(|| {
+                    format!("the module exports no `{name}`: is it a pywasm library?")
+                })?
+                .clone())
+        };
+        let alloc = function("pywasm_alloc")?.typed(store)?;
+        let free = function("pywasm_free")?.typed(store)?;
+        let error = function("pywasm_error")?.typed(store)?;
+        let state = env.as_mut(store);
+        state.memory = Some(memory.clone());
+        state.alloc = Some(alloc.clone());
+        Ok(Library {
+            memory,
+            alloc,
+            free,
+            error,
+            instance,
+            exports: HashMap::new(),
+            captured,
+        })
+    }
+
+    /// Calls export `name` with `argument`: its result, or the text of the exception it
+    /// raised. A trap is an error: the instance is then unusable.
+    fn call(
+        &mut self,
+        store: &mut Store,
+        name: &str,
+        argument: &[u8],
+    ) -> Result<std::result::Result<Vec<u8>, String>> {
+        let export = match self.exports.get(name) {
+            Some(export) => export.clone(),
+            None => {
+                let export: TypedFunction<(i32, i32), i64> = self
+                    .instance
+                    .exports
+                    .get_typed_function(store, name)
+                    .with_context(|| format!("the module exports no function `{name}`"))?;
+                self.exports.insert(name.to_owned(), export.clone());
+                export
+            }
+        };
+        let (ptr, len) = to_guest(store, &self.memory, &self.alloc, argument)?;
+        let packed = export
+            .call(store, ptr, len)
+            .map_err(|trap| anyhow!("calling `{name}` trapped: {trap}"))?;
+        if len > 0 {
+            self.free.call(store, ptr, len)?;
+        }
+        if packed < 0 {
+            let packed = self.error.call(store)?;
+            let text = self.take(store, packed)?;
+            return Ok(Err(String::from_utf8_lossy(&text).into_owned()));
+        }
+        Ok(Ok(self.take(store, packed)?))
+    }
+
+    /// Copies out and frees a buffer the guest returned as `(ptr << 32) | len`.
+    fn take(&self, store: &mut Store, packed: i64) -> Result<Vec<u8>> {
+        let (ptr, len) = ((packed >> 32) as u32, packed as u32);
+        let mut bytes = vec![0u8; len as usize];
+        self.memory
+            .view(store)
+            .read(u64::from(ptr), &mut bytes)
+            .with_context(|| format!("the result ({ptr}, {len}) is outside memory"))?;
+        if len > 0 {
+            self.free.call(store, ptr as i32, len as i32)?;
+        }
+        Ok(bytes)
+    }
+}
+
+/// Copies `data` into a fresh guest buffer; `(0, 0)` for no data.
+fn to_guest(
+    store: &mut impl wasmer::AsStoreMut,
+    memory: &Memory,
+    alloc: &TypedFunction<i32, i32>,
+    data: &[u8],
+) -> Result<(i32, i32)> {
+    if data.is_empty() {
+        return Ok((0, 0));
+    }
+    let len = i32::try_from(data.len()).context("an argument over 2 GiB")?;
+    let ptr = alloc.call(store, len)?;
+    if ptr == 0 {
+        bail!("pywasm_alloc({len}) failed");
+    }
+    memory.view(store).write(ptr as u32 as u64, data)?;
+    Ok((ptr, len))
+}
+
+/// `env.lookup(argument)`: answers `{"len", "text"}` as JSON in a buffer from the guest's
+/// `pywasm_alloc`.
+fn lookup(mut env: FunctionEnvMut<HostState>, ptr: i32, len: i32) -> Result<i64, RuntimeError> {
+    let (state, mut store) = env.data_and_store_mut();
+    let (Some(memory), Some(alloc)) = (state.memory.clone(), state.alloc.clone()) else {
+        return Err(RuntimeError::new(
+            "env.lookup was called before the instance was ready",
+        ));
+    };
+    let mut argument = vec![0u8; len as u32 as usize];
+    memory
+        .view(&store)
+        .read(ptr as u32 as u64, &mut argument)
+        .map_err(|err| RuntimeError::new(err.to_string()))?;
+    let answer = json!({"len": argument.len(), "text": String::from_utf8_lossy(&argument)});
+    let (out, size) = to_guest(&mut store, &memory, &alloc, answer.to_string().as_bytes())
+        .map_err(|err| RuntimeError::new(format!("{err:#}")))?;
+    Ok(((u64::from(out as u32) << 32) | u64::from(size as u32)) as i64)
+}
