@@ -34,9 +34,8 @@ pub fn host_cargo(args: &[&str]) -> Command {
     cmd
 }
 
-/// `cargo build` of `examples/hosts/wasmer`; returns the program's path. wasmer takes about a
-/// quarter of an hour to build cold on two cores, so CI starts this early, beside the test
-/// build.
+/// `cargo build` of `examples/hosts/wasmer`; returns the program's path. wasmer takes minutes to
+/// build cold, so CI starts this early, beside the test build.
 pub fn build_host() -> Result<PathBuf> {
     let mut cmd = host_cargo(&["build"]);
     let out = cmd

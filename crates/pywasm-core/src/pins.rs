@@ -40,7 +40,7 @@ pub enum SourceOrigin {
     /// The pinned file of a Debian source package, fetched from its pool path on the mirrors of
     /// the host's apt sources (security archive first), so the user's Debian mirror is used.
     Debian,
-    /// `pip download --no-binary :all:`, so the user's index is used.
+    /// `pip download --no-binary <package>`, so the user's index is used.
     PypiSdist,
 }
 

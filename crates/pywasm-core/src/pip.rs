@@ -257,7 +257,10 @@ impl Pip {
     ) -> Result<PathBuf> {
         let mut cmd = self.command("download");
         Pip::links(&mut cmd, find_links);
-        cmd.args(["--no-deps", "--no-binary=:all:", "--dest"])
+        // `--no-binary` for this package only: with `:all:` its build requirements (pip
+        // prepares the sdist's metadata in an isolated environment) would be built from source
+        // too, which for Cython is minutes of C compiling.
+        cmd.args(["--no-deps", &format!("--no-binary={name}"), "--dest"])
             .arg(dest)
             .arg(format!("{name}=={version}"));
         process::run(

