@@ -359,6 +359,7 @@ pub fn call_in_wazero(
     let stderr = String::from_utf8_lossy(&out.stderr);
     let pages = stderr
         .lines()
+        .rev()
         .find_map(|line| line.strip_prefix("memory: ")?.strip_suffix(" pages"))
         .with_context(|| format!("the wazero host reported no memory size: {stderr}"))?
         .parse()?;

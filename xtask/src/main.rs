@@ -9,7 +9,6 @@
 //! - `cargo xtask bench`: size, start-up, memory and build time against the alternatives.
 //! - `cargo xtask dist`: the release artifacts (pywasm, every example, SHA256SUMS) in target/dist.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -26,6 +25,7 @@ use pywasm_tests::wasmer;
 mod bench;
 mod dist;
 mod runtimes;
+mod testrun;
 mod wheels;
 
 #[derive(Parser)]
@@ -307,13 +307,18 @@ fn ci(shell: &Shell) -> Result<()> {
         &mut wasmer::host_cargo(&["fmt", "--", "--check"]),
     )?;
     let rust_checks = spawn_rust_checks(shell);
-    fetch_sdk(shell, &default_fetch())?;
-    // The end-to-end tests use every recipe's wheel; unchanged recipes come from the cache.
-    build_wheels(shell, &BuildWheel::every())?;
-    runtimes::install(shell, &repo_root())?;
-    rust_checks
+    let prepared = fetch_sdk(shell, &default_fetch())
+        // The end-to-end tests use every recipe's wheel; unchanged recipes come from the cache.
+        .and_then(|()| build_wheels(shell, &BuildWheel::every()))
+        .and_then(|()| runtimes::install(shell, &repo_root()));
+    // Joined even when the above failed, so that no cargo is left running (and holding the
+    // target directory's lock) after this exits.
+    let checked = rust_checks
         .join()
-        .map_err(|_| anyhow::anyhow!("the clippy and test-build thread panicked"))??;
+        .map_err(|_| anyhow::anyhow!("the clippy and test-build thread panicked"))
+        .and_then(|checked| checked);
+    prepared?;
+    checked?;
     // The benchmark once, with one run per figure, so that it keeps working; its figures come
     // from full runs (`cargo xtask bench`), never from CI.
     shell.status("Running", "cargo xtask bench --runs 1 (a smoke run)");
@@ -329,8 +334,11 @@ fn ci(shell: &Shell) -> Result<()> {
     .context("the benchmark's smoke run failed")?;
     check_dist(shell)?;
     lint_workflows(shell)?;
-    shell.status("Running", "cargo test --workspace");
-    let (passed, failed) = run_tests(cargo().args(["test", "--workspace"]))?;
+    shell.status(
+        "Running",
+        "cargo test --workspace (two test binaries at a time)",
+    );
+    let testrun::Totals { passed, failed } = testrun::run(shell, cargo)?;
     shell.status(
         "Finished",
         &format!("all checks in {}", shell::seconds(start.elapsed())),
@@ -394,49 +402,9 @@ fn describe(cmd: &Command) -> String {
     format!("cargo {}", args.join(" "))
 }
 
-/// Runs cargo test with its output shown as it comes, adding up every "test result" line.
-fn run_tests(cmd: &mut Command) -> Result<(u64, u64)> {
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("failed to start cargo test")?;
-    let stdout = child.stdout.take().context("cargo test has no stdout")?;
-    let (mut passed, mut failed) = (0, 0);
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("failed to read cargo test's output")?;
-        println!("{line}");
-        if let Some(summary) = line.strip_prefix("test result: ") {
-            passed += count_before(summary, " passed");
-            failed += count_before(summary, " failed");
-        }
-    }
-    let status = child.wait().context("failed to wait for cargo test")?;
-    if !status.success() && failed == 0 {
-        anyhow::bail!("cargo test exited with {status}");
-    }
-    Ok((passed, failed))
-}
-
-/// `3` from `ok. 3 passed; 0 failed` and ` passed`.
-fn count_before(summary: &str, label: &str) -> u64 {
-    summary
-        .find(label)
-        .and_then(|end| summary[..end].rsplit([' ', '.']).next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_come_from_cargo_summaries() {
-        let summary =
-            "ok. 66 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s";
-        assert_eq!(count_before(summary, " passed"), 66);
-        assert_eq!(count_before(summary, " failed"), 2);
-        assert_eq!(count_before("FAILED. 6 passed; 2 failed;", " passed"), 6);
-    }
 
     /// The release workflow passes actionlint, and actionlint does catch a broken one.
     #[test]

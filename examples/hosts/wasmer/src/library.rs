@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use wasmer::{
-    Function, FunctionEnv, FunctionEnvMut, Instance, Memory, Module, RuntimeError, Store,
+    Engine, Function, FunctionEnv, FunctionEnvMut, Instance, Memory, Module, RuntimeError, Store,
     TypedFunction,
 };
 
@@ -25,12 +25,12 @@ struct HostState {
 
 /// Makes every call of `calls` (a JSON list of `[export, argument as base64]`) and prints the
 /// answers as one JSON line, after what the module printed.
-pub fn call_all(store: &mut Store, module: Module, calls: &Path) -> Result<()> {
+pub fn call_all(store: &mut Store, engine: &Engine, module: Module, calls: &Path) -> Result<()> {
     let text =
         std::fs::read(calls).with_context(|| format!("cannot read `{}`", calls.display()))?;
     let calls: Vec<(String, String)> = serde_json::from_slice(&text)
         .with_context(|| format!("`{}` is not a list of [name, base64]", calls.display()))?;
-    let mut library = Library::new(store, module)?;
+    let mut library = Library::new(store, engine, module)?;
     let mut answers = Vec::with_capacity(calls.len());
     for (name, argument) in &calls {
         let argument = B64
@@ -41,7 +41,9 @@ pub fn call_all(store: &mut Store, module: Module, calls: &Path) -> Result<()> {
             Err(text) => json!([false, text]),
         });
     }
-    library.captured.flush()?;
+    if !library.captured.flush()? {
+        println!();
+    }
     println!("{}", Value::Array(answers));
     eprintln!("memory: {} pages", library.memory.view(store).size().0);
     Ok(())
@@ -60,10 +62,10 @@ struct Library {
 
 impl Library {
     /// Instantiates the module; wasmer-wasix calls the reactor's `_initialize` on the way.
-    fn new(store: &mut Store, module: Module) -> Result<Library> {
+    fn new(store: &mut Store, engine: &Engine, module: Module) -> Result<Library> {
         let env = FunctionEnv::new(store, HostState::default());
         let lookup = Function::new_typed_with_env(store, &env, lookup);
-        let (builder, captured) = Captured::builder("library");
+        let (builder, captured) = Captured::builder("library", engine);
         let (instance, _wasi) = builder
             .import("env", "lookup", lookup)
             .instantiate(module, store)
@@ -137,7 +139,7 @@ impl Library {
     /// Copies out and frees a buffer the guest returned as `(ptr << 32) | len`.
     fn take(&self, store: &mut Store, packed: i64) -> Result<Vec<u8>> {
         let (ptr, len) = ((packed >> 32) as u32, packed as u32);
-        let mut bytes = vec![0u8; len as usize];
+        let mut bytes = guest_buffer(&self.memory, store, len)?;
         self.memory
             .view(store)
             .read(u64::from(ptr), &mut bytes)
@@ -168,8 +170,18 @@ fn to_guest(
     Ok((ptr, len))
 }
 
+/// A zeroed buffer for `len` bytes of guest memory; an error when the guest names more than
+/// its memory holds, before anything that size is allocated.
+fn guest_buffer(memory: &Memory, store: &impl wasmer::AsStoreRef, len: u32) -> Result<Vec<u8>> {
+    let size = memory.view(store).data_size();
+    if u64::from(len) > size {
+        bail!("the guest named {len} bytes, more than its {size} bytes of memory");
+    }
+    Ok(vec![0u8; len as usize])
+}
+
 /// `env.lookup(argument)`: answers `{"len", "text"}` as JSON in a buffer from the guest's
-/// `pywasm_alloc`.
+/// `pywasm_alloc`; -1 (the guest raises `HostError`) when the guest has no memory for it.
 fn lookup(mut env: FunctionEnvMut<HostState>, ptr: i32, len: i32) -> Result<i64, RuntimeError> {
     let (state, mut store) = env.data_and_store_mut();
     let (Some(memory), Some(alloc)) = (state.memory.clone(), state.alloc.clone()) else {
@@ -177,13 +189,15 @@ fn lookup(mut env: FunctionEnvMut<HostState>, ptr: i32, len: i32) -> Result<i64,
             "env.lookup was called before the instance was ready",
         ));
     };
-    let mut argument = vec![0u8; len as u32 as usize];
+    let mut argument = guest_buffer(&memory, &store, len as u32)
+        .map_err(|err| RuntimeError::new(format!("{err:#}")))?;
     memory
         .view(&store)
         .read(ptr as u32 as u64, &mut argument)
         .map_err(|err| RuntimeError::new(err.to_string()))?;
     let answer = json!({"len": argument.len(), "text": String::from_utf8_lossy(&argument)});
-    let (out, size) = to_guest(&mut store, &memory, &alloc, answer.to_string().as_bytes())
-        .map_err(|err| RuntimeError::new(format!("{err:#}")))?;
-    Ok(((u64::from(out as u32) << 32) | u64::from(size as u32)) as i64)
+    match to_guest(&mut store, &memory, &alloc, answer.to_string().as_bytes()) {
+        Ok((out, size)) => Ok(((u64::from(out as u32) << 32) | u64::from(size as u32)) as i64),
+        Err(_) => Ok(-1),
+    }
 }

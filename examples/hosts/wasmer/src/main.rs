@@ -1,7 +1,7 @@
 //! Runs pywasm modules in wasmer 6.0.1 with wasmer-wasix 0.600.1, as a service that accepts
 //! uploaded modules does: the guest's stdout and stderr are captured (never the host's
-//! terminal), it sees no host file and no host environment variable, and its memory can be
-//! capped.
+//! terminal) and its stdin is empty; it sees no host file, no host environment variable and no
+//! network; and its memory can be capped.
 //!
 //! ```sh
 //! wasmer-host [--max-pages N] run MODULE.wasm [ARGV0 ARG...]
@@ -11,7 +11,7 @@
 //! `run` starts a command module (`_start`) with ARGV0 (default `module`) as its program name
 //! and ARG... as its arguments, then writes what it
 //! printed to this program's stdout and stderr and exits with its exit code (134 when it
-//! trapped, as the wasmtime CLI does).
+//! trapped, as the wasmtime CLI does; 1 when it could not start).
 //!
 //! `call` instantiates a library module once (docs/abi.md) and makes every call of CALLS.json,
 //! a list of `[export name, argument as base64]`, on that one instance. It prints what the
@@ -28,9 +28,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
-use wasmer::{Module, Store};
-use wasmer_wasix::{Pipe, WasiEnv, WasiError, WasiRuntimeError};
+use wasmer::{Engine, Module, Store};
+use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
+use wasmer_wasix::{
+    Pipe, PluggableRuntime, UnsupportedVirtualNetworking, WasiEnv, WasiError, WasiRuntimeError,
+};
 
 /// The exit code of a module that trapped, as the wasmtime CLI reports it.
 const TRAPPED: u8 = 134;
@@ -64,11 +69,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args> {
         match args.next().as_deref() {
             Some("--max-pages") => {
                 let pages = args.next().context(USAGE)?;
-                max_pages = Some(
-                    pages
-                        .parse()
-                        .with_context(|| format!("--max-pages `{pages}` is not a page count"))?,
-                );
+                max_pages = match pages.parse() {
+                    // 65536 pages are the whole 4 GiB a 32-bit memory can address.
+                    Ok(n @ 1..=65536) => Some(n),
+                    _ => bail!("--max-pages `{pages}` is not a page count from 1 to 65536"),
+                };
             }
             Some("run") => {
                 let module = args.next().context(USAGE)?.into();
@@ -100,16 +105,15 @@ fn run() -> Result<ExitCode> {
         .context("cannot start a tokio runtime")?;
     let _entered = runtime.enter();
     let engine = limits::engine(args.max_pages);
+    let mut store = Store::new(engine.clone());
     match args.mode {
         Mode::Run { module, args } => {
-            let mut store = Store::new(engine);
             let module = load(&store, &module)?;
-            run_command(&mut store, module, &args)
+            run_command(&mut store, &engine, module, &args)
         }
         Mode::Call { module, calls } => {
-            let mut store = Store::new(engine);
             let module = load(&store, &module)?;
-            library::call_all(&mut store, module, &calls)?;
+            library::call_all(&mut store, &engine, module, &calls)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -121,29 +125,48 @@ fn load(store: &Store, path: &Path) -> Result<Module> {
 }
 
 /// Captured stdio for a guest: the two pipes' write ends go to the guest, and `flush` copies
-/// what it wrote to this program's own stdout and stderr.
+/// what it wrote to this program's own stdout and stderr, on every path out (dropping it
+/// flushes too, so that a failure keeps the traceback that explains it).
 struct Captured {
     stdout: Pipe,
     stderr: Pipe,
 }
 
 impl Captured {
-    fn builder(name: &str) -> (wasmer_wasix::WasiEnvBuilder, Captured) {
+    /// A WASI environment for a module named `name`: stdio captured, stdin empty, no network,
+    /// wasmer-wasix's tasks on `engine` (the capped one).
+    fn builder(name: &str, engine: &Engine) -> (wasmer_wasix::WasiEnvBuilder, Captured) {
         let (stdout_tx, stdout) = Pipe::channel();
         let (stderr_tx, stderr) = Pipe::channel();
+        let (mut stdin, _) = Pipe::channel();
+        stdin.close();
+        let mut runtime = PluggableRuntime::new(Arc::new(TokioTaskManager::default()));
+        runtime
+            .set_networking_implementation(UnsupportedVirtualNetworking::default())
+            .set_engine(Some(engine.clone()));
+        runtime.http_client = None;
         let builder = WasiEnv::builder(name)
+            .runtime(Arc::new(runtime))
+            .stdin(Box::new(stdin))
             .stdout(Box::new(stdout_tx))
             .stderr(Box::new(stderr_tx));
         (builder, Captured { stdout, stderr })
     }
 
-    fn flush(&mut self) -> Result<()> {
+    /// Copies what the guest wrote so far out; true when its stdout ends a line (or is empty).
+    fn flush(&mut self) -> Result<bool> {
         let stdout = drain(&mut self.stdout);
         let stderr = drain(&mut self.stderr);
         std::io::stdout().write_all(&stdout)?;
         std::io::stdout().flush()?;
         std::io::stderr().write_all(&stderr)?;
-        Ok(())
+        Ok(stdout.last().is_none_or(|&b| b == b'\n'))
+    }
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 
@@ -160,19 +183,32 @@ fn drain(pipe: &mut Pipe) -> Vec<u8> {
     out
 }
 
-fn run_command(store: &mut Store, module: Module, args: &[String]) -> Result<ExitCode> {
+fn run_command(
+    store: &mut Store,
+    engine: &Engine,
+    module: Module,
+    args: &[String],
+) -> Result<ExitCode> {
     let (argv0, args) = args
         .split_first()
         .map_or(("module", &[][..]), |(first, rest)| (first.as_str(), rest));
-    let (builder, mut captured) = Captured::builder(argv0);
+    let (builder, mut captured) = Captured::builder(argv0, engine);
     let result = builder.args(args).run_with_store(module, store);
     captured.flush()?;
     Ok(match result {
         Ok(()) => ExitCode::SUCCESS,
+        // wasmer-wasix keeps exit codes modulo 256, as a process's are.
         Err(WasiRuntimeError::Wasi(WasiError::Exit(code))) => ExitCode::from(code.raw() as u8),
-        Err(err) => {
-            eprintln!("error: the module trapped: {err}");
+        Err(WasiRuntimeError::Runtime(trap)) => {
+            eprintln!("error: the module trapped: {trap}");
             ExitCode::from(TRAPPED)
+        }
+        Err(err) => {
+            eprintln!(
+                "error: the module could not run: {:#}",
+                anyhow::Error::from(err)
+            );
+            ExitCode::FAILURE
         }
     })
 }

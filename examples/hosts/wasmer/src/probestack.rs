@@ -1,11 +1,12 @@
 //! `__rust_probestack` for wasmer-vm 6 on x86-64 Linux (wasmer issue 5610).
 //!
-//! wasmer-vm takes the address of `__rust_probestack` for code that its compilers may call
-//! before a large stack frame. Rust 1.89 stopped exporting that symbol from compiler-builtins,
-//! so the host does not link without one. This one has the same contract: on entry `rax` holds
-//! the frame's size in bytes; it touches each 4 KiB page of the frame below the caller's stack
-//! pointer, from the top down, so that a guard page is hit in order, and returns with every
-//! register but `r11` and the flags as it found them.
+//! wasmer-vm takes the address of `__rust_probestack` on x86-64 (for the stack probes of its
+//! optimising compilers; singlepass, the only compiler this host has, never calls it). Rust
+//! 1.89 stopped exporting that symbol from compiler-builtins, so the host does not link without
+//! one. This one keeps the contract all the same: on entry `rax` holds the frame's size in
+//! bytes; it touches each 4 KiB page of the frame below the caller's stack pointer, from the
+//! top down, so that a guard page is hit in order, and returns with every register but `r11`
+//! and the flags as it found them. x86-64 Linux only (the only host CI builds this on).
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 std::arch::global_asm!(
