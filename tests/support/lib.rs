@@ -33,6 +33,13 @@ pub fn repo() -> PathBuf {
 pub fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(repo());
+    without_cargo_run_vars(&mut cmd);
+    cmd
+}
+
+/// Removes from `cmd`'s environment what cargo set for this process as the package it runs
+/// (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, the crate's and binary's names), keeping `CARGO`.
+pub fn without_cargo_run_vars(cmd: &mut Command) -> &mut Command {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         let set_by_cargo = key.starts_with("CARGO_PKG_")

@@ -222,7 +222,7 @@ pub fn write_calls(calls: &[(&str, Vec<u8>)], file: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn answers(output: &str) -> Result<Vec<Answer>> {
+fn answers(output: &str) -> Result<Vec<Answer>> {
     let line = output.lines().last().context("no output")?;
     let list: Vec<(bool, String)> =
         serde_json::from_str(line).with_context(|| format!("not a list of answers: {line}"))?;
@@ -349,10 +349,16 @@ pub fn call_in_wazero(
         cmd.arg("-timeout")
             .arg(format!("{}ms", timeout.as_millis()));
     }
-    let out = cmd.arg(wasm).arg(&file).output()?;
+    host_answers("wazero", &cmd.arg(wasm).arg(&file).output()?)
+}
+
+/// What a calls host (`examples/hosts/go`, `examples/hosts/wasmer`) printed: its answers, and
+/// the instance's memory in pages from its last `memory: N pages` line on stderr (after
+/// anything the guest wrote there).
+pub(crate) fn host_answers(host: &str, out: &std::process::Output) -> Result<(Vec<Answer>, u32)> {
     if !out.status.success() {
         bail!(
-            "wazero host failed: {}",
+            "the {host} host failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -361,7 +367,7 @@ pub fn call_in_wazero(
         .lines()
         .rev()
         .find_map(|line| line.strip_prefix("memory: ")?.strip_suffix(" pages"))
-        .with_context(|| format!("the wazero host reported no memory size: {stderr}"))?
+        .with_context(|| format!("the {host} host reported no memory size: {stderr}"))?
         .parse()?;
     Ok((answers(&String::from_utf8_lossy(&out.stdout))?, pages))
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 
-use crate::library::{Answer, answers, write_calls};
+use crate::library::{Answer, host_answers, write_calls};
 use crate::{Invocation, Outcome, cargo, repo, spawn};
 
 /// Where the wasmer host is built: its own directory beside the workspace's builds, so that it
@@ -84,19 +84,5 @@ pub fn call_in_wasmer(
     if let Some(pages) = max_pages {
         cmd.arg("--max-pages").arg(pages.to_string());
     }
-    let out = cmd.arg("call").arg(wasm).arg(&file).output()?;
-    if !out.status.success() {
-        bail!(
-            "the wasmer host failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let pages = stderr
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix("memory: ")?.strip_suffix(" pages"))
-        .with_context(|| format!("the wasmer host reported no memory size: {stderr}"))?
-        .parse()?;
-    Ok((answers(&String::from_utf8_lossy(&out.stdout))?, pages))
+    host_answers("wasmer", &cmd.arg("call").arg(wasm).arg(&file).output()?)
 }

@@ -379,7 +379,7 @@ fn spawn_rust_checks(shell: &Shell) -> std::thread::JoinHandle<Result<()>> {
     for (_, cmd) in &steps {
         shell.status(
             "Starting",
-            &format!("{} (in the background)", describe(cmd)),
+            &format!("{} (in the background)", pywasm_core::process::display(cmd)),
         );
     }
     std::thread::spawn(move || {
@@ -394,12 +394,6 @@ fn spawn_rust_checks(shell: &Shell) -> std::thread::JoinHandle<Result<()>> {
         }
         Ok(())
     })
-}
-
-/// `cargo ARGS...` of a command, for a status line.
-fn describe(cmd: &Command) -> String {
-    let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
-    format!("cargo {}", args.join(" "))
 }
 
 #[cfg(test)]

@@ -185,19 +185,8 @@ fn suites(messages: &str) -> Result<Vec<Suite>> {
 /// and prints its whole output once it ends.
 fn run_suite(suite: &Suite) -> Result<Totals> {
     let mut cmd = Command::new(&suite.executable);
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("CARGO_PKG_")
-            || key.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                &*key,
-                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
-            )
-        {
-            cmd.env_remove(&*key);
-        }
-    }
-    cmd.current_dir(&suite.dir)
+    pywasm_tests::without_cargo_run_vars(&mut cmd)
+        .current_dir(&suite.dir)
         .env("CARGO_MANIFEST_DIR", &suite.dir);
     let started = Instant::now();
     let totals = run_and_count(&mut cmd, &suite.name)?;
