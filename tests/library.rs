@@ -166,7 +166,7 @@ fn a_library_exports_the_abi_and_no_start() {
 /// no module is written.
 #[test]
 fn bad_exports_are_located_errors_and_write_nothing() {
-    let cases: [(&str, &str, &[&str]); 7] = [
+    let cases: [(&str, &str, &[&str]); 9] = [
         (
             "[tool.pywasm.exports]\nbad = \"scorer.nope:f\"\n",
             "",
@@ -211,9 +211,23 @@ fn bad_exports_are_located_errors_and_write_nothing() {
             ],
         ),
         (
-            "[tool.pywasm]\ncomponent = true\n[tool.pywasm.exports]\ncount = \"scorer:count\"\n",
+            "[tool.pywasm]\ncomponent = true\n[tool.pywasm.exports]\nscore = \"scorer:score\"\n",
             "",
-            &["pywasm does not yet wrap libraries into components"],
+            &[
+                "export `score`: the return value is annotated `dict`, which has no WIT type",
+                "pyproject.toml:",
+                "docs/abi.md",
+            ],
+        ),
+        (
+            "[tool.pywasm]\ncomponent = true\npreinit = false\n[tool.pywasm.exports]\nsummary = \"scorer:summary\"\nscore = \"scorer:score\"\n",
+            "",
+            &["the return value is annotated `dict`", "pyproject.toml:"],
+        ),
+        (
+            "[tool.pywasm]\ncomponent = true\n[tool.pywasm.exports]\nrow_2 = \"scorer:count\"\n",
+            "",
+            &["the export name `row_2` has no WIT name", "pyproject.toml:"],
         ),
     ];
     for (exports, imports, expected) in cases {
@@ -383,4 +397,116 @@ fn the_udf_example_scores_rows_as_natively_on_every_host() {
     );
     assert!(pages <= 256, "{pages} pages");
     eprintln!("examples/udf: {pages} pages after 1000 rows under wasmer");
+}
+
+/// A library built as a component: every WIT type pywasm derives from annotations, called with
+/// typed values from wasmtime on one instance, answers as the same functions do natively;
+/// state persists, an exception is the call's `err` and leaves the instance usable; the world
+/// is what `pywasm wit` prints. Pre-initialised or not.
+#[test]
+fn typed_components_answer_as_natively() {
+    use pywasm_tests::component::{call_component, call_component_natively};
+    use serde_json::json;
+
+    let project = Project::fixture("typed_library");
+    let point = |x: f64, y: f64| json!({"x": x, "y": y});
+    let item = |key: &str, weight: f64| json!({"key": key, "weight": weight, "at": point(weight, -weight)});
+    let calls = vec![
+        ("count", json!([])),
+        ("describe-point", json!([point(1.5, -2.0), "ünï"])),
+        ("count", json!([])),
+        ("fail", json!(["bad row"])),
+        ("count", json!([])),
+        ("invert", json!([[0, 1, 254, 255]])),
+        ("invert", json!([[]])),
+        ("maybe-double", json!([null])),
+        ("maybe-double", json!([-21])),
+        ("ask-host", json!(["k1 ✓"])),
+        (
+            "heaviest",
+            json!([[item("a", 1.0), item("b", 2.5), item("c", 0.5)]]),
+        ),
+        ("heaviest", json!([[]])),
+        (
+            "sum17",
+            json!([
+                1,
+                2,
+                3,
+                4,
+                5,
+                6,
+                7,
+                8,
+                9,
+                10,
+                11,
+                12,
+                13,
+                14,
+                15,
+                i64::MAX / 2,
+                0.25
+            ]),
+        ),
+        ("stats", json!([[1.0, 2.5, -3.0], "first label"])),
+        ("stats", json!([[], ""])),
+        ("toggle", json!([[true, false, false]])),
+        ("describe-point", json!([point(0.0, 1e300), ""])),
+    ];
+    let python_names: Vec<(String, String)> =
+        fs_err::read_to_string(project.root.join("pyproject.toml"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once(" = \"typed.api:"))
+            .map(|(name, attr)| {
+                (
+                    name.to_string(),
+                    format!("typed.api:{}", attr.trim_end_matches('"')),
+                )
+            })
+            .collect();
+    let native_calls: Vec<(&str, serde_json::Value)> = calls
+        .iter()
+        .map(|(name, args)| {
+            let python = python_names
+                .iter()
+                .find(|(n, _)| n.replace('_', "-") == *name)
+                .unwrap();
+            (python.0.as_str(), args.clone())
+        })
+        .collect();
+    let exports: Vec<(&str, &str)> = python_names
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    let native = call_component_natively(
+        &[&project.root.join("src")],
+        &exports,
+        &native_calls,
+        &project.root,
+    )
+    .unwrap();
+    assert_eq!(native[3], json!({"err": "ValueError: bad row"}));
+    assert_eq!(native[4], json!({"ok": 3}));
+
+    for preinit in [true, false] {
+        let built = project
+            .build_with(|o| o.preinit = Some(preinit))
+            .expect("build");
+        assert!(wasmparser::Parser::is_component(
+            &fs_err::read(&built.output).unwrap()
+        ));
+        let answers = call_component(&built.output, &calls).unwrap();
+        for ((call, answer), expected) in calls.iter().zip(&answers).zip(&native) {
+            assert_eq!(answer, expected, "{call:?}, preinit {preinit}");
+        }
+        assert!(
+            built
+                .wit
+                .as_deref()
+                .unwrap()
+                .contains("export toggle: func(%flags: list<bool>)")
+        );
+    }
 }

@@ -14,6 +14,7 @@ use pywasm_core::runtime::{Preopen, RunConfig, RunResult, Runtime};
 use pywasm_core::sdk::SdkHome;
 use pywasm_core::{BuildOptions, BuildOutcome, LockOptions, Shell};
 
+pub mod component;
 pub mod ext;
 pub mod library;
 pub mod wasmer;
@@ -134,6 +135,11 @@ impl Project {
     }
 
     /// Builds with options changed from the tests' defaults (offline, quiet, the shared home).
+    /// What `pywasm wit` prints for the project.
+    pub fn wit(&self) -> Result<String> {
+        pywasm_core::wit::world(&build_options(&self.root), &Shell::quiet())
+    }
+
     pub fn build_with(&self, change: impl FnOnce(&mut BuildOptions)) -> Result<BuildOutcome> {
         let mut options = build_options(&self.root);
         change(&mut options);

@@ -106,6 +106,8 @@ pub struct BuildOutcome {
     /// Set when the work directory was kept.
     pub work_dir: Option<PathBuf>,
     pub contents: Contents,
+    /// The WIT world of a library built as a component.
+    pub wit: Option<String>,
 }
 
 pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
@@ -140,7 +142,7 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         work: work.path(),
     };
     let run = stages.run(options);
-    let (collected, installed, bytes) = match run {
+    let (collected, installed, bytes, wit) = match run {
         Ok(done) => done,
         Err(err) if options.keep_work => {
             let dir = work.keep();
@@ -179,6 +181,7 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         size: published.size,
         work_dir,
         contents,
+        wit,
     })
 }
 
@@ -198,7 +201,11 @@ struct Stages<'a> {
 
 impl Stages<'_> {
     /// Every stage up to a validated module: what was collected and installed, and its bytes.
-    fn run(&self, options: &BuildOptions) -> Result<(Collected, Installed, Vec<u8>)> {
+    /// Also the WIT world of a library built as a component.
+    fn run(
+        &self,
+        options: &BuildOptions,
+    ) -> Result<(Collected, Installed, Vec<u8>, Option<String>)> {
         let resolution = self.resolve(options)?;
         let mut collected = self.collect()?;
         let entry_files = entry_files(self.plan, &collected.app)?;
@@ -234,10 +241,11 @@ impl Stages<'_> {
         let mut bytes = self.optimize(&linked, bytes)?;
         let manifest = self.manifest(&installed, files);
         describe::embed(&mut bytes, &manifest)?;
+        let mut wit = None;
         if self.plan.component {
-            bytes = self.componentize(&bytes)?;
+            (bytes, wit) = self.componentize(&bytes)?;
         }
-        Ok((collected, installed, bytes))
+        Ok((collected, installed, bytes, wit))
     }
 
     /// Snapshots the started interpreter into the module; cached by the linked bytes, since the
@@ -317,14 +325,37 @@ impl Stages<'_> {
         })
     }
 
-    fn componentize(&self, module: &[u8]) -> Result<Vec<u8>> {
+    fn componentize(&self, module: &[u8]) -> Result<(Vec<u8>, Option<String>)> {
+        if let (Some(library), Some(names)) = (self.library(), &self.plan.wit) {
+            return timed(self.shell, "Wrapped", || {
+                let typed = postprocess::typed::describe(module, library)?;
+                let described: Vec<&str> = typed.exports.iter().map(|e| e.name.as_str()).collect();
+                if described != names.exports {
+                    bail!(
+                        "internal error: the library describes exports {described:?}, not {:?}",
+                        names.exports
+                    );
+                }
+                let replaced: Vec<String> =
+                    library.exports.iter().map(|e| e.name.clone()).collect();
+                let core = postprocess::typed::add_exports(module, &typed.exports, &replaced)?;
+                let component = postprocess::typed::encode(&core, &typed.wit)?;
+                let message = format!(
+                    "into a WASI 0.2 component of world `{}` with {} typed exports (+{})",
+                    names.world,
+                    typed.exports.len(),
+                    human_size(component.len().saturating_sub(module.len()) as u64)
+                );
+                Ok(((component, Some(typed.wit)), message))
+            });
+        }
         timed(self.shell, "Wrapped", || {
             let component = postprocess::component::encode(module)?;
             let message = format!(
                 "into a WASI 0.2 command component (+{})",
                 human_size(component.len().saturating_sub(module.len()) as u64)
             );
-            Ok((component, message))
+            Ok(((component, None), message))
         })
     }
 
@@ -390,7 +421,11 @@ impl Stages<'_> {
             output: describe::Output {
                 optimize: plan.optimize.name().into(),
                 debug: plan.debug,
-                component_adapter: plan.component.then(postprocess::component::adapter_sha256),
+                component_adapter: match (plan.component, &plan.wit) {
+                    (true, Some(_)) => Some(postprocess::typed::adapter_sha256()),
+                    (true, None) => Some(postprocess::component::adapter_sha256()),
+                    (false, _) => None,
+                },
             },
             distributions,
             extensions,
@@ -426,7 +461,10 @@ impl Stages<'_> {
             let plan = self.plan;
             let mut sources = plan.sources.clone();
             if self.library().is_some() {
-                sources.push(crate::library::write_guest_package(self.work)?);
+                sources.push(crate::library::write_guest_package(
+                    self.work,
+                    self.plan.wit.is_some(),
+                )?);
             }
             let app = collect::app_files(&sources, &plan.guest.app_dir)?;
             let stdlib =
@@ -844,11 +882,12 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         None => source_date_epoch_from_env()?,
     };
     let component = options.component.unwrap_or(manifest.component);
-    if component && let ModuleKind::Library(_) = &manifest.kind {
-        bail!(
-            "`component` is set, but this project is a library (it has `[tool.pywasm.exports]`), and pywasm does not yet wrap libraries into components\n  = help: build the core module (no `--component`, no `component = true`): wasmtime, wazero, node and wasmer run it through the ABI of docs/abi.md"
-        );
-    }
+    let wit = match &manifest.kind {
+        ModuleKind::Library(library) if component && options.tests.is_none() => {
+            Some(crate::library::WitNames::new(&manifest.name, library)?)
+        }
+        _ => None,
+    };
     let mut sources = collect::source_roots(manifest)?;
     let mut kind = manifest.kind.clone();
     let mut lock_dir = manifest.dir.clone();
@@ -880,6 +919,7 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         debug: options.debug,
         component,
         component_exit_codes: manifest.component_exit_codes,
+        wit,
         preinit: options.preinit.unwrap_or(manifest.preinit),
         stdlib_sources: manifest.stdlib_sources,
         preinit_imports: manifest

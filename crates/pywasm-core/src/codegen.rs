@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 
 use crate::builtins::Builtin;
 use crate::extensions::ExtensionModule;
-use crate::library::{Library, ModuleKind};
+use crate::library::{Library, ModuleKind, WitNames};
 use crate::plan::BuildPlan;
 
 const MAIN_TEMPLATE: &str = include_str!("../../../templates/main.c.in");
@@ -30,6 +30,11 @@ pub const LIBRARY_H: (&str, &str) = (
 const EXIT_CODE_C: (&str, &str) = (
     "exit_code.c",
     include_str!("../../../templates/exit_code.c"),
+);
+/// Linked into libraries built as components only: their typed exports (docs/abi.md).
+const COMPONENT_C: (&str, &str) = (
+    "component.c",
+    include_str!("../../../templates/component.c"),
 );
 const RUNTIME_C: [(&str, &str); 4] = [
     ("wasi_fs.c", include_str!("../../../templates/wasi_fs.c")),
@@ -73,7 +78,11 @@ pub fn render_main(
             ),
             ("export_specs", c_string(&export_specs(library))),
             ("exports", exports(library)),
-            ("host_imports", host_imports(library)),
+            ("host_imports", host_imports(library, plan.wit.as_ref())),
+            (
+                "component_spec",
+                c_string(&component_spec(library, plan.wit.as_ref())),
+            ),
             ("python_home", c_string(&plan.guest.python_home)),
             ("stdlib_dir", c_string(&plan.guest.stdlib_dir)),
             ("site_dir", c_string(&plan.guest.site_dir)),
@@ -135,8 +144,9 @@ fn exports(library: Option<&Library>) -> String {
     x_macro_body(&lines)
 }
 
-/// The X-macro body of a library's host imports: `PYWASM_HOST_IMPORT(index, "module", "name")`.
-fn host_imports(library: Option<&Library>) -> String {
+/// The X-macro body of a library's host imports: `PYWASM_HOST_IMPORT(index, "wasm module",
+/// "wasm name", "Python name")`; in a component the wasm names are the WIT ones.
+fn host_imports(library: Option<&Library>, wit: Option<&WitNames>) -> String {
     let imports = library.map(|l| l.imports.as_slice()).unwrap_or_default();
     if imports.is_empty() {
         return "/* none */".into();
@@ -145,14 +155,51 @@ fn host_imports(library: Option<&Library>) -> String {
         .iter()
         .enumerate()
         .map(|(i, h)| {
+            let (module, name) = match wit {
+                Some(wit) => (&wit.imports[i].0, &wit.imports[i].1),
+                None => (&h.module, &h.name),
+            };
             format!(
-                "    PYWASM_HOST_IMPORT({i}, {}, {})",
-                c_string(&h.module),
+                "    PYWASM_HOST_IMPORT({i}, {}, {}, {})",
+                c_string(module),
+                c_string(name),
                 c_string(&h.name)
             )
         })
         .collect();
     x_macro_body(&lines)
+}
+
+/// `'world', [('name', 'wit-name'), ...], {'interface': ['wit-name', ...]}`, the arguments of
+/// `pywasm._component.register`; every part is an identifier or a WIT name, so nothing needs
+/// quoting. Empty outside component libraries.
+fn component_spec(library: Option<&Library>, wit: Option<&WitNames>) -> String {
+    let (Some(library), Some(wit)) = (library, wit) else {
+        return String::new();
+    };
+    let exports: Vec<String> = library
+        .exports
+        .iter()
+        .zip(&wit.exports)
+        .map(|(e, w)| format!("('{}', '{w}')", e.name))
+        .collect();
+    let mut interfaces: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for (interface, name) in &wit.imports {
+        interfaces
+            .entry(interface)
+            .or_default()
+            .push(format!("'{name}'"));
+    }
+    let imports: Vec<String> = interfaces
+        .iter()
+        .map(|(interface, names)| format!("'{interface}': [{}]", names.join(", ")))
+        .collect();
+    format!(
+        "'{}', [{}], {{{}}}",
+        wit.world,
+        exports.join(", "),
+        imports.join(", ")
+    )
 }
 
 /// `import a.b` lines as one C string; the names were checked to be dotted identifiers.
@@ -232,11 +279,17 @@ pub fn write_sources(
 
 fn runtime_sources(plan: &BuildPlan) -> Vec<(&'static str, &'static str)> {
     let mut sources = RUNTIME_C.to_vec();
-    if plan.component && plan.component_exit_codes {
-        sources.push(EXIT_CODE_C);
-    }
-    if matches!(plan.kind, ModuleKind::Library(_)) {
-        sources.push(LIBRARY_C);
+    match &plan.kind {
+        ModuleKind::Command(_) if plan.component && plan.component_exit_codes => {
+            sources.push(EXIT_CODE_C)
+        }
+        ModuleKind::Command(_) => {}
+        ModuleKind::Library(_) => {
+            sources.push(LIBRARY_C);
+            if plan.wit.is_some() {
+                sources.push(COMPONENT_C);
+            }
+        }
     }
     sources
 }
@@ -296,6 +349,7 @@ mod tests {
             debug: false,
             component: false,
             component_exit_codes: true,
+            wit: None,
             preinit: true,
             preinit_imports: vec!["json".into()],
             stdlib_sources: false,

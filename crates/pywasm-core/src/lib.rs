@@ -40,6 +40,7 @@ pub mod size;
 pub mod stdlib;
 pub mod testing;
 pub mod wheel;
+pub mod wit;
 
 pub use build::{BuildOptions, BuildOutcome, LockOptions, build, lock};
 pub use shell::Shell;

@@ -45,11 +45,25 @@ const GUEST_PACKAGE: [(&str, &str); 4] = [
     ),
 ];
 
-/// Writes the `pywasm` package into `work` and returns it as a source root.
-pub fn write_guest_package(work: &Path) -> Result<SourceRoot> {
+/// The typed exports of a library built as a component, added to the package in such builds.
+const GUEST_COMPONENT: [(&str, &str); 2] = [
+    (
+        "_canon.py",
+        include_str!("../../../templates/guest/pywasm/_canon.py"),
+    ),
+    (
+        "_component.py",
+        include_str!("../../../templates/guest/pywasm/_component.py"),
+    ),
+];
+
+/// Writes the `pywasm` package into `work` (with its component side when `component`) and
+/// returns it as a source root.
+pub fn write_guest_package(work: &Path, component: bool) -> Result<SourceRoot> {
     let dir = work.join("guest").join("pywasm");
     fs_err::create_dir_all(&dir)?;
-    for (name, text) in GUEST_PACKAGE {
+    let extra = if component { &GUEST_COMPONENT[..] } else { &[] };
+    for (name, text) in GUEST_PACKAGE.iter().chain(extra) {
         fs_err::write(dir.join(name), text)?;
     }
     Ok(SourceRoot {
@@ -222,4 +236,127 @@ fn check_name(name: &str, origin: &Origin, what: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The WIT identifier a Python-side name takes in a component (`score_row` and `scoreRow` are
+/// `score-row`), or `None` when it has none: WIT wants dash-separated parts that each start
+/// with a letter and are all lower- or all upper-case.
+pub fn wit_name(name: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut previous: Option<char> = None;
+    for c in name.chars() {
+        if c.is_ascii_uppercase()
+            && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+        {
+            out.push('-');
+        }
+        out.push(if c == '_' {
+            '-'
+        } else {
+            c.to_ascii_lowercase()
+        });
+        previous = Some(c);
+    }
+    let out = out.trim_matches('-').to_string();
+    let valid = out.split('-').all(|part| {
+        part.starts_with(|c: char| c.is_ascii_alphabetic())
+            && part.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    valid.then_some(out)
+}
+
+/// The WIT names of a component library: its world (from the project name), its exports and
+/// its host imports with their interfaces, each checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitNames {
+    pub world: String,
+    /// In the order of `Library::exports`.
+    pub exports: Vec<String>,
+    /// `(interface, function)` in the order of `Library::imports`.
+    pub imports: Vec<(String, String)>,
+}
+
+impl WitNames {
+    pub fn new(project: &str, library: &Library) -> Result<WitNames> {
+        let world = wit_name(&project.replace('.', "-")).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the project name `{project}` has no WIT name for the component's world\n  = help: \
+                 WIT names are dash-separated words that start with a letter; rename the project \
+                 in [project] name, or build the core module (no `--component`)"
+            )
+        })?;
+        let mut exports = Vec::new();
+        for export in &library.exports {
+            let origin = export.target.origin.as_ref();
+            let wit = wit_of(&export.name, "export", origin)?;
+            if let Some(other) = library
+                .exports
+                .iter()
+                .zip(&exports)
+                .find(|(_, w)| **w == wit)
+            {
+                return Err(located(
+                    origin,
+                    &format!(
+                        "exports `{}` and `{}` both become `{wit}` in WIT",
+                        other.0.name, export.name
+                    ),
+                    "rename one of them",
+                ));
+            }
+            exports.push(wit);
+        }
+        let mut imports = Vec::new();
+        for import in &library.imports {
+            let origin = Some(&import.origin);
+            let interface = wit_of(&import.module, "wasm module", origin)?;
+            imports.push((interface, wit_of(&import.name, "host import", origin)?));
+        }
+        Ok(WitNames {
+            world,
+            exports,
+            imports,
+        })
+    }
+}
+
+fn wit_of(name: &str, what: &str, origin: Option<&Origin>) -> Result<String> {
+    wit_name(name).ok_or_else(|| {
+        located(
+            origin,
+            &format!("the {what} name `{name}` has no WIT name, which a component needs"),
+            "in WIT, names are dash-separated words that each start with a letter (`score_row` \
+             becomes `score-row`; `row_2` has none): rename it, or build the core module (no \
+             `--component`)",
+        )
+    })
+}
+
+fn located(origin: Option<&Origin>, message: &str, help: &str) -> anyhow::Error {
+    match origin {
+        Some(origin) => origin.error(message, Some(help)),
+        None => anyhow::anyhow!("{message}\n  = help: {help}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wit_name;
+
+    #[test]
+    fn python_names_become_wit_names() {
+        assert_eq!(wit_name("score").as_deref(), Some("score"));
+        assert_eq!(wit_name("score_row").as_deref(), Some("score-row"));
+        assert_eq!(wit_name("scoreRow").as_deref(), Some("score-row"));
+        assert_eq!(wit_name("sum17").as_deref(), Some("sum17"));
+        assert_eq!(wit_name("HTTP").as_deref(), Some("http"));
+        assert_eq!(wit_name("_private").as_deref(), Some("private"));
+    }
+
+    #[test]
+    fn names_without_a_wit_form_are_refused() {
+        for name in ["row_2", "x__y", "_", "é"] {
+            assert_eq!(wit_name(name), None, "{name}");
+        }
+    }
 }

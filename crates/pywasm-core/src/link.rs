@@ -55,6 +55,9 @@ pub fn link(
         if library {
             flags.push("-DPYWASM_LIBRARY".into());
         }
+        if plan.wit.is_some() {
+            flags.push("-DPYWASM_COMPONENT".into());
+        }
         flags.push(format!("-I{}", generated.include_dir.display()));
         flags.extend(emulation_defines());
         flags.extend(extra);

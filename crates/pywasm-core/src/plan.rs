@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::library::ModuleKind;
+use crate::library::{ModuleKind, WitNames};
 use crate::manifest::Origin;
 use crate::postprocess::optimize::Optimize;
 
@@ -32,6 +32,8 @@ pub struct BuildPlan {
     pub component: bool,
     /// In a component, exit through `exit-with-code` (`templates/exit_code.c`).
     pub component_exit_codes: bool,
+    /// A library built as a component: the WIT names of its world, exports and imports.
+    pub wit: Option<WitNames>,
     /// Snapshot the started interpreter into the module (`crate::preinit`).
     pub preinit: bool,
     /// Imported at build time besides the entry module.

@@ -5,6 +5,7 @@
 
 pub mod component;
 pub mod optimize;
+pub mod typed;
 
 use anyhow::{Context, Result, bail};
 use wasm_encoder::{Module, RawSection};
@@ -68,11 +69,7 @@ pub fn validate(bytes: &[u8], library: Option<&Library>) -> Result<ModuleFacts> 
         .filter(|i| {
             !i.starts_with(&format!("{WASI_PREVIEW1}::"))
                 && **i != format!("{}::{}", EXIT_WITH_CODE.0, EXIT_WITH_CODE.1)
-                && !library.is_some_and(|l| {
-                    l.imports
-                        .iter()
-                        .any(|h| **i == format!("{}::{}", h.module, h.name))
-                })
+                && !library.is_some_and(|l| l.imports.iter().any(|h| is_host_import(i, h)))
         })
         .collect();
     if !foreign.is_empty() {
@@ -94,6 +91,15 @@ pub fn validate(bytes: &[u8], library: Option<&Library>) -> Result<ModuleFacts> 
         bail!("the linked module has no `{start}` export");
     }
     Ok(facts)
+}
+
+/// `module::name` of a host function, as configured or (in a component) as its WIT names.
+fn is_host_import(import: &str, host: &crate::library::HostImport) -> bool {
+    use crate::library::wit_name;
+    *import == format!("{}::{}", host.module, host.name)
+        || wit_name(&host.module)
+            .zip(wit_name(&host.name))
+            .is_some_and(|(module, name)| *import == format!("{module}::{name}"))
 }
 
 /// Whether a custom section is debug information or names, which `--debug` keeps.

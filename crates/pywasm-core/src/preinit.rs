@@ -26,7 +26,7 @@ pub const INIT_EXPORT: &str = "wizer-initialize";
 
 /// The exit status the init function reports a Python exception with (its traceback is on
 /// stderr).
-const EXIT_PYTHON_FAILED: i32 = 3;
+pub const EXIT_PYTHON_FAILED: i32 = 3;
 
 const OUTPUT_LIMIT: usize = 1 << 20;
 
@@ -60,45 +60,15 @@ pub fn snapshot(
         .map_err(|e| anyhow!("{e:?}"))
         .context("wasmtime-wizer cannot instrument the linked module")?;
 
-    // The code runs once: winch, wasmtime's baseline compiler, compiles it several times
-    // faster than cranelift, which would spend more time optimising than the run takes.
-    let mut config = Config::new();
-    config.strategy(Strategy::Winch);
-    let engine = Engine::new(&config)
-        .map_err(anyhow::Error::from)
-        .context("failed to set up wasmtime")?;
+    let engine = run_once_engine()?;
     let module = Module::new(&engine, &instrumented)
         .map_err(anyhow::Error::from)
         .context("failed to compile the module for pre-initialisation")?;
 
-    let stdout = MemoryOutputPipe::new(OUTPUT_LIMIT);
-    let stderr = MemoryOutputPipe::new(OUTPUT_LIMIT);
-    let mut builder = WasiCtxBuilder::new();
-    builder
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .secure_random(Deterministic::new(vec![0x5a; 32]))
-        .insecure_random(Deterministic::new(vec![0xa5; 32]))
-        .insecure_random_seed(0)
-        .wall_clock(FixedClock)
-        .monotonic_clock(FixedClock);
-    let mut store = Store::new(&engine, builder.build_p1());
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
-    p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
-    // Component builds import it, and the snapshot is taken before the module is wrapped; an
-    // exit at build time through it is an exit like any other.
-    let (module_name, name) = crate::postprocess::EXIT_WITH_CODE;
-    linker.func_wrap(module_name, name, |code: i32| -> wasmtime::Result<()> {
-        Err(wasmtime::Error::new(I32Exit(code)))
-    })?;
-    if library.is_some() {
-        // A library's host functions: nothing calls them while its modules are imported, and
-        // a call would be a bug worth a trap.
-        linker
-            .define_unknown_imports_as_traps(&module)
-            .map_err(anyhow::Error::from)?;
-    }
-    let instance = linker
+    let sandbox = Sandbox::new(&engine, &module, library.is_some())?;
+    let (mut store, stdout, stderr) = (sandbox.store, sandbox.stdout, sandbox.stderr);
+    let instance = sandbox
+        .linker
         .instantiate(&mut store, &module)
         .map_err(anyhow::Error::from)
         .context("failed to instantiate the module for pre-initialisation")?;
@@ -152,15 +122,79 @@ pub fn snapshot(
         .context("wasmtime-wizer cannot snapshot the initialised module")
 }
 
+/// Where pywasm runs a module at build time: captured stdio, no arguments, environment or
+/// directories, a fixed clock and fixed random bytes.
+pub struct Sandbox {
+    pub store: Store<WasiP1Ctx>,
+    pub linker: Linker<WasiP1Ctx>,
+    pub stdout: MemoryOutputPipe,
+    pub stderr: MemoryOutputPipe,
+}
+
+impl Sandbox {
+    /// `library`: the module's host functions become traps.
+    pub fn new(engine: &Engine, module: &Module, library: bool) -> Result<Sandbox> {
+        let stdout = MemoryOutputPipe::new(OUTPUT_LIMIT);
+        let stderr = MemoryOutputPipe::new(OUTPUT_LIMIT);
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .secure_random(Deterministic::new(vec![0x5a; 32]))
+            .insecure_random(Deterministic::new(vec![0xa5; 32]))
+            .insecure_random_seed(0)
+            .wall_clock(FixedClock)
+            .monotonic_clock(FixedClock);
+        let store = Store::new(engine, builder.build_p1());
+        let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
+        p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+        // Component builds import it, and the snapshot is taken before the module is wrapped;
+        // an exit at build time through it is an exit like any other.
+        let (module_name, name) = crate::postprocess::EXIT_WITH_CODE;
+        linker.func_wrap(module_name, name, |code: i32| -> wasmtime::Result<()> {
+            Err(wasmtime::Error::new(I32Exit(code)))
+        })?;
+        if library {
+            // A library's host functions: nothing calls them at build time, and a call would
+            // be a bug worth a trap.
+            linker
+                .define_unknown_imports_as_traps(module)
+                .map_err(anyhow::Error::from)?;
+        }
+        Ok(Sandbox {
+            store,
+            linker,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// An engine for code that runs once at build time: winch, wasmtime's baseline compiler,
+/// compiles several times faster than cranelift, which would spend more time optimising than
+/// the run takes.
+pub fn run_once_engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.strategy(Strategy::Winch);
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("failed to set up wasmtime")
+}
+
 /// `pywasm._exports.register` refused an export (not callable, an annotation the ABI cannot
 /// decode): the error points at the export in `pyproject.toml`.
-fn unusable_export(traceback: &str, library: &Library) -> Option<anyhow::Error> {
+pub fn unusable_export(traceback: &str, library: &Library) -> Option<anyhow::Error> {
     let last = traceback.trim_end().lines().last()?;
     let message = last.strip_prefix("pywasm._exports.ExportError: ")?;
     let name = message.strip_prefix("export `")?.split('`').next()?;
     let export = library.exports.iter().find(|e| e.name == name)?;
-    let help = "exports take and return bytes, str, JSON types (int, float, bool, None, list, \
-                dict), dataclasses or TypedDicts; see docs/abi.md";
+    let help = if message.contains("WIT") {
+        "in a component, exports take and return str, bytes, int, float, bool, Optional[T], \
+         list[T], dataclasses or TypedDicts, each as a WIT type; see docs/abi.md, \"Components\""
+    } else {
+        "exports take and return bytes, str, JSON types (int, float, bool, None, list, dict), \
+         dataclasses or TypedDicts; see docs/abi.md"
+    };
     Some(match &export.target.origin {
         Some(origin) => origin.error(message, Some(help)),
         None => anyhow!("{message}\n  = help: {help}"),

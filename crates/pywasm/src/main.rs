@@ -80,6 +80,17 @@ enum Command {
         #[arg(long)]
         no_preinit: bool,
     },
+    /// Print the WIT world of the library project in DIR (default: the current directory): its
+    /// exports typed from their annotations and its host functions, as `--component` builds it.
+    Wit {
+        dir: Option<PathBuf>,
+        /// Write the world to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Do not download a missing SDK; fail and say how to get it.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Show what a module built by pywasm contains (its embedded build manifest).
     Inspect {
         module: PathBuf,
@@ -253,6 +264,22 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
                 print_stdout(&outcome.contents.table())?;
             }
             Ok(())
+        }
+        Command::Wit {
+            dir,
+            output,
+            offline,
+        } => {
+            let options = BuildOptions {
+                project_dir: dir.unwrap_or_else(|| PathBuf::from(".")),
+                offline,
+                ..BuildOptions::default()
+            };
+            let world = pywasm_core::wit::world(&options, shell)?;
+            match output {
+                Some(path) => pywasm_core::fsutil::atomic_write(&path, world.as_bytes()),
+                None => print_stdout(&world),
+            }
         }
         Command::Inspect {
             module,

@@ -9,22 +9,30 @@ import typing
 from . import _codec
 
 _CALLS = []
+_SIGNATURES = []  # (function, [(name, annotation, optional)], return annotation) per export
 
 
 class ExportError(Exception):
     """An export pyproject.toml names that cannot be called through the ABI."""
 
 
-def register(specs):
-    """`specs`: (wasm name, "module:function") in export order."""
+def register(specs, typed=False):
+    """`specs`: (wasm name, "module:function") in export order. `typed`: a component build,
+    whose exports `_component` types, so the JSON encoding's limits do not apply."""
     for name, spec in specs:
         try:
-            _CALLS.append(_prepare(spec))
+            _CALLS.append(_prepare(spec, typed))
         except ExportError as e:
             raise ExportError(f"export `{name}` (`{spec}`): {e}") from None
 
 
-def _prepare(spec):
+def signature(index):
+    """Export `index`'s function, its parameters as (name, annotation, optional) and its return
+    annotation."""
+    return _SIGNATURES[index]
+
+
+def _prepare(spec, typed):
     module_name, attr = spec.split(":")
     try:
         target = importlib.import_module(module_name)
@@ -55,13 +63,16 @@ def _prepare(spec):
                     raise ExportError(f"keyword-only parameter `{p.name}` has no default")
                 continue
             params.append((p.name, hints.get(p.name, typing.Any), p.default is not p.empty))
+    returns = hints.get("return", typing.Any)
+    _SIGNATURES.append((target, params, returns))
+    if typed:
+        return target, None, None
     try:
         for pname, annotation, _ in params:
             if len(params) > 1 and annotation is bytes:
                 raise _codec.AnnotationError(f"parameter `{pname}` is bytes, which only a single parameter can be")
             if annotation not in (bytes, str):
                 _codec.check(annotation, f"parameter `{pname}`")
-        returns = hints.get("return", typing.Any)
         if returns not in (bytes, str):
             _codec.check(returns, "the return value")
     except _codec.AnnotationError as e:

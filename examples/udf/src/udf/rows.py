@@ -18,6 +18,13 @@ class Row:
     tags: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Score:
+    id: int
+    score: float
+    tags: int
+
+
 def noop() -> None:
     return None
 
@@ -26,7 +33,7 @@ def echo(text: str) -> str:
     return text
 
 
-def score(row: Row) -> dict:
+def score(row: Row) -> Score:
     weight = json.loads(host.lookup(row.name))["len"]
     bonus = 1.5 if "priority" in row.tags else 1.0
-    return {"id": row.id, "score": round(row.amount * weight * bonus, 2), "tags": len(row.tags)}
+    return Score(id=row.id, score=round(row.amount * weight * bonus, 2), tags=len(row.tags))

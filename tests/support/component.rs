@@ -1,0 +1,184 @@
+//! Libraries built as components (docs/abi.md, "Components"): called from wasmtime through
+//! its dynamic `Val` API with values written as JSON, and natively by `component_native.py`,
+//! so that a test can compare every call of any world without generating bindings for it.
+//!
+//! JSON for WIT values: records are objects keyed by the Python field names (`first_name` for
+//! the WIT field `first-name`), `list<u8>` is a list of ints, `option` is null or the value.
+//! Each call's outcome is `{"ok": VALUE}` or `{"err": "Type: message"}`, the first line of the
+//! error text.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value, json};
+use wasmtime::component::types::Type;
+use wasmtime::component::{Component, Linker, ResourceTable, Val};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::library::lookup_answer;
+use crate::repo;
+
+struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Makes every call on one instance of the component; `env.lookup` answers with
+/// [`lookup_answer`].
+pub fn call_component(wasm: &Path, calls: &[(&str, Value)]) -> Result<Vec<Value>> {
+    let engine = Engine::default();
+    let component = Component::from_file(&engine, wasm).map_err(anyhow::Error::from)?;
+    let mut linker: Linker<Host> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
+    linker
+        .root()
+        .instance("env")
+        .and_then(|mut env| {
+            env.func_new("lookup", |_, _, params, results| {
+                let Val::List(bytes) = &params[0] else {
+                    wasmtime::bail!("lookup takes list<u8>");
+                };
+                let bytes: Vec<u8> = bytes
+                    .iter()
+                    .map(|b| match b {
+                        Val::U8(b) => *b,
+                        _ => 0,
+                    })
+                    .collect();
+                results[0] = Val::List(lookup_answer(&bytes).into_iter().map(Val::U8).collect());
+                Ok(())
+            })
+        })
+        .map_err(anyhow::Error::from)?;
+    let host = Host {
+        wasi: WasiCtxBuilder::new().inherit_stderr().build(),
+        table: ResourceTable::new(),
+    };
+    let mut store = Store::new(&engine, host);
+    let instance = linker
+        .instantiate(&mut store, &component)
+        .map_err(anyhow::Error::from)?;
+    let mut out = Vec::new();
+    for (name, arguments) in calls {
+        let func = instance
+            .get_func(&mut store, *name)
+            .with_context(|| format!("the component exports no `{name}`"))?;
+        let ty = func.ty(&store);
+        let arguments = arguments.as_array().context("arguments are a JSON array")?;
+        let params: Vec<Val> = ty
+            .params()
+            .zip(arguments)
+            .map(|((_, t), v)| to_val(v, &t))
+            .collect::<Result<_>>()?;
+        let mut results = vec![Val::Bool(false)];
+        func.call(&mut store, &params, &mut results)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("calling `{name}` trapped"))?;
+        out.push(outcome(&results[0])?);
+    }
+    Ok(out)
+}
+
+fn outcome(result: &Val) -> Result<Value> {
+    Ok(match result {
+        Val::Result(Ok(value)) => json!({"ok": value.as_deref().map_or(Ok(Value::Null), to_json)?}),
+        Val::Result(Err(Some(text))) => match &**text {
+            Val::String(text) => json!({"err": text.lines().next().unwrap_or_default()}),
+            other => bail!("an export's error is not a string: {other:?}"),
+        },
+        other => bail!("an export returned {other:?}, not a result"),
+    })
+}
+
+fn to_val(value: &Value, ty: &Type) -> Result<Val> {
+    Ok(match ty {
+        Type::Bool => Val::Bool(value.as_bool().context("expected a bool")?),
+        Type::S64 => Val::S64(value.as_i64().context("expected an integer")?),
+        Type::U8 => Val::U8(u8::try_from(value.as_u64().context("expected a byte")?)?),
+        Type::Float64 => Val::Float64(value.as_f64().context("expected a number")?),
+        Type::String => Val::String(value.as_str().context("expected text")?.into()),
+        Type::List(list) => Val::List(
+            value
+                .as_array()
+                .context("expected a list")?
+                .iter()
+                .map(|v| to_val(v, &list.ty()))
+                .collect::<Result<_>>()?,
+        ),
+        Type::Option(option) => Val::Option(match value {
+            Value::Null => None,
+            v => Some(Box::new(to_val(v, &option.ty())?)),
+        }),
+        Type::Record(record) => Val::Record(
+            record
+                .fields()
+                .map(|field| {
+                    let v = &value[field.name.replace('-', "_")];
+                    Ok((field.name.to_string(), to_val(v, &field.ty)?))
+                })
+                .collect::<Result<_>>()?,
+        ),
+        other => bail!("no JSON form for {other:?} in these tests"),
+    })
+}
+
+fn to_json(value: &Val) -> Result<Value> {
+    Ok(match value {
+        Val::Bool(b) => json!(b),
+        Val::S64(n) => json!(n),
+        Val::U8(n) => json!(n),
+        Val::Float64(x) => json!(x),
+        Val::String(s) => json!(s),
+        Val::List(items) => Value::Array(items.iter().map(to_json).collect::<Result<_>>()?),
+        Val::Option(v) => v.as_deref().map_or(Ok(Value::Null), to_json)?,
+        Val::Record(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| Ok((k.replace('-', "_"), to_json(v)?)))
+                .collect::<Result<Map<_, _>>>()?,
+        ),
+        other => bail!("no JSON form for {other:?} in these tests"),
+    })
+}
+
+/// The same calls under native CPython (`component_native.py`), with `path` on `sys.path`.
+pub fn call_component_natively(
+    path: &[&Path],
+    exports: &[(&str, &str)],
+    calls: &[(&str, Value)],
+    scratch: &Path,
+) -> Result<Vec<Value>> {
+    let mut dirs: Vec<String> = vec![repo().join("templates/guest").display().to_string()];
+    dirs.extend(path.iter().map(|p| p.display().to_string()));
+    let request = json!({
+        "path": dirs,
+        "exports": exports.iter().map(|(n, s)| json!([n, s])).collect::<Vec<_>>(),
+        "calls": calls.iter().map(|(n, a)| json!([n, a])).collect::<Vec<_>>(),
+    });
+    let file = scratch.join("component-request.json");
+    fs_err::write(&file, request.to_string())?;
+    let out = Command::new(crate::native_python()?)
+        .args(["-I", "-S", "-B"])
+        .arg(repo().join("tests/support/component_native.py"))
+        .arg(&file)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "native run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).with_context(|| format!("not a list of outcomes: {text}"))
+}
