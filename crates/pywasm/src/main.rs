@@ -72,7 +72,8 @@ enum Command {
         /// Keep function names and debug information (stripped by default).
         #[arg(long)]
         debug: bool,
-        /// Publish a WASI 0.2 command component instead of a core module.
+        /// Publish a WASI 0.2 component instead of a core module: a command, or for a library
+        /// typed exports in a WIT world (see `pywasm wit`).
         #[arg(long)]
         component: bool,
         /// Start the interpreter at run time instead of from a build-time snapshot
