@@ -62,8 +62,11 @@ static void *allocate(size_t size, size_t align) {
  * bytes (the host never reads or frees such a block). */
 __attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *old, size_t old_size,
                                                                  size_t align, size_t new_size) {
-    if (new_size == 0)
+    if (new_size == 0) {
+        if (old != NULL && old_size != 0)
+            free(old);
         return (void *)align;
+    }
     void *out;
     if (old == NULL || old_size == 0) {
         out = allocate(new_size, align);

@@ -166,7 +166,7 @@ fn a_library_exports_the_abi_and_no_start() {
 /// no module is written.
 #[test]
 fn bad_exports_are_located_errors_and_write_nothing() {
-    let cases: [(&str, &str, &[&str]); 9] = [
+    let cases: [(&str, &str, &[&str]); 10] = [
         (
             "[tool.pywasm.exports]\nbad = \"scorer.nope:f\"\n",
             "",
@@ -228,6 +228,14 @@ fn bad_exports_are_located_errors_and_write_nothing() {
             "[tool.pywasm]\ncomponent = true\n[tool.pywasm.exports]\nrow_2 = \"scorer:count\"\n",
             "",
             &["the export name `row_2` has no WIT name", "pyproject.toml:"],
+        ),
+        (
+            "[tool.pywasm]\ncomponent = true\n[tool.pywasm.exports]\nMemory = \"scorer:count\"\n",
+            "",
+            &[
+                "`Memory` is a name a component's core module uses itself",
+                "pyproject.toml:",
+            ],
         ),
     ];
     for (exports, imports, expected) in cases {
@@ -447,10 +455,11 @@ fn typed_components_answer_as_natively() {
                 13,
                 14,
                 15,
-                i64::MAX / 2,
-                0.25
+                0.25,
+                "in memory: "
             ]),
         ),
+        ("describe-point", json!([point(13.0, 0.0), "refused"])),
         ("stats", json!([[1.0, 2.5, -3.0], "first label"])),
         ("stats", json!([[], ""])),
         ("toggle", json!([[true, false, false]])),
@@ -500,6 +509,7 @@ fn typed_components_answer_as_natively() {
             &fs_err::read(&built.output).unwrap()
         ));
         let answers = call_component(&built.output, &calls).unwrap();
+        assert_eq!(answers.len(), native.len());
         for ((call, answer), expected) in calls.iter().zip(&answers).zip(&native) {
             assert_eq!(answer, expected, "{call:?}, preinit {preinit}");
         }
@@ -518,6 +528,7 @@ fn typed_components_answer_as_natively() {
         if preinit {
             // node 20 through jco, on the same instance for every call.
             let answers = call_component_in_node(&built.output, &calls, &project.root).unwrap();
+            assert_eq!(answers.len(), native.len());
             for ((call, answer), expected) in calls.iter().zip(&answers).zip(&native) {
                 assert_eq!(
                     numbers_as_f64(answer),
@@ -525,6 +536,45 @@ fn typed_components_answer_as_natively() {
                     "{call:?} in node"
                 );
             }
+        }
+    }
+}
+
+/// What the host hands over (strings, lists, a parameter block) and what a result owns are
+/// freed: a few hundred calls moving 64 KiB each, some refused before the function runs, stay
+/// under a memory cap that a leak would pass many times over.
+#[test]
+fn typed_calls_free_what_they_are_given() {
+    use pywasm_tests::component::call_component_capped;
+    use serde_json::json;
+
+    let project = Project::fixture("typed_library");
+    let built = project.build().expect("build");
+    let big = "ü".repeat(32 * 1024);
+    let bytes: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+    let mut calls = Vec::new();
+    for i in 0..300 {
+        let x = if i % 3 == 0 { 13.0 } else { 1.0 };
+        calls.push(("describe-point", json!([{"x": x, "y": 0.0}, big])));
+        calls.push(("invert", json!([bytes])));
+        let mut wide: Vec<serde_json::Value> = (0..15).map(|k| json!(k)).collect();
+        wide.push(json!(0.5));
+        wide.push(json!(big));
+        calls.push(("sum17", serde_json::Value::Array(wide)));
+    }
+    // 900 calls moving about 128 KiB each would leak over 100 MiB.
+    let answers = call_component_capped(&built.output, &calls, Some(48 << 20)).unwrap();
+    assert_eq!(answers.len(), calls.len());
+    for (i, answer) in answers.iter().enumerate() {
+        // Past the cap, malloc fails and the call answers MemoryError.
+        if i % 9 == 0 {
+            assert_eq!(
+                answer,
+                &json!({"err": "ValueError: unlucky point"}),
+                "call {i}"
+            );
+        } else {
+            assert!(answer.get("ok").is_some(), "call {i}: {answer}");
         }
     }
 }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 use wasmtime::component::types::Type;
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::library::lookup_answer;
@@ -23,6 +23,7 @@ use crate::repo;
 struct Host {
     wasi: WasiCtx,
     table: ResourceTable,
+    limits: StoreLimits,
 }
 
 impl WasiView for Host {
@@ -37,6 +38,15 @@ impl WasiView for Host {
 /// Makes every call on one instance of the component; `env.lookup` answers with
 /// [`lookup_answer`].
 pub fn call_component(wasm: &Path, calls: &[(&str, Value)]) -> Result<Vec<Value>> {
+    call_component_capped(wasm, calls, None)
+}
+
+/// [`call_component`] with the instance's linear memory capped at `max_memory` bytes.
+pub fn call_component_capped(
+    wasm: &Path,
+    calls: &[(&str, Value)],
+    max_memory: Option<usize>,
+) -> Result<Vec<Value>> {
     let engine = Engine::default();
     let component = Component::from_file(&engine, wasm).map_err(anyhow::Error::from)?;
     let mut linker: Linker<Host> = Linker::new(&engine);
@@ -61,11 +71,17 @@ pub fn call_component(wasm: &Path, calls: &[(&str, Value)]) -> Result<Vec<Value>
             })
         })
         .map_err(anyhow::Error::from)?;
+    let limits = match max_memory {
+        Some(bytes) => StoreLimitsBuilder::new().memory_size(bytes).build(),
+        None => StoreLimits::default(),
+    };
     let host = Host {
         wasi: WasiCtxBuilder::new().inherit_stderr().build(),
         table: ResourceTable::new(),
+        limits,
     };
     let mut store = Store::new(&engine, host);
+    store.limiter(|host| &mut host.limits);
     let instance = linker
         .instantiate(&mut store, &component)
         .map_err(anyhow::Error::from)?;

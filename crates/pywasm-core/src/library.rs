@@ -289,6 +289,16 @@ impl WitNames {
         for export in &library.exports {
             let origin = export.target.origin.as_ref();
             let wit = wit_of(&export.name, "export", origin)?;
+            if wit == "memory" || wit.starts_with("cabi") || export.name.starts_with("cabi") {
+                return Err(located(
+                    origin,
+                    &format!(
+                        "`{}` is a name a component's core module uses itself",
+                        export.name
+                    ),
+                    "`memory` and names starting with `cabi` are taken in a component; choose another",
+                ));
+            }
             if let Some(other) = library
                 .exports
                 .iter()
@@ -310,7 +320,21 @@ impl WitNames {
         for import in &library.imports {
             let origin = Some(&import.origin);
             let interface = wit_of(&import.module, "wasm module", origin)?;
-            imports.push((interface, wit_of(&import.name, "host import", origin)?));
+            let name = wit_of(&import.name, "host import", origin)?;
+            if let Some(i) = imports
+                .iter()
+                .position(|known| *known == (interface.clone(), name.clone()))
+            {
+                return Err(located(
+                    origin,
+                    &format!(
+                        "host imports `{}` and `{}` are both `{interface}.{name}` in WIT",
+                        library.imports[i].name, import.name
+                    ),
+                    "rename one of them",
+                ));
+            }
+            imports.push((interface, name));
         }
         Ok(WitNames {
             world,

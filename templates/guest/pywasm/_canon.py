@@ -107,8 +107,8 @@ class String(Type):
 
     @staticmethod
     def _text(mem, start, length):
-        data = mem.read(start, length) if length else b""
         mem.received(start, length)
+        data = mem.read(start, length) if length else b""
         return data.decode("utf-8")
 
     @staticmethod
@@ -143,9 +143,8 @@ class Bytes(Type):
 
     @staticmethod
     def _bytes(mem, start, length):
-        data = mem.read(start, length) if length else b""
         mem.received(start, length)
-        return data
+        return mem.read(start, length) if length else b""
 
 
 class List(Type):
@@ -174,9 +173,8 @@ class List(Type):
 
     def _items(self, mem, start, length):
         step = _align_to(self.element.size, self.element.align)
-        items = [self.element.load(mem, start + i * step) for i in range(length)]
         mem.received(start, length * step)
-        return items
+        return every([lambda i=i: self.element.load(mem, start + i * step) for i in range(length)])
 
     def _put(self, value, mem, owned):
         items = list(value)
@@ -217,16 +215,16 @@ class Record(Type):
         return [f"record {_escape(self.name)} {{", *fields, "}"]
 
     def load(self, mem, ptr):
-        return self._make(
-            {name: field.load(mem, ptr + off) for (name, field), off in zip(self.fields, self.offsets)}
-        )
+        reads = [lambda f=field, o=off: f.load(mem, ptr + o) for (_, field), off in zip(self.fields, self.offsets)]
+        return self._make(dict(zip((name for name, _ in self.fields), every(reads))))
 
     def store(self, mem, ptr, value, owned):
         for (name, field), off in zip(self.fields, self.offsets):
             field.store(mem, ptr + off, _field(value, name), owned)
 
     def lift(self, flat, mem):
-        return self._make({name: field.lift(flat, mem) for name, field in self.fields})
+        reads = [lambda f=field: f.lift(flat, mem) for _, field in self.fields]
+        return self._make(dict(zip((name for name, _ in self.fields), every(reads))))
 
     def lower(self, value, mem, owned):
         return [v for name, field in self.fields for v in field.lower(_field(value, name), mem, owned)]
@@ -257,7 +255,7 @@ class Variant(Type):
         self.flat = ("i32",) + self.joined
 
     def load(self, mem, ptr):
-        index = mem.read(ptr, 1)[0]
+        index = _case(mem.read(ptr, 1)[0], self.cases)
         case = self.cases[index]
         payload = case.load(mem, ptr + self.payload_offset) if case is not None else None
         return index, payload
@@ -269,8 +267,9 @@ class Variant(Type):
             case.store(mem, ptr + self.payload_offset, payload, owned)
 
     def lift_case(self, flat, mem):
-        index = next(flat)
+        index = next(flat) & 0xFFFFFFFF
         values = [next(flat) for _ in self.joined]
+        _case(index, self.cases)
         case = self.cases[index]
         if case is None:
             return index, None
@@ -362,21 +361,27 @@ def type_of(annotation, where, records):
     if origin is list and len(args) == 1:
         return List(type_of(args[0], where, records))
     if dataclasses.is_dataclass(annotation) or _is_typeddict(annotation):
+        cls = annotation.__qualname__
         if annotation in records:
+            if records[annotation] is None:
+                raise WitError(f"`{cls}` in {where} contains itself, which a WIT record cannot")
             return records[annotation]
+        records[annotation] = None  # in progress
         hints = typing.get_type_hints(annotation)
         names = (
             [f.name for f in dataclasses.fields(annotation)]
             if dataclasses.is_dataclass(annotation)
             else list(hints)
         )
-        cls = annotation.__qualname__
+        if not names:
+            raise WitError(f"`{cls}` in {where} has no fields, and a WIT record needs one")
         fields = []
         for n in names:
             identifier(n, f"field `{n}` of `{cls}` in {where}")
             fields.append((n, type_of(hints[n], f"field `{n}` of `{cls}` in {where}", records)))
+        unique(names, f"the fields of `{cls}` in {where}")
         name = identifier(annotation.__name__, f"`{cls}` in {where}")
-        if any(r.name == name for r in records.values()):
+        if any(r is not None and r.name == name for r in records.values()):
             raise WitError(f"`{cls}` in {where}: another record is also named `{name}` in WIT")
         record = Record(annotation, fields, name)
         records[annotation] = record
@@ -406,6 +411,27 @@ def world(name, exports, imports, records):
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
+
+def every(reads):
+    """The values of `reads` (callables), all of them called even when one raises, so that
+    every buffer the host handed over is seen (and freed); then the first exception."""
+    values, error = [], None
+    for read in reads:
+        try:
+            values.append(read())
+        except Exception as e:
+            error = error or e
+            values.append(None)
+    if error is not None:
+        raise error
+    return values
+
+
+def _case(index, cases):
+    if index >= len(cases):
+        raise ValueError(f"variant case {index} out of range")
+    return index
 
 
 def _align_to(offset, align):
@@ -504,6 +530,16 @@ def identifier(name, where):
             "must start with a letter and be all lower- or all upper-case letters and digits)"
         )
     return kebab
+
+
+def unique(names, where):
+    """Raises WitError if two of the Python `names` have one WIT name."""
+    seen = {}
+    for name in names:
+        kebab = _kebab(name)
+        if kebab in seen:
+            raise WitError(f"{where}: `{seen[kebab]}` and `{name}` are both `{kebab}` in WIT")
+        seen[kebab] = name
 
 
 def _escape(name):

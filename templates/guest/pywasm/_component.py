@@ -56,6 +56,13 @@ def register(package, exports, imports):
                 if returns in (None, type(None))
                 else _canon.type_of(returns, "the return value", _RECORDS)
             )
+            _canon.unique([p for p, _, _ in params], "its parameters")
+            for record in _RECORDS.values():
+                if record.name in imports:
+                    raise _canon.WitError(
+                        f"the record `{record.cls.__qualname__}` and the host interface "
+                        f"`{record.name}` have one name in WIT"
+                    )
         except _canon.WitError as e:
             raise _exports.ExportError(f"export `{name}`: {e}") from None
         _FUNCTIONS.append((_canon.Function(wit_name, typed, _canon.Result(result)), function))
@@ -87,12 +94,12 @@ def call(index):
         try:
             flat = iter(_pywasm_canon.args(signature.core_params))
             if signature.params_in_memory:
-                ptr = next(flat)
-                values = signature.tuple.load(mem, ptr)
+                ptr = next(flat) & 0xFFFFFFFF
                 mem.received(ptr, 1)
+                values = signature.tuple.load(mem, ptr)
                 args = [values[name] for name, _ in signature.params]
             else:
-                args = [t.lift(flat, mem) for _, t in signature.params]
+                args = _canon.every([lambda t=t: t.lift(flat, mem) for _, t in signature.params])
         finally:
             for ptr in mem.to_free:
                 _pywasm_canon.free(ptr)
