@@ -578,3 +578,13 @@ fn typed_calls_free_what_they_are_given() {
         }
     }
 }
+
+/// `pywasm wit` is for libraries: on a command it says so before building anything.
+#[test]
+fn the_world_of_a_command_is_an_error() {
+    let project = Project::example("hello");
+    let err = format!("{:#}", project.wit().expect_err("a command has no world"));
+    assert!(err.contains("is a command"), "{err}");
+    assert!(err.contains("[tool.pywasm.exports]"), "{err}");
+    assert!(!project.root.join("dist").exists());
+}

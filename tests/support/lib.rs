@@ -134,12 +134,12 @@ impl Project {
         self.build_with(|_| {})
     }
 
-    /// Builds with options changed from the tests' defaults (offline, quiet, the shared home).
     /// What `pywasm wit` prints for the project.
     pub fn wit(&self) -> Result<String> {
         pywasm_core::wit::world(&build_options(&self.root), &Shell::quiet())
     }
 
+    /// Builds with options changed from the tests' defaults (offline, quiet, the shared home).
     pub fn build_with(&self, change: impl FnOnce(&mut BuildOptions)) -> Result<BuildOutcome> {
         let mut options = build_options(&self.root);
         change(&mut options);
