@@ -16,6 +16,9 @@
 #define IMAGE_MAGIC "PYWFS\0\1\0"
 #define NODE_FILE 0u
 #define NODE_DIR 1u
+/* A file whose bytes were dropped at build time because the pre-initialised snapshot holds what
+ * they were read into (see pywasm_embedfs_drop): it reads as absent. */
+#define NODE_DROPPED 2u
 
 /* Descriptors of the embedded tree live far above anything a host hands out, so the host's own
  * preopens and open files keep their numbers. */
@@ -64,10 +67,11 @@ struct open_file {
     uint64_t offset;
 };
 
-extern const unsigned char pywasm_image[];
+/* Not const: pywasm_embedfs_drop zeroes files and marks their nodes before the snapshot. */
+extern unsigned char pywasm_image[];
 
 static const struct image_header *header;
-static const struct image_node *nodes;
+static struct image_node *nodes;
 static const struct image_mount *mounts;
 static const char *names;
 static const unsigned char *data;
@@ -131,7 +135,7 @@ static int64_t find_child(uint32_t dir, const char *name, size_t len) {
         uint32_t mid = lo + (hi - lo) / 2;
         int c = compare_name(&nodes[mid], name, len);
         if (c == 0)
-            return mid;
+            return nodes[mid].kind == NODE_DROPPED ? -1 : (int64_t)mid;
         if (c < 0)
             lo = mid + 1;
         else
@@ -226,7 +230,7 @@ int pywasm_embedfs_mount(void) {
     const struct image_header *h = (const struct image_header *)pywasm_image;
     if (memcmp(h->magic, IMAGE_MAGIC, 8) != 0)
         return -1;
-    nodes = (const struct image_node *)(pywasm_image + h->nodes_offset);
+    nodes = (struct image_node *)(pywasm_image + h->nodes_offset);
     mounts = (const struct image_mount *)(pywasm_image + h->mounts_offset);
     names = (const char *)(pywasm_image + h->names_offset);
     data = pywasm_image + h->data_offset;
@@ -244,6 +248,21 @@ int pywasm_embedfs_mount(void) {
     root_mounted = !(__wasilibc_find_abspath("/", &prefix, &relative) >= 0 && prefix[0] == '\0');
     if (root_mounted && __wasilibc_register_preopened_fd((int)(FD_BASE + ROOT_SLOT), "/") != 0)
         return -1;
+    return 0;
+}
+
+int pywasm_embedfs_drop(const char *path) {
+    uint32_t node;
+    if (header == NULL || path[0] != '/' ||
+        resolve(0, path, strlen(path), &node) != __WASI_ERRNO_SUCCESS ||
+        nodes[node].kind != NODE_FILE)
+        return -1;
+    for (uint32_t slot = 0; slot < open_capacity; slot++) {
+        if (open_files[slot].in_use && open_files[slot].node == node)
+            return -1;
+    }
+    memset(pywasm_image + header->data_offset + nodes[node].data_offset, 0, nodes[node].size);
+    nodes[node].kind = NODE_DROPPED;
     return 0;
 }
 
@@ -377,6 +396,8 @@ int32_t pywasm_image_fd_readdir(int32_t fd, int32_t buf, int32_t buf_len, int64_
             target = dir->parent, name = "..", name_len = 2;
         } else {
             target = dir->first_child + (uint32_t)(c - 2);
+            if (nodes[target].kind == NODE_DROPPED)
+                continue;
             name = names + nodes[target].name_offset;
             name_len = nodes[target].name_len;
         }

@@ -13,6 +13,12 @@
  * before anything opens a file; returns 0 on success. */
 int pywasm_embedfs_mount(void);
 
+/* Drops the embedded file at the absolute `path` from the image: its bytes are zeroed (so a
+ * pre-initialised snapshot, which keeps only non-zero memory, leaves them out) and it reads as
+ * absent from then on. For bytecode whose module the snapshot already holds. Returns 0 when the
+ * file was dropped, -1 when `path` is no embedded file or is open. */
+int pywasm_embedfs_drop(const char *path);
+
 /* Registers the in-memory tree at `path`, holding at most `limit` bytes of file data, unless the
  * host preopened a directory at that path itself (the host's wins) or `limit` is 0. Its contents
  * live in linear memory, so a pre-initialised snapshot keeps what was written at build time.

@@ -3,6 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pywasm_core::BuildOutcome;
 use pywasm_tests::*;
 use serde_json::Value;
 
@@ -194,4 +195,84 @@ fn a_missing_stdlib_c_module_names_itself_and_its_wheel() {
         "{err}"
     );
     assert!(!err.contains("nothing may be printed"), "{err}");
+}
+
+/// The snapshot keeps the modules imported at build time once: their bytecode is dropped from
+/// the embedded image (and reads as absent), `inspect --verify` accounts for it, and importing
+/// one again fails with the reason. The stdlib's bytecode has no docstrings unless
+/// `docstrings = "keep"`; the app's keep theirs, and `assert` runs either way.
+#[test]
+fn snapshot_modules_are_stored_once_and_the_stdlib_without_docstrings() {
+    let project = Project::fixture("snapshot_footprint");
+    let run = |built: &BuildOutcome| -> Value {
+        let out = run_wasmtime(&built.output, &Invocation::new(&["footprint"])).expect("run");
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{}", out.stdout);
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+    };
+    let common = serde_json::json!({
+        "app_doc": "The app's own docstrings stay.",
+        "module_doc": "What pre-initialisation and docstring stripping leave: printed as one JSON line.",
+        "assert": "asserts run",
+        "csv_reads": [["a", "b"]],
+    });
+    let expect = |extra: Value| {
+        let mut all = common.clone();
+        all.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        all
+    };
+
+    let built = project.build().expect("build");
+    assert_eq!(
+        run(&built),
+        expect(serde_json::json!({
+            "stdlib_doc": false,
+            "csv_doc": false,
+            "json_bytecode_listed": false,
+            "json_bytecode_exists": false,
+            "reload": "ImportError",
+        }))
+    );
+    let verified = pywasm_core::inspect::inspect(&built.output, true).expect("inspect");
+    let check = verified.verification.as_ref().expect("verified");
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    assert!(
+        check.files_in_snapshot > 20 && check.files_checked > 10,
+        "{} dropped, {} checked",
+        check.files_in_snapshot,
+        check.files_checked
+    );
+    assert!(
+        verified
+            .table(false)
+            .contains("only the pre-initialised snapshot holds"),
+        "{}",
+        verified.table(false)
+    );
+    let node = run_node(&built.output, &Invocation::new(&["footprint"])).expect("node");
+    assert_eq!(
+        serde_json::from_str::<Value>(&node.stdout).ok(),
+        Some(run(&built))
+    );
+
+    // Without pre-initialisation nothing is dropped; `docstrings = "keep"` keeps the stdlib's.
+    let pyproject = project.root.join("pyproject.toml");
+    let text = fs_err::read_to_string(&pyproject).expect("read");
+    fs_err::write(&pyproject, format!("{text}docstrings = \"keep\"\n")).expect("write");
+    let kept = project
+        .build_with(|o| o.preinit = Some(false))
+        .expect("build without preinit");
+    assert_eq!(
+        run(&kept),
+        expect(serde_json::json!({
+            "stdlib_doc": true,
+            "csv_doc": true,
+            "json_bytecode_listed": true,
+            "json_bytecode_exists": true,
+            "reload": "reloaded",
+        }))
+    );
+    let check = pywasm_core::inspect::inspect(&kept.output, true).expect("inspect");
+    assert_eq!(check.verification.expect("verified").files_in_snapshot, 0);
 }

@@ -421,6 +421,7 @@ impl Stages<'_> {
             output: describe::Output {
                 optimize: plan.optimize.name().into(),
                 debug: plan.debug,
+                preinit: plan.preinit,
                 component_adapter: match (plan.component, &plan.wit) {
                     (true, Some(_)) => Some(postprocess::typed::adapter_sha256()),
                     (true, None) => Some(postprocess::component::adapter_sha256()),
@@ -513,7 +514,7 @@ impl Stages<'_> {
             let entries: Vec<(&EntryPoint, &FileEntry)> =
                 entry_files.iter().map(|(e, f)| (*e, f)).collect();
             let app = compiler.app(&collected.app, &entries, self.work)?;
-            let stdlib = compiler.stdlib(&collected.stdlib, &home.cache("pyc"))?;
+            let stdlib = compiler.stdlib(&collected.stdlib, plan.docstrings, &home.cache("pyc"))?;
             let site = compiler.packages(
                 &installed.files,
                 (&self.site_host(), &plan.guest.site_dir),
@@ -922,6 +923,7 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         wit,
         preinit: options.preinit.unwrap_or(manifest.preinit),
         stdlib_sources: manifest.stdlib_sources,
+        docstrings: manifest.docstrings,
         preinit_imports: manifest
             .preinit_imports
             .iter()

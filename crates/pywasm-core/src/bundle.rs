@@ -6,7 +6,8 @@
 //! ```text
 //! header   magic "PYWFS\0\1\0", node_count u32, mount_count u32, nodes_offset u32,
 //!          mounts_offset u32, names_offset u32, reserved u32, data_offset u64, mtime_ns u64
-//! nodes    node_count × {name_offset u32, name_len u32, parent u32, kind u32 (0 file, 1 dir),
+//! nodes    node_count × {name_offset u32, name_len u32, parent u32, kind u32 (0 file, 1 dir,
+//!          2 dropped: set inside the module, see below),
 //!          first_child u32, child_count u32, data_offset u64, size u64}
 //! mounts   mount_count × {path_offset u32, path_len u32, node u32, reserved u32}
 //! names    NUL-terminated names
@@ -17,6 +18,10 @@
 //! contiguous and sorted by name: a lookup is a binary search per path component, and nothing
 //! is unpacked when the module starts. The output depends only on the paths and contents given:
 //! entries are sorted and the one timestamp is the source date.
+//!
+//! Pre-initialisation drops the `.pyc` of every module it imported (`pywasm_embedfs_drop` in
+//! embedfs.c): the file's bytes are zeroed and its kind becomes 2, so the snapshot keeps it
+//! once, as live objects, instead of twice.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -53,6 +58,7 @@ struct Node {
 }
 
 const KIND_DIR: u32 = 1;
+const KIND_DROPPED: u32 = 2;
 
 enum Pending<'a> {
     Dir(&'a Dir),
@@ -227,7 +233,8 @@ impl ImageBuilder {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageFile<'a> {
     pub path: String,
-    pub contents: &'a [u8],
+    /// `None` for a file dropped at pre-initialisation: only the snapshot holds what it was.
+    pub contents: Option<&'a [u8]>,
 }
 
 /// Finds an image inside `haystack` (a module's data) by its magic and reads its files back, for
@@ -269,15 +276,23 @@ pub fn read_image(haystack: &[u8]) -> Result<Vec<ImageFile<'_>>> {
             bail!("the image's node {node} has a bad parent");
         }
         paths[node] = format!("{}/{}", paths[parent], name_of(node)?);
-        if u32_at(base + 12)? != KIND_DIR as usize {
+        let kind = u32_at(base + 12)?;
+        if kind == KIND_DROPPED as usize {
+            files.push(ImageFile {
+                path: paths[node].clone(),
+                contents: None,
+            });
+        } else if kind != KIND_DIR as usize {
             let (offset, size) = (u64_at(base + 24)?, u64_at(base + 32)?);
-            let at = data_offset + offset;
+            let at = data_offset
+                .checked_add(offset)
+                .ok_or_else(|| anyhow::anyhow!("`{}` is out of bounds", paths[node]))?;
             let contents = image
-                .get(at..at + size)
+                .get(at..at.saturating_add(size))
                 .ok_or_else(|| anyhow::anyhow!("`{}` is out of bounds", paths[node]))?;
             files.push(ImageFile {
                 path: paths[node].clone(),
-                contents,
+                contents: Some(contents),
             });
         }
     }
@@ -380,19 +395,42 @@ mod tests {
         module.extend_from_slice(&image);
         module.extend_from_slice(b"trailing");
         let files = read_image(&module).unwrap();
-        let got: Vec<(&str, &[u8])> = files
+        let got: Vec<(&str, Option<&[u8]>)> = files
             .iter()
             .map(|f| (f.path.as_str(), f.contents))
             .collect();
         assert_eq!(
             got,
             [
-                ("/app/a.py", &b"print(1)"[..]),
-                ("/app/pkg/b.txt", &b"bee"[..])
+                ("/app/a.py", Some(&b"print(1)"[..])),
+                ("/app/pkg/b.txt", Some(&b"bee"[..]))
             ]
         );
         assert!(read_image(&image[..image.len() - 2]).is_err());
         assert!(read_image(b"no image here").is_err());
+    }
+
+    /// A file the module dropped at pre-initialisation (kind 2) reads back without contents.
+    #[test]
+    fn dropped_files_read_back_as_such() {
+        let mut image = sample(&[("/app/a.py", "print(1)"), ("/app/b.pyc", "code")]);
+        let nodes = u32_at(&image, 16) as usize;
+        let count = u32_at(&image, 8) as usize;
+        let names = u32_at(&image, 24) as usize;
+        let b = (0..count)
+            .find(|i| {
+                let at = nodes + i * NODE_SIZE;
+                let off = names + u32_at(&image, at) as usize;
+                &image[off..off + u32_at(&image, at + 4) as usize] == b"b.pyc"
+            })
+            .unwrap();
+        image[nodes + b * NODE_SIZE + 12..][..4].copy_from_slice(&KIND_DROPPED.to_le_bytes());
+        let files = read_image(&image).unwrap();
+        assert_eq!(files[0].contents, Some(&b"print(1)"[..]));
+        assert_eq!(
+            (files[1].path.as_str(), files[1].contents),
+            ("/app/b.pyc", None)
+        );
     }
 
     #[test]

@@ -353,6 +353,7 @@ mod tests {
             preinit: true,
             preinit_imports: vec!["json".into()],
             stdlib_sources: false,
+            docstrings: crate::pycompile::Docstrings::default(),
             tmp_size: 32 << 20,
             stack_size: 1 << 20,
             lock_dir: PathBuf::from("/p"),

@@ -48,6 +48,10 @@ pub struct Output {
     pub optimize: String,
     /// Whether names and debug information were kept (`--debug`).
     pub debug: bool,
+    /// Whether the module was pre-initialised; its imported modules' bytecode is then dropped
+    /// from the image (see bundle.rs).
+    #[serde(default)]
+    pub preinit: bool,
     /// The sha256 of the WASI preview1 command adapter when the module is wrapped into a
     /// component.
     pub component_adapter: Option<String>,
@@ -237,6 +241,7 @@ mod tests {
             output: Output {
                 optimize: "size".into(),
                 debug: false,
+                preinit: true,
                 component_adapter: None,
             },
             distributions: vec![],

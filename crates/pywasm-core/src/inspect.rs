@@ -29,6 +29,9 @@ pub struct Inspection {
 #[derive(Clone, Debug, Serialize)]
 pub struct Verification {
     pub files_checked: usize,
+    /// Files whose bytes pre-initialisation dropped (their modules live in the snapshot): listed
+    /// in the manifest, not re-hashable.
+    pub files_in_snapshot: usize,
     /// Whether a `.sha256` file was there to check the module against.
     pub checksum_checked: bool,
     pub problems: Vec<String>,
@@ -84,17 +87,25 @@ fn check(
         })
         .find_map(|rest| bundle::read_image(rest).ok())
         .context("the module's data holds no readable pywasm file system image")?;
-    let embedded: BTreeMap<&str, &[u8]> = image
+    let embedded: BTreeMap<&str, Option<&[u8]>> = image
         .iter()
         .map(|f| (f.path.as_str(), f.contents))
         .collect();
+    let mut files_in_snapshot = 0;
     for file in &manifest.files {
         match embedded.get(file.path.as_str()) {
             None => problems.push(format!(
                 "`{}` is in the manifest but not in the module",
                 file.path
             )),
-            Some(contents) => {
+            Some(None) if manifest.output.preinit && file.path.ends_with(".pyc") => {
+                files_in_snapshot += 1;
+            }
+            Some(None) => problems.push(format!(
+                "`{}` was dropped from the image, which only pre-initialisation does, to bytecode",
+                file.path
+            )),
+            Some(Some(contents)) => {
                 let got = fsutil::sha256_hex(contents);
                 if got != file.sha256 {
                     problems.push(format!(
@@ -123,7 +134,8 @@ fn check(
         }
     }
     Ok(Verification {
-        files_checked: manifest.files.len(),
+        files_checked: manifest.files.len() - files_in_snapshot,
+        files_in_snapshot,
         checksum_checked,
         problems,
     })
@@ -166,7 +178,7 @@ impl Inspection {
         let _ = writeln!(out, "source date  {}", m.source_date_epoch);
         let _ = writeln!(
             out,
-            "output       optimize = {}, {}, {}",
+            "output       optimize = {}, {}, {}{}",
             if m.output.optimize.is_empty() {
                 "?"
             } else {
@@ -180,6 +192,11 @@ impl Inspection {
             match &m.output.component_adapter {
                 Some(adapter) => format!("WASI 0.2 component (adapter sha256 {})", short(adapter)),
                 None => "core module".to_string(),
+            },
+            if m.output.preinit {
+                ", pre-initialised"
+            } else {
+                ""
             }
         );
         if let Some(memory) = &self.memory {
@@ -236,6 +253,14 @@ impl Inspection {
                     "verified     {} files against the manifest {checksum}",
                     v.files_checked
                 );
+                if v.files_in_snapshot > 0 {
+                    let _ = writeln!(
+                        out,
+                        "             {} more are bytecode that only the pre-initialised snapshot \
+                         holds (dropped from the image)",
+                        v.files_in_snapshot
+                    );
+                }
             } else {
                 let _ = writeln!(out, "FAILED       {} problems:", v.problems.len());
                 for p in v.problems.iter().take(20) {

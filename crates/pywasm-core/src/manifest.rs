@@ -13,6 +13,7 @@ use toml::Spanned;
 use crate::imports::StdlibMode;
 use crate::library::ModuleKind;
 use crate::postprocess::optimize::Optimize;
+use crate::pycompile::Docstrings;
 use crate::size::SizeSetting;
 
 /// `[tool.pywasm]` as users write it.
@@ -70,6 +71,9 @@ pub struct PywasmConfig {
     /// Embed the stdlib's `.py` sources beside its bytecode (for source lines in tracebacks).
     /// Default: `false`.
     pub stdlib_sources: Option<bool>,
+    /// `strip-stdlib` (the default: the stdlib's bytecode leaves its docstrings out, as `-OO`
+    /// does, but keeps `assert`) or `keep`.
+    pub docstrings: Option<Docstrings>,
     /// How much the module's in-memory, writable `/tmp` may hold: bytes, or a string such as
     /// `"64 MiB"`. Writing past it fails with `ENOSPC`; `0` leaves `/tmp` out. Default: `"32 MiB"`.
     #[schemars(with = "Option<SizeSetting>")]
@@ -151,6 +155,7 @@ pub struct Manifest {
     pub exclude: Vec<Located<String>>,
     pub preinit: bool,
     pub stdlib_sources: bool,
+    pub docstrings: Docstrings,
     /// Dotted module names, checked.
     pub preinit_imports: Vec<Located<String>>,
     /// Bytes the in-memory `/tmp` may hold; 0 for none.
@@ -488,6 +493,7 @@ impl Manifest {
             exclude: located(config.exclude.map(Spanned::into_inner)),
             preinit: config.preinit.unwrap_or(true),
             stdlib_sources: config.stdlib_sources.unwrap_or(false),
+            docstrings: config.docstrings.unwrap_or_default(),
             preinit_imports: module_names(located(
                 config.preinit_imports.map(Spanned::into_inner),
             ))?,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::library::{ModuleKind, WitNames};
 use crate::manifest::Origin;
 use crate::postprocess::optimize::Optimize;
+use crate::pycompile::Docstrings;
 
 /// 1980-01-01, the earliest time a zip archive can record; used when `SOURCE_DATE_EPOCH` is not
 /// set so that builds are reproducible by default.
@@ -41,6 +42,8 @@ pub struct BuildPlan {
     /// Keep the stdlib's sources; otherwise only its bytecode is embedded, where CPython's
     /// sourceless loader finds it (`json/decoder.pyc`).
     pub stdlib_sources: bool,
+    /// Which bytecode is compiled without docstrings.
+    pub docstrings: Docstrings,
     /// Bytes the in-memory `/tmp` may hold; 0 for none.
     pub tmp_size: u64,
     /// Bytes of C stack, at the bottom of linear memory.

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::link;
 use crate::plan::GuestLayout;
-use crate::pycompile::Compiler;
+use crate::pycompile::{Compiler, Docstrings};
 use crate::sdk::{Sdk, SdkHome};
 use crate::shell::timed;
 use crate::{Shell, collect};
@@ -17,7 +17,7 @@ pub fn warm_caches(sdk: &Sdk, home: &SdkHome, shell: &Shell) -> Result<()> {
         let guest = GuestLayout::for_python(&sdk.python.minor);
         let files = collect::stdlib_files(&sdk.python.stdlib_dir(), &guest.stdlib_dir)?;
         let compiler = Compiler::new(&sdk.python, home.cache("cwasm"), shell)?;
-        let compiled = compiler.stdlib(&files, &home.cache("pyc"))?;
+        let compiled = compiler.stdlib(&files, Docstrings::default(), &home.cache("pyc"))?;
         let work = tempfile::Builder::new()
             .prefix("pywasm-prepare-")
             .tempdir()?;

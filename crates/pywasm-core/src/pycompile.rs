@@ -24,6 +24,21 @@ const COMPILE_SCRIPT: &str = r#"
 import ast, importlib.util, json, os, sys
 from importlib._bootstrap_external import _code_to_hash_pyc
 
+def without_docstrings(tree):
+    """Drops the docstring of the module and of every class and function, as `-OO` does, but
+    keeps `assert` statements, which `-OO` drops too. Positions are kept for tracebacks."""
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        first = node.body[0] if node.body else None
+        if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)):
+            if len(node.body) == 1:
+                node.body[0] = ast.copy_location(ast.Pass(), first)
+            else:
+                del node.body[0]
+    return tree
+
 def stmt_lists(body):
     yield body
     for node in body:
@@ -191,7 +206,10 @@ for job in jobs["files"]:
     with open(job["src"], "rb") as f:
         source = f.read()
     try:
-        code = compile(source, job["filename"], "exec", dont_inherit=True, optimize=0)
+        tree = ast.parse(source, job["filename"])
+        if jobs["strip_docstrings"]:
+            tree = without_docstrings(tree)
+        code = compile(tree, job["filename"], "exec", dont_inherit=True, optimize=0)
     except SyntaxError as e:
         result["errors"].append({"filename": job["filename"], "kind": type(e).__name__, "message": e.msg,
             "line": e.lineno, "column": e.offset, "end_column": e.end_offset if e.end_lineno == e.lineno else None,
@@ -223,6 +241,8 @@ const PYTHON_HOME: &str = "/usr/local";
 #[derive(Serialize)]
 struct Jobs {
     files: Vec<Job>,
+    /// Compile without docstrings (`[tool.pywasm] docstrings`).
+    strip_docstrings: bool,
     /// Functions that must be defined at the top level of their modules.
     entries: Vec<EntryJob>,
 }
@@ -260,6 +280,22 @@ struct SyntaxErrorReport {
     text: Option<String>,
 }
 
+/// `[tool.pywasm] docstrings`: which bytecode keeps its docstrings.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Docstrings {
+    /// The stdlib's are left out, as `-OO` leaves them out (but `assert` stays): nothing in
+    /// the stdlib reads its own docstrings except `help()` and `pydoc`. The app's and the
+    /// dependencies' stay, since libraries read theirs (click's help texts, pydantic's schema
+    /// descriptions, argparse `description=__doc__`).
+    #[default]
+    StripStdlib,
+    /// Every docstring stays.
+    Keep,
+}
+
 /// Compiled bytecode: the guest path of each `.pyc` and its bytes.
 pub type Bytecode = Vec<(String, Vec<u8>)>;
 
@@ -293,8 +329,14 @@ impl<'a> Compiler<'a> {
 
     /// Compiles the stdlib files, or takes them from `cache_root` when this SDK's stdlib was
     /// compiled before.
-    pub fn stdlib(&self, files: &[FileEntry], cache_root: &Path) -> Result<Compiled> {
-        let mut key = format!("{}\n{}\n", self.python.digest, COMPILE_SCRIPT);
+    pub fn stdlib(
+        &self,
+        files: &[FileEntry],
+        docstrings: Docstrings,
+        cache_root: &Path,
+    ) -> Result<Compiled> {
+        let strip = docstrings == Docstrings::StripStdlib;
+        let mut key = format!("{}\n{}\n{strip}\n", self.python.digest, COMPILE_SCRIPT);
         for f in files {
             key.push_str(&f.guest);
             key.push('\n');
@@ -307,6 +349,7 @@ impl<'a> Compiler<'a> {
             &key,
             files,
             (&self.python.stdlib_dir(), &guest_root),
+            strip,
             cache_root,
         )
     }
@@ -327,7 +370,7 @@ impl<'a> Compiler<'a> {
             key.push_str(&fsutil::sha256_file(&f.host)?);
             key.push('\n');
         }
-        self.cached_tree(&key, files, roots, cache_root)
+        self.cached_tree(&key, files, roots, false, cache_root)
     }
 
     /// Compiles the `.py` files of one tree, shared read-only at its guest path, into
@@ -337,6 +380,7 @@ impl<'a> Compiler<'a> {
         key: &str,
         files: &[FileEntry],
         (host_root, guest_root): (&Path, &str),
+        strip_docstrings: bool,
         cache_root: &Path,
     ) -> Result<Compiled> {
         let dir = cache_root.join(&fsutil::sha256_hex(key.as_bytes())[..16]);
@@ -367,6 +411,7 @@ impl<'a> Compiler<'a> {
         let result = self.run(
             Jobs {
                 files: jobs,
+                strip_docstrings,
                 entries: Vec::new(),
             },
             scratch.path(),
@@ -436,6 +481,7 @@ impl<'a> Compiler<'a> {
         let result = self.run(
             Jobs {
                 files: jobs,
+                strip_docstrings: false,
                 entries: entry_jobs,
             },
             &out,
