@@ -3,6 +3,7 @@
  * descriptors of the embedded tree, so the module needs no preopened directory from the host.
  *
  * The image layout is written by `crates/pywasm-core/src/bundle.rs`; keep the two in step.
+ * Compressed files are inflated by templates/inflate.c.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,12 +14,15 @@
 
 #include "pywasm_fs.h"
 
-#define IMAGE_MAGIC "PYWFS\0\1\0"
+#define IMAGE_MAGIC "PYWFS\0\2\0"
 #define NODE_FILE 0u
 #define NODE_DIR 1u
 /* A file whose bytes were dropped at build time because the pre-initialised snapshot holds what
  * they were read into (see pywasm_embedfs_drop): it reads as absent. */
 #define NODE_DROPPED 2u
+/* A file stored as raw DEFLATE (`stored_size` bytes for `size`), inflated when it is first read
+ * through a descriptor (templates/inflate.c). */
+#define NODE_DEFLATED 3u
 
 /* Descriptors of the embedded tree live far above anything a host hands out, so the host's own
  * preopens and open files keep their numbers. */
@@ -52,6 +56,7 @@ struct image_node {
     uint32_t child_count;
     uint64_t data_offset;
     uint64_t size;
+    uint64_t stored_size;
 };
 
 struct image_mount {
@@ -65,6 +70,8 @@ struct open_file {
     uint32_t node;
     uint32_t in_use;
     uint64_t offset;
+    /* A compressed file's contents, inflated on the first read and freed on close. */
+    unsigned char *inflated;
 };
 
 /* Not const: pywasm_embedfs_drop zeroes files and marks their nodes before the snapshot. */
@@ -213,17 +220,46 @@ static int32_t allocate_fd(uint32_t node, int32_t *fd) {
     return __WASI_ERRNO_SUCCESS;
 }
 
-static size_t copy_out(uint32_t node, uint64_t offset, const __wasi_iovec_t *iovs, size_t count) {
-    const struct image_node *n = &nodes[node];
-    size_t total = 0;
+/* The contents of the open file `f`: in the image, or inflated into a buffer of its own. */
+static __wasi_errno_t contents_of(struct open_file *f, const unsigned char **out) {
+    const struct image_node *n = &nodes[f->node];
+    if (n->kind != NODE_DEFLATED) {
+        *out = data + n->data_offset;
+        return __WASI_ERRNO_SUCCESS;
+    }
+    if (f->inflated == NULL) {
+        unsigned char *buffer = malloc(n->size > 0 ? (size_t)n->size : 1);
+        if (buffer == NULL)
+            return __WASI_ERRNO_NOMEM;
+        if (pywasm_inflate(data + n->data_offset, (size_t)n->stored_size, buffer,
+                           (size_t)n->size) != 0) {
+            free(buffer);
+            return __WASI_ERRNO_IO;
+        }
+        f->inflated = buffer;
+    }
+    *out = f->inflated;
+    return __WASI_ERRNO_SUCCESS;
+}
+
+static __wasi_errno_t copy_out(struct open_file *f, uint64_t offset, const __wasi_iovec_t *iovs,
+                               size_t count, size_t *copied) {
+    const struct image_node *n = &nodes[f->node];
+    const unsigned char *contents;
+    *copied = 0;
+    if (offset >= n->size)
+        return __WASI_ERRNO_SUCCESS;
+    __wasi_errno_t err = contents_of(f, &contents);
+    if (err != __WASI_ERRNO_SUCCESS)
+        return err;
     for (size_t i = 0; i < count && offset < n->size; i++) {
         uint64_t left = n->size - offset;
         size_t chunk = iovs[i].buf_len < left ? iovs[i].buf_len : (size_t)left;
-        memcpy(iovs[i].buf, data + n->data_offset + offset, chunk);
+        memcpy(iovs[i].buf, contents + offset, chunk);
         offset += chunk;
-        total += chunk;
+        *copied += chunk;
     }
-    return total;
+    return __WASI_ERRNO_SUCCESS;
 }
 
 int pywasm_embedfs_mount(void) {
@@ -255,13 +291,14 @@ int pywasm_embedfs_drop(const char *path) {
     uint32_t node;
     if (header == NULL || path[0] != '/' ||
         resolve(0, path, strlen(path), &node) != __WASI_ERRNO_SUCCESS ||
-        nodes[node].kind != NODE_FILE)
+        (nodes[node].kind != NODE_FILE && nodes[node].kind != NODE_DEFLATED))
         return -1;
     for (uint32_t slot = 0; slot < open_capacity; slot++) {
         if (open_files[slot].in_use && open_files[slot].node == node)
             return -1;
     }
-    memset(pywasm_image + header->data_offset + nodes[node].data_offset, 0, nodes[node].size);
+    memset(pywasm_image + header->data_offset + nodes[node].data_offset, 0,
+           nodes[node].stored_size);
     nodes[node].kind = NODE_DROPPED;
     return 0;
 }
@@ -281,6 +318,13 @@ int32_t pywasm_image_fd_close(int32_t fd) {
     if (f == NULL)
         /* Mount descriptors belong to libc's preopen table for the life of the module. */
         return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_NOTSUP;
+    if (f->inflated != NULL) {
+        /* Zeroed first: a snapshot keeps every non-zero byte, freed ones too, and imports at
+         * build time would otherwise leave their inflated bytecode in it. */
+        memset(f->inflated, 0, (size_t)nodes[f->node].size);
+        free(f->inflated);
+        f->inflated = NULL;
+    }
     f->in_use = 0;
     return __WASI_ERRNO_SUCCESS;
 }
@@ -342,9 +386,12 @@ int32_t pywasm_image_fd_pread(int32_t fd, int32_t iovs, int32_t iovs_len, int64_
         return __WASI_ERRNO_ISDIR;
     if (offset < 0)
         return __WASI_ERRNO_INVAL;
-    *(__wasi_size_t *)(uintptr_t)nread =
-        copy_out(f->node, (uint64_t)offset, (const __wasi_iovec_t *)(uintptr_t)iovs, (size_t)iovs_len);
-    return __WASI_ERRNO_SUCCESS;
+    size_t n;
+    __wasi_errno_t err = copy_out(f, (uint64_t)offset, (const __wasi_iovec_t *)(uintptr_t)iovs,
+                                  (size_t)iovs_len, &n);
+    if (err == __WASI_ERRNO_SUCCESS)
+        *(__wasi_size_t *)(uintptr_t)nread = n;
+    return err;
 }
 
 int32_t pywasm_image_fd_prestat_get(int32_t fd, int32_t out) {
@@ -367,7 +414,11 @@ int32_t pywasm_image_fd_read(int32_t fd, int32_t iovs, int32_t iovs_len, int32_t
         return node_of_fd(fd) < 0 ? __WASI_ERRNO_BADF : __WASI_ERRNO_ISDIR;
     if (nodes[f->node].kind == NODE_DIR)
         return __WASI_ERRNO_ISDIR;
-    size_t n = copy_out(f->node, f->offset, (const __wasi_iovec_t *)(uintptr_t)iovs, (size_t)iovs_len);
+    size_t n;
+    __wasi_errno_t err = copy_out(f, f->offset, (const __wasi_iovec_t *)(uintptr_t)iovs,
+                                  (size_t)iovs_len, &n);
+    if (err != __WASI_ERRNO_SUCCESS)
+        return err;
     f->offset += n;
     *(__wasi_size_t *)(uintptr_t)nread = n;
     return __WASI_ERRNO_SUCCESS;

@@ -7,6 +7,7 @@
 #ifndef PYWASM_FS_H
 #define PYWASM_FS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Registers every mount point of the embedded image with wasi-libc's preopen table. Call it
@@ -18,6 +19,10 @@ int pywasm_embedfs_mount(void);
  * absent from then on. For bytecode whose module the snapshot already holds. Returns 0 when the
  * file was dropped, -1 when `path` is no embedded file or is open. */
 int pywasm_embedfs_drop(const char *path);
+
+/* Inflates the raw DEFLATE stream `in` into exactly `out_len` bytes at `out`
+ * (templates/inflate.c). Returns 0, or -1 when the stream is corrupt or of another size. */
+int pywasm_inflate(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);
 
 /* Registers the in-memory tree at `path`, holding at most `limit` bytes of file data, unless the
  * host preopened a directory at that path itself (the host's wins) or `limit` is 0. Its contents

@@ -134,12 +134,16 @@ fn verify(case: &Case, module: &Path) {
     assert!(checked.problems.is_empty(), "{:?}", checked.problems);
     assert!(checked.checksum_checked && checked.files_checked > 100);
 
+    // The image stores the source compressed, exactly as `deflated` compresses it.
     let source = fs_err::read(&case.embedded_source).unwrap();
+    let stored = pywasm_core::bundle::deflated(&source)
+        .unwrap()
+        .expect("the source compresses");
     let mut bytes = fs_err::read(module).unwrap();
     let at = bytes
         .windows(40)
-        .position(|w| w == &source[..40])
-        .expect("the source is embedded verbatim");
+        .position(|w| w == &stored[..40])
+        .expect("the source is embedded as the image stores it");
     bytes[at + 5] ^= 0x01;
     let tampered = module.with_extension("tampered.wasm");
     fs_err::write(&tampered, &bytes).unwrap();

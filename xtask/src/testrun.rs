@@ -17,6 +17,22 @@ use serde::Deserialize;
 /// How many test binaries run at once: one per core of the machines CI runs on.
 const AT_ONCE: usize = 2;
 
+/// The suites that took longest in a cold CI (2026-12-05: deps 311 s, postprocess 300 s,
+/// library 255 s, e2e 239 s, real_projects 203 s, test_command 151 s, wheels 147 s, cli 139 s),
+/// longest first. They start first, so that no long suite is left to run alone at the end, as
+/// deps and postprocess were in cargo's order. Suites not listed follow in cargo's order.
+const LONGEST_FIRST: &[&str] = &[
+    "deps",
+    "postprocess",
+    "library",
+    "e2e",
+    "real_projects",
+    "test_command",
+    "wheels",
+    "cli",
+    "preinit",
+];
+
 /// What every suite's summary lines add up to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -73,7 +89,8 @@ pub fn run(shell: &Shell, cargo: impl Fn() -> Command) -> Result<Totals> {
         "--message-format=json-render-diagnostics",
     ]);
     let out = pywasm_core::process::run(shell, "list the test binaries", &mut list)?;
-    let suites = suites(&String::from_utf8_lossy(&out.stdout))?;
+    let mut suites = suites(&String::from_utf8_lossy(&out.stdout))?;
+    suites.sort_by_key(|suite| longest_first_rank(&suite.name));
     let start = Instant::now();
     let queue = Arc::new(Mutex::new(suites.into_iter().collect::<VecDeque<_>>()));
     let state = Arc::new(Mutex::new(State::default()));
@@ -145,6 +162,16 @@ pub fn run(shell: &Shell, cargo: impl Fn() -> Command) -> Result<Totals> {
         passed: totals.passed + doc_totals.passed,
         failed: totals.failed + doc_totals.failed,
     })
+}
+
+/// Where a suite named `target (kind)` goes in the run order: its place in [`LONGEST_FIRST`],
+/// or after all of them. The sort is stable, so the rest keep cargo's order.
+fn longest_first_rank(name: &str) -> usize {
+    let target = name.split(" (").next().unwrap_or(name);
+    LONGEST_FIRST
+        .iter()
+        .position(|slow| *slow == target)
+        .unwrap_or(LONGEST_FIRST.len())
 }
 
 /// The test executables in cargo's JSON messages, in the order cargo built them.
@@ -272,5 +299,25 @@ mod tests {
         assert_eq!(found[0].executable, Path::new("/t/debug/deps/e2e-1"));
         assert_eq!(found[0].dir, Path::new("/w/tests"));
         assert!(suites("   Compiling nothing").is_err());
+    }
+
+    #[test]
+    fn the_longest_suites_run_first() {
+        let mut names = [
+            "cli (test)",
+            "pywasm_core (lib)",
+            "deps (test)",
+            "udf (test)",
+        ];
+        names.sort_by_key(|name| longest_first_rank(name));
+        assert_eq!(
+            names,
+            [
+                "deps (test)",
+                "cli (test)",
+                "pywasm_core (lib)",
+                "udf (test)"
+            ]
+        );
     }
 }

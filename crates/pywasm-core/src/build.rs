@@ -668,9 +668,11 @@ impl Stages<'_> {
             let (image, stats, digests) = image(self.plan, collected, &installed.files, bytecode)?;
             fs_err::write(&image_path, &image)?;
             let message = format!(
-                "{} files in {} directories ({})",
+                "{} files in {} directories ({}, {} compressed to {})",
                 stats.files,
                 stats.dirs,
+                human_size(stats.bytes as u64),
+                stats.compressed,
                 human_size(image.len() as u64)
             );
             Ok(((image.len(), digests), message))

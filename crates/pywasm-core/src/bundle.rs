@@ -4,14 +4,14 @@
 //! Layout (little-endian, offsets from the start of the image):
 //!
 //! ```text
-//! header   magic "PYWFS\0\1\0", node_count u32, mount_count u32, nodes_offset u32,
+//! header   magic "PYWFS\0\2\0", node_count u32, mount_count u32, nodes_offset u32,
 //!          mounts_offset u32, names_offset u32, reserved u32, data_offset u64, mtime_ns u64
 //! nodes    node_count × {name_offset u32, name_len u32, parent u32, kind u32 (0 file, 1 dir,
-//!          2 dropped: set inside the module, see below),
-//!          first_child u32, child_count u32, data_offset u64, size u64}
+//!          2 dropped: set inside the module, see below, 3 file stored as raw DEFLATE),
+//!          first_child u32, child_count u32, data_offset u64, size u64, stored_size u64}
 //! mounts   mount_count × {path_offset u32, path_len u32, node u32, reserved u32}
 //! names    NUL-terminated names
-//! data     file contents, each 8-byte aligned
+//! data     file contents (`stored_size` bytes each), each 8-byte aligned
 //! ```
 //!
 //! Node 0 is the root. Nodes are in breadth-first order so that every directory's children are
@@ -22,14 +22,23 @@
 //! Pre-initialisation drops the `.pyc` of every module it imported (`pywasm_embedfs_drop` in
 //! embedfs.c): the file's bytes are zeroed and its kind becomes 2, so the snapshot keeps it
 //! once, as live objects, instead of twice.
+//!
+//! A file is stored compressed (kind 3, raw DEFLATE, `templates/inflate.c` inflates it when it is
+//! opened) when that saves at least an eighth of it: most of an image is bytecode that a run
+//! never reads, and compressed it costs the module and its linear memory 40% of its size.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
+use std::io::{Read, Write};
 
 use anyhow::{Result, bail};
+use flate2::Compression;
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
 
-pub const MAGIC: &[u8; 8] = b"PYWFS\0\x01\0";
+pub const MAGIC: &[u8; 8] = b"PYWFS\0\x02\0";
 const HEADER_SIZE: usize = 48;
-const NODE_SIZE: usize = 40;
+const NODE_SIZE: usize = 48;
 const MOUNT_SIZE: usize = 16;
 
 /// A tree of embedded files keyed by absolute guest path.
@@ -55,10 +64,15 @@ struct Node {
     child_count: u32,
     data_offset: u64,
     size: u64,
+    stored_size: u64,
 }
 
 const KIND_DIR: u32 = 1;
 const KIND_DROPPED: u32 = 2;
+const KIND_DEFLATED: u32 = 3;
+
+/// Files smaller than this are stored as they are: DEFLATE's block headers eat the gain.
+const COMPRESS_FROM: usize = 128;
 
 enum Pending<'a> {
     Dir(&'a Dir),
@@ -70,7 +84,10 @@ enum Pending<'a> {
 pub struct ImageStats {
     pub files: usize,
     pub dirs: usize,
+    /// The files' own sizes.
     pub bytes: usize,
+    /// Of those files, how many are stored compressed.
+    pub compressed: usize,
 }
 
 impl ImageBuilder {
@@ -127,6 +144,7 @@ impl ImageBuilder {
             files: 0,
             dirs: 0,
             bytes: 0,
+            compressed: 0,
         };
         while let Some((index, pending, path)) = queue.pop_front() {
             paths.insert(
@@ -169,10 +187,22 @@ impl ImageBuilder {
                     stats.files += 1;
                     let bytes = contents[file];
                     data.resize(data.len().next_multiple_of(8), 0);
-                    nodes[index as usize].data_offset = data.len() as u64;
-                    nodes[index as usize].size = bytes.len() as u64;
+                    let node = &mut nodes[index as usize];
+                    node.data_offset = data.len() as u64;
+                    node.size = bytes.len() as u64;
                     stats.bytes += bytes.len();
-                    data.extend_from_slice(bytes);
+                    match deflated(bytes)? {
+                        Some(smaller) => {
+                            node.kind = KIND_DEFLATED;
+                            node.stored_size = smaller.len() as u64;
+                            stats.compressed += 1;
+                            data.extend_from_slice(&smaller);
+                        }
+                        None => {
+                            node.stored_size = bytes.len() as u64;
+                            data.extend_from_slice(bytes);
+                        }
+                    }
                 }
             }
         }
@@ -214,8 +244,9 @@ impl ImageBuilder {
             ] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
-            out.extend_from_slice(&n.data_offset.to_le_bytes());
-            out.extend_from_slice(&n.size.to_le_bytes());
+            for v in [n.data_offset, n.size, n.stored_size] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
         }
         for (offset, len, node) in mounts {
             for v in [offset, len, node, 0] {
@@ -229,12 +260,25 @@ impl ImageBuilder {
     }
 }
 
+/// `bytes` as raw DEFLATE, as the image stores it, when that is at least an eighth smaller. Level 9 of miniz_oxide, whose
+/// output depends only on its input, so images stay reproducible.
+pub fn deflated(bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+    if bytes.len() < COMPRESS_FROM {
+        return Ok(None);
+    }
+    let mut encoder = DeflateEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(bytes)?;
+    let smaller = encoder.finish()?;
+    Ok((smaller.len() <= bytes.len() - bytes.len() / 8).then_some(smaller))
+}
+
 /// One file read back from an image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageFile<'a> {
     pub path: String,
     /// `None` for a file dropped at pre-initialisation: only the snapshot holds what it was.
-    pub contents: Option<&'a [u8]>,
+    /// Inflated when the image stores it compressed.
+    pub contents: Option<Cow<'a, [u8]>>,
 }
 
 /// Finds an image inside `haystack` (a module's data) by its magic and reads its files back, for
@@ -284,12 +328,21 @@ pub fn read_image(haystack: &[u8]) -> Result<Vec<ImageFile<'_>>> {
             });
         } else if kind != KIND_DIR as usize {
             let (offset, size) = (u64_at(base + 24)?, u64_at(base + 32)?);
-            let at = data_offset
-                .checked_add(offset)
-                .ok_or_else(|| anyhow::anyhow!("`{}` is out of bounds", paths[node]))?;
-            let contents = image
-                .get(at..at.saturating_add(size))
-                .ok_or_else(|| anyhow::anyhow!("`{}` is out of bounds", paths[node]))?;
+            let stored_size = u64_at(base + 40)?;
+            let out_of_bounds = || anyhow::anyhow!("`{}` is out of bounds", paths[node]);
+            let at = data_offset.checked_add(offset).ok_or_else(out_of_bounds)?;
+            let stored = image
+                .get(at..at.saturating_add(stored_size))
+                .ok_or_else(out_of_bounds)?;
+            let contents = if kind == KIND_DEFLATED as usize {
+                // A stream that does not inflate to its size was tampered with: its stored
+                // bytes then stand for it, and their digest names the file as changed.
+                inflated(stored, size).map_or(Cow::Borrowed(stored), Cow::Owned)
+            } else if stored_size == size {
+                Cow::Borrowed(stored)
+            } else {
+                bail!("`{}` has a stored size unlike its size", paths[node]);
+            };
             files.push(ImageFile {
                 path: paths[node].clone(),
                 contents: Some(contents),
@@ -297,6 +350,19 @@ pub fn read_image(haystack: &[u8]) -> Result<Vec<ImageFile<'_>>> {
         }
     }
     Ok(files)
+}
+
+/// Inflates `stored` (raw DEFLATE), which must give exactly `size` bytes; reads no more than that
+/// whatever the data says, since a tampered module could claim anything.
+pub fn inflated(stored: &[u8], size: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(size.min(64 << 20));
+    DeflateDecoder::new(stored)
+        .take(size as u64 + 1)
+        .read_to_end(&mut out)?;
+    if out.len() != size {
+        bail!("it inflates to {} bytes instead of {size}", out.len());
+    }
+    Ok(out)
 }
 
 fn check_path(guest: &str) -> Result<()> {
@@ -375,7 +441,14 @@ mod tests {
         }
         let at = node(current);
         let off = data + u64_at(image, at + 24) as usize;
-        Some(image[off..off + u64_at(image, at + 32) as usize].to_vec())
+        let stored = &image[off..off + u64_at(image, at + 40) as usize];
+        if u32_at(image, at + 12) != 3 {
+            return Some(stored.to_vec());
+        }
+        let mut out = Vec::new();
+        DeflateDecoder::new(stored).read_to_end(&mut out).ok()?;
+        assert_eq!(out.len() as u64, u64_at(image, at + 32));
+        Some(out)
     }
 
     fn sample(order: &[(&str, &str)]) -> Vec<u8> {
@@ -397,7 +470,7 @@ mod tests {
         let files = read_image(&module).unwrap();
         let got: Vec<(&str, Option<&[u8]>)> = files
             .iter()
-            .map(|f| (f.path.as_str(), f.contents))
+            .map(|f| (f.path.as_str(), f.contents.as_deref()))
             .collect();
         assert_eq!(
             got,
@@ -426,11 +499,33 @@ mod tests {
             .unwrap();
         image[nodes + b * NODE_SIZE + 12..][..4].copy_from_slice(&KIND_DROPPED.to_le_bytes());
         let files = read_image(&image).unwrap();
-        assert_eq!(files[0].contents, Some(&b"print(1)"[..]));
+        assert_eq!(files[0].contents.as_deref(), Some(&b"print(1)"[..]));
         assert_eq!(
-            (files[1].path.as_str(), files[1].contents),
+            (files[1].path.as_str(), files[1].contents.as_deref()),
             ("/app/b.pyc", None)
         );
+    }
+
+    /// Files that compress by an eighth or more are stored as raw DEFLATE and read back whole;
+    /// small ones are stored as they are; a corrupt stream is an error.
+    #[test]
+    fn compressible_files_are_stored_deflated() {
+        let text = "def f():\n    return 'pywasm'\n".repeat(200);
+        let small = "x".repeat(COMPRESS_FROM - 1);
+        let mut image = sample(&[("/app/big.py", &text), ("/app/small.txt", &small)]);
+        assert!(image.len() < text.len(), "{} bytes", image.len());
+        assert_eq!(read(&image, "/app/big.py").unwrap(), text.as_bytes());
+        assert_eq!(read(&image, "/app/small.txt").unwrap(), small.as_bytes());
+        let files = read_image(&image).unwrap();
+        assert_eq!(files[0].contents.as_deref(), Some(text.as_bytes()));
+        assert!(matches!(files[0].contents, Some(Cow::Owned(_))));
+        assert!(matches!(files[1].contents, Some(Cow::Borrowed(_))));
+
+        // The compressed file's data comes first: garbled, it reads back as something else.
+        let data = u64_at(&image, 32) as usize;
+        image[data + 2..data + 40].fill(0xff);
+        let files = read_image(&image).unwrap();
+        assert_ne!(files[0].contents.as_deref(), Some(text.as_bytes()));
     }
 
     #[test]

@@ -36,9 +36,10 @@ const COMPONENT_C: (&str, &str) = (
     "component.c",
     include_str!("../../../templates/component.c"),
 );
-const RUNTIME_C: [(&str, &str); 4] = [
+const RUNTIME_C: [(&str, &str); 5] = [
     ("wasi_fs.c", include_str!("../../../templates/wasi_fs.c")),
     ("embedfs.c", include_str!("../../../templates/embedfs.c")),
+    ("inflate.c", include_str!("../../../templates/inflate.c")),
     ("memfs.c", include_str!("../../../templates/memfs.c")),
     ("clock.c", include_str!("../../../templates/clock.c")),
 ];

@@ -89,7 +89,7 @@ fn check(
         .context("the module's data holds no readable pywasm file system image")?;
     let embedded: BTreeMap<&str, Option<&[u8]>> = image
         .iter()
-        .map(|f| (f.path.as_str(), f.contents))
+        .map(|f| (f.path.as_str(), f.contents.as_deref()))
         .collect();
     let mut files_in_snapshot = 0;
     for file in &manifest.files {
