@@ -134,12 +134,16 @@ fn inspect_verifies_modules_and_reports_tampering() {
     assert!(json.contains("\"path\": \"/app/hello/cli.py\""), "{json}");
 
     // One byte changed inside an embedded file.
+    // The image stores the source compressed, exactly as `deflated` compresses it.
     let source = std::fs::read(repo().join("examples/hello/src/hello/cli.py")).expect("source");
+    let stored = pywasm_core::bundle::deflated(&source)
+        .expect("deflate")
+        .expect("the source compresses");
     let mut bytes = std::fs::read(&output).expect("module");
     let at = bytes
         .windows(40)
-        .position(|w| w == &source[..40])
-        .expect("the source is embedded verbatim");
+        .position(|w| w == &stored[..40])
+        .expect("the source is embedded as the image stores it");
     bytes[at + 3] ^= 0x20;
     let tampered = dir.path().join("tampered.wasm");
     std::fs::write(&tampered, &bytes).expect("write");
