@@ -354,7 +354,7 @@ pub fn read_image(haystack: &[u8]) -> Result<Vec<ImageFile<'_>>> {
 
 /// Inflates `stored` (raw DEFLATE), which must give exactly `size` bytes; reads no more than that
 /// whatever the data says, since a tampered module could claim anything.
-pub fn inflated(stored: &[u8], size: usize) -> Result<Vec<u8>> {
+fn inflated(stored: &[u8], size: usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(size.min(64 << 20));
     DeflateDecoder::new(stored)
         .take(size as u64 + 1)
