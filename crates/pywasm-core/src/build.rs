@@ -120,6 +120,10 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     let kind = toolchain_kind(options, &pins)?;
     let sdk = sdk::ensure(&pins, &home, shell, kind, options.offline)?;
     let plan = plan(&manifest, &sdk, options)?;
+    let binaryen = match plan.optimize {
+        Optimize::None => None,
+        _ => Some(sdk::ensure_binaryen(&pins, &home, shell, options.offline)?),
+    };
     shell.status(
         "Building",
         &format!(
@@ -137,6 +141,7 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         shell,
         home: &home,
         sdk: &sdk,
+        binaryen: binaryen.as_ref(),
         plan: &plan,
         manifest: &manifest,
         work: work.path(),
@@ -194,6 +199,8 @@ struct Stages<'a> {
     shell: &'a Shell,
     home: &'a SdkHome,
     sdk: &'a Sdk,
+    /// Set when the plan optimises.
+    binaryen: Option<&'a sdk::Binaryen>,
     plan: &'a BuildPlan,
     manifest: &'a Manifest,
     work: &'a Path,
@@ -238,7 +245,7 @@ impl Stages<'_> {
         } else {
             bytes
         };
-        let mut bytes = self.optimize(&linked, bytes)?;
+        let mut bytes = self.optimize(bytes)?;
         let manifest = self.manifest(&installed, files);
         describe::embed(&mut bytes, &manifest)?;
         let mut wit = None;
@@ -277,9 +284,10 @@ impl Stages<'_> {
         })
     }
 
-    /// wasm-opt, then stripping (unless `--debug`). The result is cached by the linked bytes and
-    /// the settings, since binaryen takes tens of seconds on a module with CPython in it.
-    fn optimize(&self, linked: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    /// wasm-opt's passes over the module as it is by now (the snapshot, when pre-initialised),
+    /// or just stripping (unless `--debug`). The result is cached by those bytes and the
+    /// settings, since binaryen takes tens of seconds on a module with CPython in it.
+    fn optimize(&self, bytes: Vec<u8>) -> Result<Vec<u8>> {
         let plan = self.plan;
         if plan.optimize == Optimize::None {
             return if plan.debug {
@@ -288,10 +296,17 @@ impl Stages<'_> {
                 postprocess::strip_debug(&bytes)
             };
         }
+        let binaryen = self
+            .binaryen
+            .context("internal error: an optimising plan without binaryen")?;
         let key = format!(
             "{}-{}.wasm",
             crate::fsutil::sha256_hex(&bytes),
-            &crate::fsutil::sha256_hex(plan.optimize.cache_key(plan.debug).as_bytes())[..16]
+            &crate::fsutil::sha256_hex(
+                plan.optimize
+                    .cache_key(plan.debug, &binaryen.identity)
+                    .as_bytes()
+            )[..16]
         );
         let cached = self.home.cache("wasm-opt").join(key);
         let verb = "Optimized";
@@ -314,9 +329,8 @@ impl Stages<'_> {
             return Ok(hit);
         }
         timed(self.shell, verb, || {
-            let out = self.work.join("optimized.wasm");
-            optimize::run(plan.optimize, plan.debug, linked, &out)?;
-            let optimized = fs_err::read(&out)?;
+            let optimized = optimize::run(plan.optimize, plan.debug, &binaryen.library, &bytes)?
+                .context("internal error: an optimising plan that binaryen skipped")?;
             postprocess::validate(&optimized, self.library())
                 .context("binaryen's output does not pass the checks its input passed")?;
             crate::fsutil::atomic_write(&cached, &optimized)?;

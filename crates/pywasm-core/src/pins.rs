@@ -14,6 +14,8 @@ pub const EMBEDDED: &str = include_str!("../../../wasi-sdk.toml");
 pub struct Pins {
     pub toolchain: ToolchainPins,
     pub python: PythonPins,
+    /// binaryen's C library, which `optimize = "size" | "speed"` loads.
+    pub binaryen: PypiToolPins,
     /// Sources of the WASI extension wheels `cargo xtask build-wheel` builds, by name.
     #[serde(default)]
     pub sources: BTreeMap<String, SourcePin>,
@@ -48,7 +50,7 @@ pub enum SourceOrigin {
 #[serde(deny_unknown_fields)]
 pub struct ToolchainPins {
     pub default: ToolchainKind,
-    pub zig: ZigPins,
+    pub zig: PypiToolPins,
     #[serde(rename = "wasi-sdk")]
     pub wasi_sdk: WasiSdkPins,
 }
@@ -93,9 +95,10 @@ pub struct UrlFile {
     pub sha256: String,
 }
 
+/// A tool shipped as wheels of a PyPI package, one per host.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ZigPins {
+pub struct PypiToolPins {
     pub package: String,
     pub version: String,
     pub hosts: BTreeMap<String, PypiFile>,

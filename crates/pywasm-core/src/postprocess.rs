@@ -3,6 +3,7 @@
 //! preview1), optimised ([`optimize`]), stripped of debug information and names unless asked to
 //! keep them, and optionally wrapped into a WASI component ([`component`]).
 
+mod binaryen;
 pub mod component;
 pub mod optimize;
 pub mod typed;

@@ -271,7 +271,65 @@ pub fn fetch(pins: &Pins, home: &SdkHome, shell: &Shell, opts: &FetchOptions) ->
     }
     let tool = component::toolchain(pins, kind, &pins::host())?;
     install::install(home, shell, &tool, opts.force)?;
+    // Set up once, build offline: the library optimising builds load comes along where it is
+    // pinned for this host.
+    if let Ok(binaryen) = component::binaryen(pins, &pins::host()) {
+        install::install(home, shell, &binaryen, opts.force)?;
+    }
     locate(pins, home, kind).context("the SDK was fetched but does not check out")
+}
+
+/// binaryen's C library, which only optimising builds load.
+#[derive(Clone, Debug)]
+pub struct Binaryen {
+    /// `libbinaryen.so` or `.dylib`.
+    pub library: PathBuf,
+    /// What cache keys of optimised modules record.
+    pub identity: String,
+}
+
+/// The pinned binaryen, fetched on first use unless `offline`; damage is an error, as for the
+/// rest of the SDK.
+pub fn ensure_binaryen(
+    pins: &Pins,
+    home: &SdkHome,
+    shell: &Shell,
+    offline: bool,
+) -> Result<Binaryen> {
+    let host = pins::host();
+    let c = component::binaryen(pins, &host).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nhelp: `optimize = \"size\"` and `\"speed\"` run binaryen, which has no build \
+             for this host; set `optimize = \"none\"` (the default) in `[tool.pywasm]`"
+        )
+    })?;
+    let dir = home.sdk_dir().join(&c.dir_name);
+    let fix = |force| fetch_fix(pins, home, pins.toolchain.default, force);
+    let root = match record::check(&dir, &c.identity) {
+        Ok(()) => dir,
+        Err(Problem::Missing) if !offline => install::install(home, shell, &c, false)?,
+        Err(Problem::Missing) => {
+            return Err(SdkError::Missing {
+                what: c.what.clone(),
+                home: home.root.clone(),
+                fix: fix(false),
+            }
+            .into());
+        }
+        Err(Problem::Damaged(detail)) => {
+            return Err(SdkError::Damaged {
+                what: c.what.clone(),
+                path: dir,
+                detail,
+                fix: fix(true),
+            }
+            .into());
+        }
+    };
+    Ok(Binaryen {
+        library: root.join(component::binaryen_library(&host)),
+        identity: c.identity,
+    })
 }
 
 fn locate_python(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Result<PythonSdk, SdkError> {

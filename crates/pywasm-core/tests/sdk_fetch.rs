@@ -173,6 +173,10 @@ version = "25.0"
 [toolchain.wasi-sdk.hosts.{host}]
 url = "{sdk_url}"
 sha256 = "{sdk_sha}"
+[binaryen]
+package = "icpp-binaryen"
+version = "116.0.1"
+[binaryen.hosts]
 [python]
 version = "3.11.8"
 source = "url"

@@ -1,4 +1,4 @@
-//! wasm-opt (binaryen, linked in through the `wasm-opt` crate) over the linked module.
+//! wasm-opt's passes (binaryen's C library, see [`super::binaryen`]) over the linked module.
 //!
 //! binaryen's default pipeline is used with one pass left out: `memory-packing` splits active
 //! data segments at runs of zeros, which would cut the embedded file-system image into pieces
@@ -9,7 +9,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use wasm_opt::{Feature, OptimizationOptions, Pass};
+
+use super::binaryen::{self, Job};
 
 /// `[tool.pywasm] optimize` and `--optimize`.
 #[derive(
@@ -69,12 +70,11 @@ impl Optimize {
         }
     }
 
-    /// What goes into cache keys: changes whenever the output could. The wasm-opt crate is
-    /// pinned by Cargo.lock, so pywasm's own version stands for it.
-    pub fn cache_key(self, debug: bool) -> String {
+    /// What goes into cache keys: changes whenever the output could (`binaryen` is the
+    /// library's pinned identity).
+    pub fn cache_key(self, debug: bool, binaryen: &str) -> String {
         format!(
-            "pywasm-{}-{}-{}-passes{PIPELINE_REVISION}",
-            env!("CARGO_PKG_VERSION"),
+            "{binaryen}-{}-{}-passes{PIPELINE_REVISION}",
             self.name(),
             if debug { "names" } else { "stripped" }
         )
@@ -84,150 +84,147 @@ impl Optimize {
 /// Bumped whenever [`passes`] or the feature set changes, so cached outputs are not reused.
 const PIPELINE_REVISION: u32 = 1;
 
-/// Optimises `input` into `output` (both files: binaryen reads and writes paths). Returns false
-/// for [`Optimize::None`], leaving `output` unwritten.
-pub fn run(level: Optimize, debug: bool, input: &Path, output: &Path) -> Result<bool> {
+/// The linked module has no `target_features` section, so binaryen is told what the code may
+/// use: WebAssembly 2.0 without SIMD, the set `postprocess::PORTABLE_FEATURES` checks.
+const FEATURES: &[&str] = &[
+    "sign-ext",
+    "mutable-globals",
+    "nontrapping-float-to-int",
+    "bulk-memory",
+    "multivalue",
+    "reference-types",
+];
+
+/// Optimises the module `input` with the binaryen library at `library`. Returns `None` for
+/// [`Optimize::None`].
+pub fn run(level: Optimize, debug: bool, library: &Path, input: &[u8]) -> Result<Option<Vec<u8>>> {
     let Some((optimize, shrink)) = level.levels() else {
-        return Ok(false);
+        return Ok(None);
     };
-    let mut options = OptimizationOptions::new_opt_level_0();
-    options.optimize_level(match optimize {
-        3 => wasm_opt::OptimizeLevel::Level3,
-        _ => wasm_opt::OptimizeLevel::Level2,
-    });
-    options.shrink_level(match shrink {
-        2 => wasm_opt::ShrinkLevel::Level2,
-        _ => wasm_opt::ShrinkLevel::Level0,
-    });
-    options.debug_info(debug);
-    // The linked module has no `target_features` section, so binaryen is told what the code may
-    // use: WebAssembly 2.0 without SIMD, the set `postprocess::PORTABLE_FEATURES` checks.
-    for feature in [
-        Feature::SignExt,
-        Feature::MutableGlobals,
-        Feature::TruncSat,
-        Feature::BulkMemory,
-        Feature::Multivalue,
-        Feature::ReferenceTypes,
-    ] {
-        options.enable_feature(feature);
-    }
-    options.add_default_passes(false);
-    for pass in passes(optimize, shrink) {
-        options.add_pass(pass);
-    }
+    let mut passes = Vec::new();
     if debug {
-        // Names survive optimisation; DWARF would describe code that no longer exists (this
-        // binaryen is built without DWARF rewriting).
-        options.add_pass(Pass::StripDwarf);
-    } else {
-        options.add_pass(Pass::StripDebug);
-        options.add_pass(Pass::StripProducers);
+        // Names survive optimisation; DWARF would describe code that no longer exists. It goes
+        // first, or every pass that cannot keep it up to date warns.
+        passes.push("strip-dwarf");
     }
-    options
-        .run(input, output)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| {
-            format!(
-                "wasm-opt (optimize = \"{}\") failed on `{}`",
-                level.name(),
-                input.display()
-            )
-        })?;
-    Ok(true)
+    passes.extend(self::passes(optimize, shrink));
+    if !debug {
+        passes.extend(["strip-debug", "strip-producers"]);
+    }
+    let job = Job {
+        optimize_level: optimize,
+        shrink_level: shrink,
+        debug_info: debug,
+        features: FEATURES,
+        passes: &passes,
+    };
+    let optimized = binaryen::run(library, input, &job).with_context(|| {
+        format!(
+            "binaryen (optimize = \"{}\") failed; the module was not changed",
+            level.name()
+        )
+    })?;
+    Ok(Some(optimized))
 }
 
 /// binaryen 116's default optimisation pipeline (`PassRunner::addDefaultOptimizationPasses` in
 /// `src/passes/pass.cpp`, for a module without GC) at levels `-O{o}` with shrink level `s`,
 /// without `memory-packing`.
-fn passes(o: u32, s: u32) -> Vec<Pass> {
-    use Pass::*;
-    let mut p = vec![DuplicateFunctionElimination];
+fn passes(o: u32, s: u32) -> Vec<&'static str> {
+    let mut p = vec!["duplicate-function-elimination"];
     if o >= 2 {
-        p.push(OnceReduction);
+        p.push("once-reduction");
     }
     if o >= 3 || s >= 1 {
-        p.push(SsaNomerge);
+        p.push("ssa-nomerge");
     }
     if o >= 4 {
-        p.extend([Flatten, SimplifyLocalsNoteeNostructure, LocalCse]);
+        p.extend(["flatten", "simplify-locals-notee-nostructure", "local-cse"]);
     }
     p.extend([
-        Dce,
-        RemoveUnusedNames,
-        RemoveUnusedBrs,
-        RemoveUnusedNames,
-        OptimizeInstructions,
+        "dce",
+        "remove-unused-names",
+        "remove-unused-brs",
+        "remove-unused-names",
+        "optimize-instructions",
     ]);
     if o >= 2 || s >= 2 {
-        p.push(PickLoadSigns);
+        p.push("pick-load-signs");
     }
     p.push(precompute(o, s));
     if o >= 2 || s >= 2 {
-        p.push(CodePushing);
+        p.push("code-pushing");
     }
     p.extend([
-        SimplifyLocalsNostructure,
-        Vacuum,
-        RecorderLocals,
-        RemoveUnusedBrs,
+        "simplify-locals-nostructure",
+        "vacuum",
+        "reorder-locals",
+        "remove-unused-brs",
     ]);
     if o >= 3 || s >= 2 {
-        p.push(MergeLocals);
+        p.push("merge-locals");
     }
-    p.push(CoalesceLocals);
+    p.push("coalesce-locals");
     if o >= 3 || s >= 1 {
-        p.push(LocalCse);
+        p.push("local-cse");
     }
     p.extend([
-        SimplifyLocals,
-        Vacuum,
-        RecorderLocals,
-        CoalesceLocals,
-        RecorderLocals,
-        Vacuum,
+        "simplify-locals",
+        "vacuum",
+        "reorder-locals",
+        "coalesce-locals",
+        "reorder-locals",
+        "vacuum",
     ]);
     if o >= 3 || s >= 1 {
-        p.push(CodeFolding);
+        p.push("code-folding");
     }
-    p.extend([MergeBlocks, RemoveUnusedBrs, RemoveUnusedNames, MergeBlocks]);
+    p.extend([
+        "merge-blocks",
+        "remove-unused-brs",
+        "remove-unused-names",
+        "merge-blocks",
+    ]);
     p.push(precompute(o, s));
-    p.push(OptimizeInstructions);
+    p.push("optimize-instructions");
     if o >= 2 || s >= 1 {
-        p.push(Rse);
+        p.push("rse");
     }
-    p.push(Vacuum);
+    p.push("vacuum");
     if o >= 2 || s >= 1 {
-        p.push(DaeOptimizing);
+        p.push("dae-optimizing");
     }
     if o >= 2 || s >= 2 {
-        p.push(InliningOptimizing);
+        p.push("inlining-optimizing");
     }
-    p.extend([DuplicateFunctionElimination, DuplicateImportElimination]);
+    p.extend([
+        "duplicate-function-elimination",
+        "duplicate-import-elimination",
+    ]);
     if s >= 2 {
-        p.push(MergeSimilarFunctions);
+        p.push("merge-similar-functions");
     }
     p.push(if o >= 2 || s >= 2 {
-        SimplifyGlobalsOptimizing
+        "simplify-globals-optimizing"
     } else {
-        SimplifyGlobals
+        "simplify-globals"
     });
-    p.push(RemoveUnusedModuleElements);
+    p.push("remove-unused-module-elements");
     if o >= 2 || s >= 1 {
-        p.push(ReorderGlobals);
+        p.push("reorder-globals");
     }
-    p.push(Directize);
+    p.push("directize");
     if o >= 2 || s >= 1 {
-        p.extend([GenerateStackIr, OptimizeStackIr]);
+        p.extend(["generate-stack-ir", "optimize-stack-ir"]);
     }
     p
 }
 
-fn precompute(o: u32, s: u32) -> Pass {
+fn precompute(o: u32, s: u32) -> &'static str {
     if o >= 3 || s >= 2 {
-        Pass::PrecomputePropagate
+        "precompute-propagate"
     } else {
-        Pass::Precompute
+        "precompute"
     }
 }
 
@@ -239,23 +236,11 @@ mod tests {
     fn the_pipeline_never_packs_memory() {
         for (o, s) in [(2, 2), (3, 0)] {
             let passes = passes(o, s);
-            assert!(!passes.iter().any(|p| matches!(p, Pass::MemoryPacking)));
-            assert!(
-                passes
-                    .iter()
-                    .any(|p| matches!(p, Pass::OptimizeInstructions))
-            );
+            assert!(!passes.contains(&"memory-packing"));
+            assert!(passes.contains(&"optimize-instructions"));
         }
-        assert!(
-            passes(2, 2)
-                .iter()
-                .any(|p| matches!(p, Pass::MergeSimilarFunctions))
-        );
-        assert!(
-            !passes(3, 0)
-                .iter()
-                .any(|p| matches!(p, Pass::MergeSimilarFunctions))
-        );
+        assert!(passes(2, 2).contains(&"merge-similar-functions"));
+        assert!(!passes(3, 0).contains(&"merge-similar-functions"));
     }
 
     #[test]

