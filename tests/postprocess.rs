@@ -116,6 +116,15 @@ fn optimise(case: &Case, native_paths: &[&Path]) -> BuildOutcome {
     }
     let manifest = inspect(&optimised.output, false).unwrap().manifest;
     assert_eq!(manifest.output.optimize, "size");
+    // `--release` means `optimize = "size"` unless told otherwise (the same bytes: binaryen's
+    // output is reproducible and cached), and an explicit level wins over the profile.
+    let release = case.build("release.wasm", |o| o.release = true);
+    assert_eq!(release.sha256, optimised.sha256);
+    let release_plain = case.build("release-plain.wasm", |o| {
+        o.release = true;
+        o.optimize = Some(Optimize::None);
+    });
+    assert_eq!(release_plain.sha256, plain.sha256);
     // binaryen works on the pre-initialised snapshot, not on the module linked before it: the
     // bytecode the snapshot holds is missing from the image of both.
     let in_snapshot = |built: &BuildOutcome| {

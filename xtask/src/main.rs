@@ -144,10 +144,27 @@ fn build_wheels(shell: &Shell, args: &BuildWheel) -> Result<()> {
     } else {
         args.recipes.clone()
     };
-    for name in names {
-        wheels::build(shell, &repo, &name, args.force)?;
-    }
-    Ok(())
+    // Two at a time, longest first: lxml is mostly one configure script or compiler at a time,
+    // so on a cold machine the other core builds the rest beside it.
+    let queue = std::sync::Mutex::new(wheels::longest_first(names).into_iter());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                        let Some(name) = next else { return Ok(()) };
+                        wheels::build(shell, &repo, &name, args.force)?;
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|worker| {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a wheel build panicked"))?
+        })
+    })
 }
 
 /// The repository's `wasi-sdk.toml`, found from this crate's own directory so the command works
@@ -307,10 +324,28 @@ fn ci(shell: &Shell) -> Result<()> {
         &mut wasmer::host_cargo(&["fmt", "--", "--check"]),
     )?;
     let rust_checks = spawn_rust_checks(shell);
-    let prepared = fetch_sdk(shell, &default_fetch())
-        // The end-to-end tests use every recipe's wheel; unchanged recipes come from the cache.
-        .and_then(|()| build_wheels(shell, &BuildWheel::every()))
-        .and_then(|()| runtimes::install(shell, &repo_root()));
+    let phase = Instant::now();
+    let prepared = fetch_sdk(shell, &default_fetch()).and_then(|()| {
+        // Downloads, mostly: beside the wheel builds.
+        std::thread::scope(|scope| {
+            let runtimes = scope.spawn(|| runtimes::install(shell, &repo_root()));
+            // The end-to-end tests use every recipe's wheel; unchanged recipes come from the
+            // cache.
+            let wheels = build_wheels(shell, &BuildWheel::every());
+            let runtimes = runtimes
+                .join()
+                .map_err(|_| anyhow::anyhow!("installing the test runtimes panicked"))
+                .and_then(|installed| installed);
+            wheels.and(runtimes)
+        })
+    });
+    shell.status(
+        "Finished",
+        &format!(
+            "the SDK, the wheels and the test runtimes in {}",
+            shell::seconds(phase.elapsed())
+        ),
+    );
     // Joined even when the above failed, so that no cargo is left running (and holding the
     // target directory's lock) after this exits.
     let checked = rust_checks
@@ -321,19 +356,39 @@ fn ci(shell: &Shell) -> Result<()> {
     checked?;
     // The benchmark once, with one run per figure, so that it keeps working; its figures come
     // from full runs (`cargo xtask bench`), never from CI.
-    shell.status("Running", "cargo xtask bench --runs 1 (a smoke run)");
+    shell.status(
+        "Running",
+        "cargo xtask bench --smoke (one run of each figure)",
+    );
+    let phase = Instant::now();
     let smoke = tempfile::tempdir().context("cannot create a directory for the bench")?;
     bench::bench(
         shell,
         &repo_root(),
         &bench::BenchArgs {
             runs: 1,
+            smoke: true,
             out: Some(smoke.path().to_path_buf()),
         },
     )
     .context("the benchmark's smoke run failed")?;
+    shell.status(
+        "Finished",
+        &format!(
+            "the bench's smoke run in {}",
+            shell::seconds(phase.elapsed())
+        ),
+    );
+    let phase = Instant::now();
     check_dist(shell)?;
     lint_workflows(shell)?;
+    shell.status(
+        "Finished",
+        &format!(
+            "dist and the workflow lint in {}",
+            shell::seconds(phase.elapsed())
+        ),
+    );
     shell.status(
         "Running",
         "cargo test --workspace (two test binaries at a time)",

@@ -17,7 +17,7 @@ use crate::lock::Source;
 use crate::manifest::{EntryPoint, Manifest};
 use crate::pins::{Pins, ToolchainKind};
 use crate::plan::{BuildPlan, DEFAULT_SOURCE_DATE_EPOCH, GuestLayout};
-use crate::postprocess::optimize::{self, Optimize};
+use crate::postprocess::optimize::{self, Optimize, Profile};
 use crate::preinit::Unavailable;
 use crate::pycompile::{Bytecode, Compiled, Compiler};
 use crate::resolve::Resolution;
@@ -75,6 +75,8 @@ pub struct BuildOptions {
     pub extras: Vec<String>,
     /// Overrides `[tool.pywasm] optimize`.
     pub optimize: Option<Optimize>,
+    /// `--release`: overrides `[tool.pywasm] profile`.
+    pub release: bool,
     /// Keep names and debug information.
     pub debug: bool,
     /// Overrides `[tool.pywasm] component`.
@@ -932,7 +934,14 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
         output,
         source_date_epoch,
         guest: GuestLayout::for_python(&sdk.python.minor),
-        optimize: options.optimize.unwrap_or(manifest.optimize),
+        optimize: options.optimize.or(manifest.optimize).unwrap_or_else(|| {
+            if options.release {
+                Profile::Release
+            } else {
+                manifest.profile
+            }
+            .default_optimize()
+        }),
         debug: options.debug,
         component,
         component_exit_codes: manifest.component_exit_codes,

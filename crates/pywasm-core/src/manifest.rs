@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use crate::imports::StdlibMode;
 use crate::library::ModuleKind;
-use crate::postprocess::optimize::Optimize;
+use crate::postprocess::optimize::{Optimize, Profile};
 use crate::pycompile::Docstrings;
 use crate::size::SizeSetting;
 
@@ -46,8 +46,12 @@ pub struct PywasmConfig {
     /// to a pure-Python build when they have no WASI wheel, the build stops.
     #[schemars(with = "Option<Vec<String>>")]
     pub require_extensions: Option<Spanned<Vec<Spanned<String>>>>,
-    /// `size`, `speed` or `none` (the default).
+    /// `size`, `speed` or `none`. Default: the profile's (`none` for `dev`, `size` for
+    /// `release`).
     pub optimize: Option<Optimize>,
+    /// `dev` (the default) or `release` (also `pywasm build --release`): the defaults of the
+    /// settings left out.
+    pub profile: Option<Profile>,
     /// Wrap the module into a WASI 0.2 component: a command, or a library with typed exports.
     /// Default: `false`.
     pub component: Option<bool>,
@@ -147,7 +151,9 @@ pub struct Manifest {
     pub output: PathBuf,
     /// Dependencies and the rest of the inputs to dependency resolution.
     pub deps: DependencySpec,
-    pub optimize: Optimize,
+    /// Set only when `[tool.pywasm] optimize` is: otherwise the profile decides.
+    pub optimize: Option<Optimize>,
+    pub profile: Profile,
     pub component: bool,
     pub component_exit_codes: bool,
     pub stdlib: StdlibMode,
@@ -485,7 +491,8 @@ impl Manifest {
             output,
             deps,
             entry_points,
-            optimize: config.optimize.unwrap_or_default(),
+            optimize: config.optimize,
+            profile: config.profile.unwrap_or_default(),
             component: config.component.unwrap_or(false),
             component_exit_codes: config.component_exit_codes.unwrap_or(true),
             stdlib: config.stdlib.unwrap_or_default(),
@@ -670,7 +677,7 @@ mod tests {
     fn optimize_and_component_are_typed() {
         let m = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\noptimize = \"speed\"\ncomponent = true\n")
             .unwrap();
-        assert_eq!((m.optimize, m.component), (Optimize::Speed, true));
+        assert_eq!((m.optimize, m.component), (Some(Optimize::Speed), true));
         let m = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\nstdlib = \"full\"\ninclude = [\"email.*\"]\nexclude = [\"xml\"]\n")
             .unwrap();
         assert_eq!(m.stdlib, StdlibMode::Full);
@@ -680,7 +687,15 @@ mod tests {
         );
         assert_eq!(m.exclude[0].value, "xml");
         let m = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\n").unwrap();
-        assert_eq!((m.optimize, m.component), (Optimize::None, false));
+        assert_eq!(
+            (m.optimize, m.profile, m.component),
+            (None, Profile::Dev, false)
+        );
+        let m = parse(
+            "[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\nprofile = \"release\"\n",
+        )
+        .unwrap();
+        assert_eq!((m.optimize, m.profile), (None, Profile::Release));
         let err = parse(
             "[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\noptimize = \"fast\"\n",
         )

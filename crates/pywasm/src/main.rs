@@ -66,9 +66,13 @@ enum Command {
         #[arg(long)]
         list: bool,
         /// wasm-opt level: `size`, `speed` or `none` (default: `[tool.pywasm] optimize`, else
-        /// `none`).
+        /// the profile's: `none`, or `size` for a release build).
         #[arg(long, value_name = "LEVEL", value_parser = Optimize::parse)]
         optimize: Option<Optimize>,
+        /// Build with the release profile's defaults (`[tool.pywasm] profile = "release"`):
+        /// binaryen's `-Oz` unless `optimize` says otherwise.
+        #[arg(long)]
+        release: bool,
         /// Keep function names and debug information (stripped by default).
         #[arg(long)]
         debug: bool,
@@ -242,6 +246,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             extras,
             list,
             optimize,
+            release,
             debug,
             component,
             no_preinit,
@@ -255,6 +260,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
                 keep_work,
                 extras,
                 optimize,
+                release,
                 debug,
                 component: component.then_some(true),
                 preinit: no_preinit.then_some(false),

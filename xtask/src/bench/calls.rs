@@ -14,6 +14,8 @@ use pywasm_core::Shell;
 use pywasm_core::process::run;
 use pywasm_tests::library::{self, WasmtimeLibrary};
 
+use super::measure::Stats;
+
 /// One kind of call, measured on each runtime (time per call).
 pub struct CallRow {
     pub call: &'static str,
@@ -25,8 +27,9 @@ pub struct CallRow {
 
 pub struct CallFigures {
     pub rows: Vec<CallRow>,
-    /// From a compiled module to the first call's result: instantiate, `_initialize`, `noop`.
-    pub first_result: Duration,
+    /// From a compiled module to the first call's result: instantiate, `_initialize`, `noop`
+    /// (a fresh store and instance per run).
+    pub first_result: Stats,
     /// The module's initial linear memory, in 64 KiB pages.
     pub initial_pages: u64,
     /// Its linear memory after every call of the bench (wasmtime), in pages.
@@ -54,6 +57,7 @@ pub fn measure(
     repo: &Path,
     work: &Path,
     repeat: usize,
+    runs: usize,
 ) -> Result<CallFigures> {
     let project = work.join("udf");
     super::copy_project(&repo.join("examples/udf"), &project)?;
@@ -64,10 +68,8 @@ pub fn measure(
 
     let engine = wasmtime::Engine::default();
     let module = wasmtime::Module::from_file(&engine, &wasm).map_err(anyhow::Error::from)?;
-    let start = Instant::now();
     let mut library = WasmtimeLibrary::new(&engine, &module, None)?;
-    library.call("noop", &[])?;
-    let first_result = start.elapsed();
+    let first_result = super::embed::first_result(&wasm, "noop", runs)?;
 
     let mut wasmtime = BTreeMap::new();
     for (name, _, argument) in calls() {

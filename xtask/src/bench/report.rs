@@ -8,7 +8,8 @@ use anyhow::{Context, Result, anyhow};
 use plotters::prelude::*;
 
 use super::calls::CallFigures;
-use super::measure::{Stats, ms};
+use super::measure::Stats;
+use super::targets;
 
 /// One line of the results: an app built or run one way.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +23,11 @@ pub struct Row {
     pub wasmtime_precompiled: Option<Stats>,
     pub wasmtime_compiling: Option<Stats>,
     pub node: Option<Stats>,
+    /// From a fresh instance of the precompiled module to its exit, in an embedding
+    /// (`embed::command`).
+    pub embedded: Option<Stats>,
+    /// Linear memory in 64 KiB pages: at instantiation, and at the run's end (its peak).
+    pub linear: Option<(u64, u64)>,
     /// A native run (no WebAssembly).
     pub native: Option<Stats>,
     pub note: Option<String>,
@@ -37,13 +43,17 @@ pub struct Environment {
 
 pub fn write(dir: &Path, rows: &[Row], calls: &CallFigures, env: &Environment) -> Result<()> {
     fs_err::create_dir_all(dir)?;
+    let targets = targets::collect(rows, calls);
     let mut text = markdown(rows, env);
+    text.push_str(&targets::markdown(&targets));
     text.push_str(&calls_markdown(calls));
     pywasm_core::fsutil::atomic_write(&dir.join("results.md"), text.as_bytes())?;
-    let chart = dir.join("chart.png");
+    register_font()?;
     let staging = dir.join(".chart.tmp.png");
     draw_chart(&staging, rows).context("cannot draw the chart")?;
-    fs_err::rename(&staging, &chart)?;
+    fs_err::rename(&staging, dir.join("chart.png"))?;
+    targets::chart(&staging, &targets).context("cannot draw the targets' chart")?;
+    fs_err::rename(&staging, dir.join("targets.png"))?;
     Ok(())
 }
 
@@ -57,10 +67,10 @@ fn calls_markdown(figures: &CallFigures) -> String {
         "\n## Calls into a library module\n\n`examples/udf` built by pywasm (defaults), one \
          live instance, each call made {} times after a warm-up; native CPython runs the same \
          functions through the same Python side of the ABI (docs/abi.md). Instantiating the \
-         compiled module to the first result (wasmtime): {}. Linear memory: {} pages ({:.1} \
+         compiled module to the first result (wasmtime, a fresh instance each time): {}. Linear memory: {} pages ({:.1} \
          MiB) at the start, {} pages ({:.1} MiB) after every call.\n",
         figures.repeat,
-        ms(figures.first_result),
+        figures.first_result.cell(),
         figures.initial_pages,
         figures.initial_pages as f64 / 16.0,
         figures.peak_pages,
@@ -139,76 +149,7 @@ fn markdown(rows: &[Row], env: &Environment) -> String {
         ];
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
-    out.push('\n');
-    out.push_str(&targets(rows));
-    out.push_str("\n![start-up and size](chart.png)\n");
-    out
-}
-
-/// The issue's targets, each with the figure it is judged by.
-fn targets(rows: &[Row]) -> String {
-    let find = |app: &str, what: &str| rows.iter().find(|r| r.app == app && r.what.contains(what));
-    let default = find("hello", "pywasm (defaults)");
-    let small = find("hello", "--no-preinit");
-    let native = find("hello", "print('hello')");
-    let mut out = String::from("## Targets\n\n| target | measured | met |\n|---|---|---|\n");
-    let mut line = |target: &str, measured: Option<String>, met: Option<bool>| {
-        let met = match met {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "not measured",
-        };
-        let _ = writeln!(
-            out,
-            "| {target} | {} | {met} |",
-            measured.unwrap_or_else(|| "—".into())
-        );
-    };
-    let size = |row: Option<&Row>| row.and_then(|r| r.size);
-    line(
-        "hello ≤ 6 MB, default settings",
-        size(default).map(mib),
-        size(default).map(|s| s <= 6_000_000),
-    );
-    line(
-        "hello ≤ 4 MB, preinit off and optimize = size",
-        size(small).map(mib),
-        size(small).map(|s| s <= 4_000_000),
-    );
-    let start = default.and_then(|r| r.wasmtime_precompiled.as_ref());
-    let native_start = native.and_then(|r| r.native.as_ref());
-    line(
-        "hello start, wasmtime precompiled ≤ half of native `print('hello')`",
-        start.zip(native_start).map(|(s, n)| {
-            format!(
-                "{} vs half of {} = {}",
-                ms(s.median),
-                ms(n.median),
-                ms(n.median / 2)
-            )
-        }),
-        start
-            .zip(native_start)
-            .map(|(s, n)| s.median <= n.median / 2),
-    );
-    let node = default.and_then(|r| r.node.as_ref());
-    line(
-        "hello start under node, compilation included, ≤ 50 ms",
-        node.map(|s| ms(s.median)),
-        node.map(|s| s.median <= Duration::from_millis(50)),
-    );
-    let warm = default.and_then(|r| r.build_warm);
-    line(
-        "warm rebuild after a one-line change ≤ 1 s",
-        warm.map(secs),
-        warm.map(|w| w <= Duration::from_secs(1)),
-    );
-    let cold = default.and_then(|r| r.build_cold);
-    line(
-        "cold build with the SDK cached ≤ 15 s",
-        cold.map(secs),
-        cold.map(|c| c <= Duration::from_secs(15)),
-    );
+    out.push_str("\n![start-up and size](chart.png)\n\n");
     out
 }
 
@@ -226,7 +167,6 @@ fn secs(d: Duration) -> String {
 
 /// Two panels: start-up (wasmtime precompiled, or native) and module size, one bar per row.
 fn draw_chart(path: &Path, rows: &[Row]) -> Result<()> {
-    register_font()?;
     let starts: Vec<(String, f64)> = rows
         .iter()
         .filter_map(|r| {
@@ -331,6 +271,6 @@ fn register_font() -> Result<()> {
     Ok(())
 }
 
-fn plot_error<E: std::fmt::Debug>(err: E) -> anyhow::Error {
+pub(super) fn plot_error<E: std::fmt::Debug>(err: E) -> anyhow::Error {
     anyhow!("{err:?}")
 }

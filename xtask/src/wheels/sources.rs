@@ -75,6 +75,9 @@ fn pypi_sdist(shell: &Shell, home: &SdkHome, pin: &SourcePin, scratch: &Path) ->
 
 /// `$PYWASM_HOME/tools/sdist-venv`: created once.
 fn tool_venv(shell: &Shell, home: &SdkHome) -> Result<PathBuf> {
+    // Two wheel builds run at once, and the second must not delete the first one's venv.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let venv = home.root().join("tools").join("sdist-venv");
     let ready = venv.join(".pywasm-ready");
     if ready.is_file() {

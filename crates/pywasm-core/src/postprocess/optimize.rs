@@ -23,10 +23,41 @@ pub enum Optimize {
     /// binaryen `-O3`.
     Speed,
     /// No binaryen: the module as clang and wasm-ld optimised it (`-O2`), stripped unless
-    /// `--debug`. The default: binaryen's levels saved 2-3.5% of the bytes (under 1% gzipped)
-    /// but started no faster, and on node slower (the README has the figures).
+    /// `--debug`. The dev profile's default (see [`Profile`]).
     #[default]
     None,
+}
+
+/// `[tool.pywasm] profile` and `pywasm build --release`: the defaults a build takes where the
+/// project and the command line leave a setting out.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// Quick rebuilds: no binaryen (`optimize = "none"`).
+    #[default]
+    Dev,
+    /// What gets published: binaryen's `-Oz` (`optimize = "size"`), which costs about 20 s on
+    /// a first build and is cached by the module it optimises.
+    Release,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Dev => "dev",
+            Profile::Release => "release",
+        }
+    }
+
+    /// `optimize` when neither `--optimize` nor `[tool.pywasm] optimize` sets it.
+    pub fn default_optimize(self) -> Optimize {
+        match self {
+            Profile::Dev => Optimize::None,
+            Profile::Release => Optimize::Size,
+        }
+    }
 }
 
 impl Optimize {
