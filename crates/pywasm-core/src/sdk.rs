@@ -303,28 +303,10 @@ pub fn ensure_binaryen(
              for this host; set `optimize = \"none\"` (the default) in `[tool.pywasm]`"
         )
     })?;
-    let dir = home.sdk_dir().join(&c.dir_name);
-    let fix = |force| fetch_fix(pins, home, pins.toolchain.default, force);
-    let root = match record::check(&dir, &c.identity) {
-        Ok(()) => dir,
-        Err(Problem::Missing) if !offline => install::install(home, shell, &c, false)?,
-        Err(Problem::Missing) => {
-            return Err(SdkError::Missing {
-                what: c.what.clone(),
-                home: home.root.clone(),
-                fix: fix(false),
-            }
-            .into());
-        }
-        Err(Problem::Damaged(detail)) => {
-            return Err(SdkError::Damaged {
-                what: c.what.clone(),
-                path: dir,
-                detail,
-                fix: fix(true),
-            }
-            .into());
-        }
+    let root = match check_component(pins, home, &c, pins.toolchain.default) {
+        Ok(root) => root,
+        Err(SdkError::Missing { .. }) if !offline => install::install(home, shell, &c, false)?,
+        Err(e) => return Err(e.into()),
     };
     Ok(Binaryen {
         library: root.join(component::binaryen_library(&host)),

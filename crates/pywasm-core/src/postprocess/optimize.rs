@@ -44,13 +44,6 @@ pub enum Profile {
 }
 
 impl Profile {
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Dev => "dev",
-            Profile::Release => "release",
-        }
-    }
-
     /// `optimize` when neither `--optimize` nor `[tool.pywasm] optimize` sets it.
     pub fn default_optimize(self) -> Optimize {
         match self {

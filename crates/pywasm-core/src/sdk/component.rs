@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::pins::{Pins, PythonSourceKind, ToolchainKind};
+use crate::pins::{Pins, PypiToolPins, PythonSourceKind, ToolchainKind};
 
 /// The digest reported for a `[python] source = "path"` tree, which nothing verifies.
 pub(crate) const LOCAL_DIGEST: &str = "unverified-local-path";
@@ -90,25 +90,44 @@ pub(crate) fn toolchain(
 
 fn zig(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
     let zig = &pins.toolchain.zig;
-    let what = format!("zig {}", zig.version);
-    let pinned = zig
+    let binary = "ziglang/zig".to_owned();
+    wheel(
+        "zig",
+        format!("zig {}", zig.version),
+        zig,
+        host,
+        vec![binary.clone()],
+        vec![binary],
+    )
+}
+
+/// A tool unpacked from its wheel for `host`, as the pins name it.
+fn wheel(
+    name: &str,
+    what: String,
+    pins: &PypiToolPins,
+    host: &str,
+    landmarks: Vec<String>,
+    executables: Vec<String>,
+) -> Result<Component, Unpinned> {
+    let pinned = pins
         .hosts
         .get(host)
-        .ok_or_else(|| unpinned(&what, host, zig.hosts.keys()))?;
+        .ok_or_else(|| unpinned(&what, host, pins.hosts.keys()))?;
     Ok(Component {
-        dir_name: dir_name("zig", &zig.version, &pinned.sha256),
+        dir_name: dir_name(name, &pins.version, &pinned.sha256),
         source: Source::Pip {
-            package: zig.package.clone(),
-            version: zig.version.clone(),
+            package: pins.package.clone(),
+            version: pins.version.clone(),
             file: pinned.file.clone(),
             binary: true,
         },
         file: pinned.file.clone(),
         sha256: pinned.sha256.clone(),
         layout: Layout::AsIs,
-        identity: format!("{what} ({} wheel sha256:{})", zig.package, pinned.sha256),
-        landmarks: vec!["ziglang/zig".to_owned()],
-        executables: vec!["ziglang/zig".to_owned()],
+        identity: format!("{what} ({} wheel sha256:{})", pins.package, pinned.sha256),
+        landmarks,
+        executables,
         what,
     })
 }
@@ -139,30 +158,15 @@ fn wasi_sdk(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
 /// binaryen's C library for `host`, from its wheel.
 pub(crate) fn binaryen(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
     let b = &pins.binaryen;
-    let what = format!(
-        "binaryen {}",
-        b.version.split('.').next().unwrap_or(&b.version)
-    );
-    let pinned = b
-        .hosts
-        .get(host)
-        .ok_or_else(|| unpinned(&what, host, b.hosts.keys()))?;
-    Ok(Component {
-        dir_name: dir_name("binaryen", &b.version, &pinned.sha256),
-        source: Source::Pip {
-            package: b.package.clone(),
-            version: b.version.clone(),
-            file: pinned.file.clone(),
-            binary: true,
-        },
-        file: pinned.file.clone(),
-        sha256: pinned.sha256.clone(),
-        layout: Layout::AsIs,
-        identity: format!("{what} ({} wheel sha256:{})", b.package, pinned.sha256),
-        landmarks: vec![binaryen_library(host)],
-        executables: Vec::new(),
-        what,
-    })
+    let major = b.version.split('.').next().unwrap_or(&b.version);
+    wheel(
+        "binaryen",
+        format!("binaryen {major}"),
+        b,
+        host,
+        vec![binaryen_library(host)],
+        Vec::new(),
+    )
 }
 
 /// Where the wheel keeps the shared library, relative to the component's root.
