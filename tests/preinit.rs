@@ -276,3 +276,93 @@ fn snapshot_modules_are_stored_once_and_the_stdlib_without_docstrings() {
     let check = pywasm_core::inspect::inspect(&kept.output, true).expect("inspect");
     assert_eq!(check.verification.expect("verified").files_in_snapshot, 0);
 }
+
+/// `teardown = "auto"` (the default) ends a run without CPython's teardown when nothing alive
+/// needs it, and the output stays the same: the work saved is counted in fuel (wasm
+/// instructions), not timed. Objects from the snapshot with a finalizer keep the teardown.
+#[test]
+fn a_run_skips_the_teardown_only_when_no_finalizer_needs_it() {
+    let project = Project::fixture("exits");
+    let quick = project.build().expect("build");
+    let fuel = |built: &BuildOutcome| {
+        fuel::fuel_used(&built.output, &["exits", "none"], "mode: none\n").expect("fuel")
+    };
+    let quick_fuel = fuel(&quick);
+    project.configure("teardown = \"always\"");
+    let full = project.build().expect("build with teardown = \"always\"");
+    let full_fuel = fuel(&full);
+    assert!(
+        quick_fuel * 10 < full_fuel * 8,
+        "without the teardown the run takes {quick_fuel} units of fuel, with it {full_fuel}"
+    );
+    for mode in ["none", "finalizer", "generator", "atexit", "unflushed"] {
+        let src = project.root.join("src");
+        assert_same_as_native(
+            &full.output,
+            &src,
+            "exits.main:main",
+            &Invocation::new(&["exits", mode]),
+        );
+    }
+
+    let keeper = Project::fixture("exit_finalizer");
+    let built = keeper.build().expect("build");
+    let native = assert_same_as_native(
+        &built.output,
+        &keeper.root.join("src"),
+        "keeper:main",
+        &Invocation::new(&["keeper"]),
+    );
+    assert_eq!(
+        native.stdout,
+        "hello\ngoodbye from an object made at import\n"
+    );
+}
+
+/// The training run (`preinit-train`, on by default) has the modules the entry function imports
+/// imported into the snapshot: the run does the same, with a fraction of the work (in fuel, not
+/// timed). When the run cannot teach anything (it runs past its time limit) or what it found
+/// prints when imported at build time, the build goes on without it and the module is the same.
+#[test]
+fn the_training_run_moves_lazy_imports_into_the_snapshot() {
+    let project = Project::fixture("lazy_imports");
+    let src = project.root.join("src");
+    let same = |built: &BuildOutcome, args: &[&str]| {
+        let mut argv = vec!["lazy"];
+        argv.extend(args);
+        let inv = Invocation::new(&argv).env("LAZY_GREETING", "hi");
+        assert_same_as_native(&built.output, &src, "lazy:main", &inv)
+    };
+    let sum = "{\"total\": \"0.3\", \"greeting\": \"unset\"}\n";
+    let fuel = |built: &BuildOutcome| fuel::fuel_used(&built.output, &["lazy"], sum).expect("fuel");
+
+    let trained = project.build().expect("build");
+    assert_eq!(
+        same(&trained, &[]).stdout,
+        "{\"total\": \"0.3\", \"greeting\": \"hi\"}\n"
+    );
+    same(&trained, &["zen"]);
+    let trained_fuel = fuel(&trained);
+
+    project.configure("preinit-train = false");
+    let untrained = project.build().expect("build without training");
+    let untrained_fuel = fuel(&untrained);
+    assert!(
+        trained_fuel * 2 < untrained_fuel,
+        "trained, the run takes {trained_fuel} units of fuel, untrained {untrained_fuel}"
+    );
+
+    for args in ["[\"zen\"]", "[\"forever\"]"] {
+        let project = Project::fixture("lazy_imports");
+        project.configure(&format!("preinit-train-args = {args}"));
+        let built = project
+            .build()
+            .unwrap_or_else(|e| panic!("build with preinit-train-args = {args}: {e:#}"));
+        let src = project.root.join("src");
+        for mode in [&[][..], &["zen"][..]] {
+            let mut argv = vec!["lazy"];
+            argv.extend(mode);
+            assert_same_as_native(&built.output, &src, "lazy:main", &Invocation::new(&argv));
+        }
+    }
+}

@@ -16,6 +16,7 @@ use pywasm_core::{BuildOptions, BuildOutcome, LockOptions, Shell};
 
 pub mod component;
 pub mod ext;
+pub mod fuel;
 pub mod library;
 pub mod wasmer;
 
@@ -132,6 +133,15 @@ impl Project {
 
     pub fn build(&self) -> Result<BuildOutcome> {
         self.build_with(|_| {})
+    }
+
+    /// Adds `line` (`key = value`) to the project's `[tool.pywasm]` table.
+    pub fn configure(&self, line: &str) {
+        let pyproject = self.root.join("pyproject.toml");
+        let text = fs_err::read_to_string(&pyproject).expect("read pyproject.toml");
+        assert!(text.contains("[tool.pywasm]\n"), "no [tool.pywasm] table");
+        let text = text.replacen("[tool.pywasm]\n", &format!("[tool.pywasm]\n{line}\n"), 1);
+        fs_err::write(&pyproject, text).expect("write pyproject.toml");
     }
 
     /// What `pywasm wit` prints for the project.

@@ -18,7 +18,7 @@ use crate::manifest::{EntryPoint, Manifest};
 use crate::pins::{Pins, ToolchainKind};
 use crate::plan::{BuildPlan, DEFAULT_SOURCE_DATE_EPOCH, GuestLayout};
 use crate::postprocess::optimize::{self, Optimize, Profile};
-use crate::preinit::Unavailable;
+use crate::preinit::{Training, Unavailable};
 use crate::pycompile::{Bytecode, Compiled, Compiler};
 use crate::resolve::Resolution;
 use crate::sdk::{self, Sdk, SdkHome};
@@ -257,11 +257,21 @@ impl Stages<'_> {
         Ok((collected, installed, bytes, wit))
     }
 
-    /// Snapshots the started interpreter into the module; cached by the linked bytes, since the
-    /// snapshot depends on nothing else.
+    /// Snapshots the started interpreter into the module; cached by the linked bytes and the
+    /// training run's arguments, since the snapshot depends on nothing else.
     fn preinitialize(&self, linked: Vec<u8>, unavailable: &[Unavailable]) -> Result<Vec<u8>> {
-        let key = format!("{}.wasm", crate::fsutil::sha256_hex(&linked));
-        let cached = self.home.cache("preinit").join(key);
+        let train = match &self.plan.kind {
+            ModuleKind::Command(_) => self.plan.preinit_train.as_deref(),
+            ModuleKind::Library(_) => None,
+        };
+        let mut key = linked.clone();
+        if let Some(args) = train {
+            key.extend(format!("\0train {args:?}").as_bytes());
+        }
+        let cached = self
+            .home
+            .cache("preinit")
+            .join(format!("{}.wasm", crate::fsutil::sha256_hex(&key)));
         let describe = |after: usize, how: &str| {
             format!(
                 "interpreter started and `{}` imported at build time (+{}){how}",
@@ -277,12 +287,19 @@ impl Stages<'_> {
             return Ok(hit);
         }
         timed(self.shell, "Snapshotted", || {
-            let snapshot = preinit::snapshot(&linked, unavailable, self.library())?;
-            postprocess::validate(&snapshot, self.library())
+            let snapshot = preinit::snapshot(&linked, unavailable, self.library(), train)?;
+            postprocess::validate(&snapshot.bytes, self.library())
                 .context("the pre-initialised module does not pass the checks its input passed")?;
-            crate::fsutil::atomic_write(&cached, &snapshot)?;
-            let message = describe(snapshot.len(), "");
-            Ok((snapshot, message))
+            crate::fsutil::atomic_write(&cached, &snapshot.bytes)?;
+            let trained = match &snapshot.training {
+                None => String::new(),
+                Some(Training::Imports(found)) => {
+                    format!(", with the {} modules a training run imported", found.len())
+                }
+                Some(Training::Failed(why)) => format!(" (training run: {why})"),
+            };
+            let message = describe(snapshot.bytes.len(), &trained);
+            Ok((snapshot.bytes, message))
         })
     }
 
@@ -954,6 +971,8 @@ pub fn plan(manifest: &Manifest, sdk: &Sdk, options: &BuildOptions) -> Result<Bu
             .iter()
             .map(|m| m.value.clone())
             .collect(),
+        preinit_train: manifest.preinit_train.clone(),
+        teardown: manifest.teardown,
         tmp_size: manifest.tmp_size,
         stack_size: manifest.stack_size,
         lock_dir,

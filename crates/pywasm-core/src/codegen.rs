@@ -9,6 +9,7 @@ use crate::builtins::Builtin;
 use crate::extensions::ExtensionModule;
 use crate::library::{Library, ModuleKind, WitNames};
 use crate::plan::BuildPlan;
+use crate::preinit::Teardown;
 
 const MAIN_TEMPLATE: &str = include_str!("../../../templates/main.c.in");
 const IMAGE_TEMPLATE: &str = include_str!("../../../templates/image.S.in");
@@ -92,6 +93,10 @@ pub fn render_main(
             ("app_dir", c_string(&plan.guest.app_dir)),
             ("preinit_imports", preinit_imports(&plan.preinit_imports)),
             ("tmp_size", format!("{}ull", plan.tmp_size)),
+            (
+                "always_teardown",
+                u8::from(plan.teardown == Teardown::Always).to_string(),
+            ),
         ],
     )
 }
@@ -355,6 +360,8 @@ mod tests {
             preinit_imports: vec!["json".into()],
             stdlib_sources: false,
             docstrings: crate::pycompile::Docstrings::default(),
+            preinit_train: Some(Vec::new()),
+            teardown: Teardown::Auto,
             tmp_size: 32 << 20,
             stack_size: 1 << 20,
             lock_dir: PathBuf::from("/p"),

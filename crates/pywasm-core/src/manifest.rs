@@ -13,6 +13,7 @@ use toml::Spanned;
 use crate::imports::StdlibMode;
 use crate::library::ModuleKind;
 use crate::postprocess::optimize::{Optimize, Profile};
+use crate::preinit::Teardown;
 use crate::pycompile::Docstrings;
 use crate::size::SizeSetting;
 
@@ -72,6 +73,15 @@ pub struct PywasmConfig {
     /// Modules imported at build time as well, into the snapshot.
     #[schemars(with = "Option<Vec<String>>")]
     pub preinit_imports: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Run the entry function once at build time, in the sandbox the snapshot is taken in, and
+    /// import what it imports into the snapshot as well. Commands only. Default: `true`.
+    pub preinit_train: Option<bool>,
+    /// The arguments (after argv[0]) of that training run. Default: none.
+    pub preinit_train_args: Option<Vec<String>>,
+    /// `auto` (the default): a command's run ends without tearing the interpreter down when no
+    /// live object has a finalizer (`__del__`), after the atexit callbacks and flushing stdio;
+    /// `always`: with CPython's full teardown, as a native run does.
+    pub teardown: Option<Teardown>,
     /// Embed the stdlib's `.py` sources beside its bytecode (for source lines in tracebacks).
     /// Default: `false`.
     pub stdlib_sources: Option<bool>,
@@ -160,6 +170,9 @@ pub struct Manifest {
     pub include: Vec<Located<String>>,
     pub exclude: Vec<Located<String>>,
     pub preinit: bool,
+    /// The training run's arguments, or `None` for no training run.
+    pub preinit_train: Option<Vec<String>>,
+    pub teardown: Teardown,
     pub stdlib_sources: bool,
     pub docstrings: Docstrings,
     /// Dotted module names, checked.
@@ -499,6 +512,11 @@ impl Manifest {
             include: located(config.include.map(Spanned::into_inner)),
             exclude: located(config.exclude.map(Spanned::into_inner)),
             preinit: config.preinit.unwrap_or(true),
+            preinit_train: config
+                .preinit_train
+                .unwrap_or(true)
+                .then(|| config.preinit_train_args.unwrap_or_default()),
+            teardown: config.teardown.unwrap_or_default(),
             stdlib_sources: config.stdlib_sources.unwrap_or(false),
             docstrings: config.docstrings.unwrap_or_default(),
             preinit_imports: module_names(located(

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::library::{ModuleKind, WitNames};
 use crate::manifest::Origin;
 use crate::postprocess::optimize::Optimize;
+use crate::preinit::Teardown;
 use crate::pycompile::Docstrings;
 
 /// 1980-01-01, the earliest time a zip archive can record; used when `SOURCE_DATE_EPOCH` is not
@@ -39,6 +40,10 @@ pub struct BuildPlan {
     pub preinit: bool,
     /// Imported at build time besides the entry module.
     pub preinit_imports: Vec<String>,
+    /// The arguments of the training run before a command's snapshot, or `None` for none.
+    pub preinit_train: Option<Vec<String>>,
+    /// When a command's run tears the interpreter down at exit.
+    pub teardown: Teardown,
     /// Keep the stdlib's sources; otherwise only its bytecode is embedded, where CPython's
     /// sourceless loader finds it (`json/decoder.pyc`).
     pub stdlib_sources: bool,

@@ -21,6 +21,9 @@ use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use crate::library::Library;
 
+mod train;
+pub use train::{TRAINING_LIMIT, Training};
+
 /// The export `templates/main.c.in` defines when built with `-DPYWASM_PREINIT`.
 pub const INIT_EXPORT: &str = "wizer-initialize";
 
@@ -29,6 +32,30 @@ pub const INIT_EXPORT: &str = "wizer-initialize";
 pub const EXIT_PYTHON_FAILED: i32 = 3;
 
 const OUTPUT_LIMIT: usize = 1 << 20;
+
+/// How a command's run ends once its entry function has returned (`[tool.pywasm] teardown`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Teardown {
+    /// After the atexit callbacks and flushing stdio, the run ends without the rest of CPython's
+    /// teardown (deallocating every object), unless an object still alive has a finalizer
+    /// (`__del__`: open files, suspended generators, the app's own), which the teardown would
+    /// run. Pre-initialised commands only; the others always tear down.
+    #[default]
+    Auto,
+    /// Every run ends with CPython's full teardown.
+    Always,
+}
 
 /// A stdlib C module the bundle imports that this build cannot link, and how to get it.
 #[derive(Clone, Debug)]
@@ -43,13 +70,23 @@ pub struct Unavailable {
 /// What a library module's pre-initialised `_initialize` is called before pywasm renames it.
 pub const LIBRARY_RESUME_EXPORT: &str = "pywasm-resume";
 
+/// A pre-initialised module, and what its training run found.
+pub struct Snapshot {
+    pub bytes: Vec<u8>,
+    /// `None` for a library, or when `preinit-train = false`.
+    pub training: Option<Training>,
+}
+
 /// Snapshots `linked` after its start: `wizer-initialize` for a command; for a library (a
-/// reactor), its `_initialize` first, whose place in the output `pywasm-resume` takes.
+/// reactor), its `_initialize` first, whose place in the output `pywasm-resume` takes. A command
+/// with `train` (the training run's arguments) is run once first, and the modules its entry
+/// function imports are imported into the snapshot too.
 pub fn snapshot(
     linked: &[u8],
     unavailable: &[Unavailable],
     library: Option<&Library>,
-) -> Result<Vec<u8>> {
+    train: Option<&[String]>,
+) -> Result<Snapshot> {
     let mut wizer = Wizer::new();
     wizer.init_func(INIT_EXPORT);
     if library.is_some() {
@@ -64,12 +101,53 @@ pub fn snapshot(
     let module = Module::new(&engine, &instrumented)
         .map_err(anyhow::Error::from)
         .context("failed to compile the module for pre-initialisation")?;
+    let take = |env: &[(String, String)]| -> Result<Vec<u8>> {
+        let sandbox = Sandbox::new(&engine, &module, library.is_some(), env)?;
+        let (mut store, instance) = start(sandbox, &module, unavailable, library)?;
+        let mut state = State {
+            store: &mut store,
+            instance,
+        };
+        block_on(wizer.snapshot(&cx, &mut state))
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("wasmtime-wizer cannot snapshot the initialised module")
+    };
+    let mut training = match (library, train) {
+        (None, Some(args)) => Some(train::run(&engine, &module, args)?),
+        _ => None,
+    };
+    let bytes = match &training {
+        Some(Training::Imports(found)) if !found.is_empty() => {
+            match take(&[train::imports(found)]) {
+                Ok(bytes) => bytes,
+                // What a run imported may still not import at build time, or print there: the
+                // snapshot is taken without it, and it is imported at run time as before.
+                Err(_) => {
+                    training = Some(Training::Failed(
+                        "what it imported cannot be imported at build time".into(),
+                    ));
+                    take(&[])?
+                }
+            }
+        }
+        _ => take(&[])?,
+    };
+    Ok(Snapshot { bytes, training })
+}
 
-    let sandbox = Sandbox::new(&engine, &module, library.is_some())?;
+/// Instantiates the module in `sandbox` and runs its start (`wizer-initialize`, after a
+/// library's `_initialize`); a failure is explained from the traceback, and anything printed
+/// is refused.
+fn start(
+    sandbox: Sandbox,
+    module: &Module,
+    unavailable: &[Unavailable],
+    library: Option<&Library>,
+) -> Result<(Store<WasiP1Ctx>, Instance)> {
     let (mut store, stdout, stderr) = (sandbox.store, sandbox.stdout, sandbox.stderr);
     let instance = sandbox
         .linker
-        .instantiate(&mut store, &module)
+        .instantiate(&mut store, module)
         .map_err(anyhow::Error::from)
         .context("failed to instantiate the module for pre-initialisation")?;
     let output = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
@@ -113,13 +191,7 @@ pub fn snapshot(
             printed.trim_end()
         );
     }
-    let mut state = State {
-        store: &mut store,
-        instance,
-    };
-    block_on(wizer.snapshot(&cx, &mut state))
-        .map_err(|e| anyhow!("{e:?}"))
-        .context("wasmtime-wizer cannot snapshot the initialised module")
+    Ok((store, instance))
 }
 
 /// Where pywasm runs a module at build time: captured stdio, no arguments, environment or
@@ -132,8 +204,14 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// `library`: the module's host functions become traps.
-    pub fn new(engine: &Engine, module: &Module, library: bool) -> Result<Sandbox> {
+    /// `library`: the module's host functions become traps. `env`: the build-time requests
+    /// `templates/main.c.in` reads (the training run's), never the host's environment.
+    pub fn new(
+        engine: &Engine,
+        module: &Module,
+        library: bool,
+        env: &[(String, String)],
+    ) -> Result<Sandbox> {
         let stdout = MemoryOutputPipe::new(OUTPUT_LIMIT);
         let stderr = MemoryOutputPipe::new(OUTPUT_LIMIT);
         let mut builder = WasiCtxBuilder::new();
@@ -145,7 +223,13 @@ impl Sandbox {
             .insecure_random_seed(0)
             .wall_clock(FixedClock)
             .monotonic_clock(FixedClock);
-        let store = Store::new(engine, builder.build_p1());
+        for (key, value) in env {
+            builder.env(key, value);
+        }
+        let mut store = Store::new(engine, builder.build_p1());
+        // The engine interrupts on epochs for the training run's time limit; nothing else has
+        // one.
+        store.set_epoch_deadline(u64::MAX / 2);
         let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
         p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
         // Component builds import it, and the snapshot is taken before the module is wrapped;
@@ -175,7 +259,7 @@ impl Sandbox {
 /// the run takes.
 pub fn run_once_engine() -> Result<Engine> {
     let mut config = Config::new();
-    config.strategy(Strategy::Winch);
+    config.strategy(Strategy::Winch).epoch_interruption(true);
     Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("failed to set up wasmtime")
