@@ -181,10 +181,15 @@ fn default_fetch() -> FetchSdk {
     }
 }
 
-/// The workspace root: xtask's own directory sits right below it.
+/// The workspace root: xtask's own directory sits right below it. `cargo run` says where that
+/// is for this run; the path compiled in is only a fallback, since cargo reuses an xtask binary
+/// built in another checkout that shares the target directory (its sources being the same), and
+/// that path names the other checkout.
 fn repo_root() -> PathBuf {
-    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().unwrap_or(xtask).to_path_buf()
+    let xtask = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    xtask.parent().map(Path::to_path_buf).unwrap_or(xtask)
 }
 
 /// `cargo xtask dist` into a temporary directory (dev profile: CI checks the artifacts, not the
