@@ -264,14 +264,14 @@ impl Stages<'_> {
             ModuleKind::Command(_) => self.plan.preinit_train.as_deref(),
             ModuleKind::Library(_) => None,
         };
-        let mut key = linked.clone();
-        if let Some(args) = train {
-            key.extend(format!("\0train {args:?}").as_bytes());
-        }
-        let cached = self
-            .home
-            .cache("preinit")
-            .join(format!("{}.wasm", crate::fsutil::sha256_hex(&key)));
+        let training = train.map_or(String::new(), |args| {
+            let args = crate::fsutil::sha256_hex(format!("{args:?}").as_bytes());
+            format!("-train-{}", &args[..16])
+        });
+        let cached = self.home.cache("preinit").join(format!(
+            "{}{training}.wasm",
+            crate::fsutil::sha256_hex(&linked)
+        ));
         let describe = |after: usize, how: &str| {
             format!(
                 "interpreter started and `{}` imported at build time (+{}){how}",

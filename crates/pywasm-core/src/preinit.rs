@@ -22,7 +22,7 @@ use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 use crate::library::Library;
 
 mod train;
-pub use train::{TRAINING_LIMIT, Training};
+pub use train::Training;
 
 /// The export `templates/main.c.in` defines when built with `-DPYWASM_PREINIT`.
 pub const INIT_EXPORT: &str = "wizer-initialize";

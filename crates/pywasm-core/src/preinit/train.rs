@@ -19,7 +19,7 @@ use wasmtime_wasi::I32Exit;
 use super::{INIT_EXPORT, Sandbox};
 
 /// How long the training run may take: past it the run is stopped and nothing is learnt.
-pub const TRAINING_LIMIT: Duration = Duration::from_secs(10);
+const TRAINING_LIMIT: Duration = Duration::from_secs(10);
 
 /// What the guest writes before the names it found.
 const MARKER: &str = "\npywasm-trained-imports: ";
