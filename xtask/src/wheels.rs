@@ -25,7 +25,7 @@ use recipe::{ModuleSpec, Recipe};
 use steps::Builder;
 
 /// Bumped when the build code changes what a recipe produces, so cached wheels are rebuilt.
-const BUILDER_VERSION: &str = "3";
+const BUILDER_VERSION: &str = "4";
 
 pub fn recipes_dir(repo: &Path) -> PathBuf {
     repo.join("xtask").join("recipes")
