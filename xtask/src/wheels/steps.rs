@@ -152,6 +152,10 @@ impl Builder<'_> {
         cmd.current_dir(&dir)
             .env("RUSTC", rust_tool("RUSTC", "rustc"))
             .env("RUSTC_BOOTSTRAP", "1")
+            // A wrapper belongs to the toolchain that set it (CI lints its own workspace with
+            // rustup's clippy driver), and this crate is built by another rustc.
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("CLIPPY_ARGS")
             .env("CARGO_TARGET_DIR", target_dir)
             .env("RUSTFLAGS", step.rustflags.join(" "))
             .envs(step.env.iter().map(|(k, v)| (k, self.vars(v))))
