@@ -58,7 +58,14 @@ pub fn link(
         if plan.wit.is_some() {
             flags.push("-DPYWASM_COMPONENT".into());
         }
-        flags.push(format!("-I{}", generated.include_dir.display()));
+        // zig's cc writes DWARF unless told not to; only `--debug` keeps it.
+        if !plan.debug {
+            flags.push("-g0".into());
+        }
+        flags.push(format!(
+            "-I{}",
+            relative_to(work, &generated.include_dir).display()
+        ));
         flags.extend(emulation_defines());
         flags.extend(extra);
         let key = if cached {
@@ -75,7 +82,7 @@ pub fn link(
         let mut cmd = compiler(sdk, work);
         cmd.args(&flags)
             .arg("-c")
-            .arg(source)
+            .arg(relative_to(work, source))
             .arg("-o")
             .arg(&object);
         process::run(shell, &format!("compile `{}`", file_name(source)), &mut cmd)?;
@@ -114,6 +121,17 @@ pub fn link(
     cmd.arg("-o").arg(&output);
     process::run(shell, "link the module", &mut cmd)?;
     Ok(output)
+}
+
+/// `path` as the compiler sees it from `work`, its working directory. Every build has a new
+/// work directory: its name in a flag would make each object's cache key new (no rebuild ever
+/// reused an object while it was there), and in a source path it would reach the object.
+fn relative_to(work: &Path, path: &Path) -> PathBuf {
+    match path.strip_prefix(work) {
+        Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => path.to_path_buf(),
+    }
 }
 
 /// What an object depends on: the toolchain and CPython (headers), the flags, the source and

@@ -476,6 +476,35 @@ fn a_pure_fallback_is_one_warning_line() {
     }
 }
 
+/// A rebuild after an edit to the app's Python compiles no C: every object comes from the cache
+/// and only the image is assembled again, though each build has a new work directory.
+#[test]
+fn a_rebuild_after_an_app_edit_compiles_no_c() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let project = dir.path().join("hello");
+    copy_tree(&repo().join("examples/hello"), &project);
+    let project_arg = project.display().to_string();
+    let build_after = |edit: &str| -> String {
+        let cli = project.join("src/hello/cli.py");
+        let mut text = std::fs::read_to_string(&cli).expect("read cli.py");
+        text.push_str(edit);
+        std::fs::write(&cli, text).expect("edit cli.py");
+        let out = pywasm(&["build", "--offline", "-v", &project_arg], repo());
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    build_after("\n# first edit\n");
+    let again = build_after("\n# second edit\n");
+    let compiled: Vec<&str> = again.lines().filter(|l| l.contains(" -c ")).collect();
+    assert_eq!(compiled.len(), 1, "{again}");
+    assert!(compiled[0].contains(" -c image.S "), "{again}");
+    assert!(
+        again.contains("linked.wasm"),
+        "the module was not linked:\n{again}"
+    );
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create");
     for entry in std::fs::read_dir(from).expect("read dir") {
