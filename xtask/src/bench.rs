@@ -323,3 +323,83 @@ fn installed_sdk() -> Result<sdk::Sdk> {
     sdk::locate(&pins, &home, pins.toolchain.default)
         .context("the SDK is not installed: run `cargo xtask fetch-sdk`")
 }
+
+/// A launcher from `bench/launchers/` with its `{{key}}`s replaced by `values`; one left
+/// unfilled is a bug in the caller.
+fn launcher(template: &str, values: &[(&str, &str)]) -> String {
+    let filled = values
+        .iter()
+        .fold(template.to_owned(), |text, (key, value)| {
+            text.replace(&format!("{{{{{key}}}}}"), value)
+        });
+    assert!(
+        !filled.contains("{{"),
+        "a launcher placeholder is left unfilled:\n{filled}"
+    );
+    filled
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every launcher, filled as the bench fills it, is Python that compiles.
+    #[test]
+    fn launchers_fill_into_valid_python() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let launchers = [
+            (
+                "componentize_app.py",
+                super::launcher(
+                    include_str!("bench/launchers/componentize_app.py"),
+                    &[
+                        ("module", "hello.cli"),
+                        ("function", "main"),
+                        ("name", "hello"),
+                    ],
+                ),
+            ),
+            (
+                "componentize_py_cli.py",
+                include_str!("bench/launchers/componentize_py_cli.py").to_owned(),
+            ),
+            (
+                "plain_runner.py",
+                super::launcher(
+                    include_str!("bench/launchers/plain_runner.py"),
+                    &[
+                        ("module", "hello.cli"),
+                        ("function", "main"),
+                        ("name", "hello"),
+                    ],
+                ),
+            ),
+            (
+                "native_runner.py",
+                super::launcher(
+                    include_str!("bench/launchers/native_runner.py"),
+                    &[
+                        ("src", "\"/tmp/a b/src\""),
+                        ("site", "\"/tmp/site\""),
+                        ("module", "hello.cli"),
+                        ("function", "main"),
+                    ],
+                ),
+            ),
+        ];
+        for (name, text) in launchers {
+            let path = dir.path().join(name);
+            fs_err::write(&path, text).expect("write");
+            let status = std::process::Command::new("python3")
+                .args(["-m", "py_compile"])
+                .arg(&path)
+                .status()
+                .expect("run python3");
+            assert!(status.success(), "{name} does not compile");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "unfilled")]
+    fn an_unfilled_placeholder_is_a_bug() {
+        super::launcher("from {{module}} import x", &[]);
+    }
+}

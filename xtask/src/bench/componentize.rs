@@ -50,9 +50,13 @@ fn componentize_py(
     fs_err::create_dir_all(&project)?;
     fs_err::write(
         project.join("app.py"),
-        format!(
-            "import sys\nfrom wit_world import exports\nfrom {} import {} as entry\n# componentize-py leaves out what argparse imports inside functions.\nimport locale, shutil, _colorize\n\n\nclass Run(exports.Run):\n    def run(self) -> None:\n        sys.argv = ['{}'] + sys.argv[1:]\n        entry()\n",
-            app.entry.0, app.entry.1, app.name
+        super::launcher(
+            include_str!("launchers/componentize_app.py"),
+            &[
+                ("module", app.entry.0),
+                ("function", app.entry.1),
+                ("name", app.name),
+            ],
         ),
     )?;
     let output = project.join("app.wasm");
@@ -61,10 +65,7 @@ fn componentize_py(
         shell,
         "build with componentize-py",
         Command::new(&tools.native)
-            .args([
-                "-c",
-                "import sys, componentize_py; sys.argv[0] = 'componentize-py'; sys.exit(componentize_py.script())",
-            ])
+            .args(["-c", include_str!("launchers/componentize_py_cli.py")])
             .arg("-d")
             .arg(&wit)
             .args(["-w", "bench", "componentize", "app", "-p", "."])

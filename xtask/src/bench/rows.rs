@@ -240,9 +240,13 @@ pub(super) fn plain_cpython_row(
     // python3.11.wasm takes its arguments after the script: argv[1:] are the app's.
     fs_err::write(
         runner.join("main.py"),
-        format!(
-            "import sys\nsys.path.insert(0, '/src')\nsys.argv = ['{}'] + sys.argv[1:]\nfrom {} import {} as main\nsys.exit(main())\n",
-            app.name, app.entry.0, app.entry.1
+        super::launcher(
+            include_str!("launchers/plain_runner.py"),
+            &[
+                ("name", app.name),
+                ("module", app.entry.0),
+                ("function", app.entry.1),
+            ],
         ),
     )?;
     let mut args: Vec<&str> = vec!["/runner/main.py"];
@@ -308,12 +312,20 @@ pub(super) fn native_app_row(tools: &Tools, app: &App, runs: usize) -> Result<Ro
 
 fn native_command(tools: &Tools, app: &App) -> Command {
     let site = tools.work.path().join("native-site");
-    let script = format!(
-        "import sys\nsys.argv = sys.argv[1:]\nsys.path[0:0] = [{:?}, {:?}]\nfrom {} import {} as main\nsys.exit(main())\n",
-        native_copy(tools, app).join("src").display().to_string(),
-        site.display().to_string(),
-        app.entry.0,
-        app.entry.1
+    // Python string literals: Rust's debug form of a path string is one.
+    let src = format!(
+        "{:?}",
+        native_copy(tools, app).join("src").display().to_string()
+    );
+    let site = format!("{:?}", site.display().to_string());
+    let script = super::launcher(
+        include_str!("launchers/native_runner.py"),
+        &[
+            ("src", &src),
+            ("site", &site),
+            ("module", app.entry.0),
+            ("function", app.entry.1),
+        ],
     );
     let mut cmd = Command::new(&tools.native);
     cmd.args(["-I", "-c", &script]).arg(app.name).args(app.args);
