@@ -303,8 +303,8 @@ impl Builder<'_> {
 
 /// How every C file of a recipe is compiled. `-g0` because zig's cc emits DWARF unless told
 /// not to, and nothing reads it: a module's link strips it, and `pywasm build --debug` names
-/// functions from the symbol table. lxml's `etree.c` took 15 minutes and 13 GB of memory with it
-/// and 63 seconds and 0.6 GB without it, on one core.
+/// functions from the symbol table. lxml's `etree.c` with it took about a quarter of an hour of
+/// one core and 13 GB of memory in cold CI runs; alone without it, 63 seconds and 0.6 GB.
 const OPTIMISE: [&str; 2] = ["-O2", "-g0"];
 
 fn emulation_defines() -> Vec<String> {
