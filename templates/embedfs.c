@@ -75,7 +75,12 @@ struct open_file {
 };
 
 /* Not const: pywasm_embedfs_drop zeroes files and marks their nodes before the snapshot. */
+#ifdef PYWASM_PREINIT
+/* Read from the build when the snapshot is taken (templates/build_image.c); set from then on. */
+static unsigned char *pywasm_image;
+#else
 extern unsigned char pywasm_image[];
+#endif
 
 static const struct image_header *header;
 static struct image_node *nodes;
@@ -263,6 +268,10 @@ static __wasi_errno_t copy_out(struct open_file *f, uint64_t offset, const __was
 }
 
 int pywasm_embedfs_mount(void) {
+#ifdef PYWASM_PREINIT
+    if (pywasm_image == NULL && (pywasm_image = pywasm_build_image()) == NULL)
+        return -1;
+#endif
     const struct image_header *h = (const struct image_header *)pywasm_image;
     if (memcmp(h->magic, IMAGE_MAGIC, 8) != 0)
         return -1;

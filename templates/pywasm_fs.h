@@ -20,6 +20,10 @@ int pywasm_embedfs_mount(void);
  * file was dropped, -1 when `path` is no embedded file or is open. */
 int pywasm_embedfs_drop(const char *path);
 
+/* A pre-initialised module's image, read from the directory the build preopens while it takes
+ * the snapshot (templates/build_image.c): a heap block, or NULL when there is none. */
+unsigned char *pywasm_build_image(void);
+
 /* Inflates the raw DEFLATE stream `in` into exactly `out_len` bytes at `out`
  * (templates/inflate.c). Returns 0, or -1 when the stream is corrupt or of another size. */
 int pywasm_inflate(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len);

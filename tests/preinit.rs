@@ -57,6 +57,13 @@ fn a_preinitialised_module_sees_this_runs_arguments_environment_clocks_and_rando
         (&"input one".into(), &"".into())
     );
     assert_eq!(a["file"], "from the host");
+    // The directory the build shares the image through is gone before the app's code runs.
+    for r in [&a, &b] {
+        assert_eq!(
+            (&r["build_time_dirs"], &r["dirs_now"]),
+            (&serde_json::json!([]), &serde_json::json!([]))
+        );
+    }
     for r in [&a, &b] {
         let t = r["time"].as_f64().expect("time");
         assert!((t - now()).abs() < 600.0, "time.time() is {t}, not now");

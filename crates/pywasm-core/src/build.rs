@@ -243,7 +243,7 @@ impl Stages<'_> {
             ))
         })?;
         let bytes = if self.plan.preinit {
-            self.preinitialize(bytes, &unavailable)?
+            self.preinitialize(bytes, &image_path, &unavailable)?
         } else {
             bytes
         };
@@ -257,9 +257,14 @@ impl Stages<'_> {
         Ok((collected, installed, bytes, wit))
     }
 
-    /// Snapshots the started interpreter into the module; cached by the linked bytes and the
-    /// training run's arguments, since the snapshot depends on nothing else.
-    fn preinitialize(&self, linked: Vec<u8>, unavailable: &[Unavailable]) -> Result<Vec<u8>> {
+    /// Snapshots the started interpreter into the module; cached by the linked bytes, the image
+    /// and the training run's arguments, since the snapshot depends on nothing else.
+    fn preinitialize(
+        &self,
+        linked: Vec<u8>,
+        image: &Path,
+        unavailable: &[Unavailable],
+    ) -> Result<Vec<u8>> {
         let train = match &self.plan.kind {
             ModuleKind::Command(_) => self.plan.preinit_train.as_deref(),
             ModuleKind::Library(_) => None,
@@ -268,15 +273,20 @@ impl Stages<'_> {
             let args = crate::fsutil::sha256_hex(format!("{args:?}").as_bytes());
             format!("-train-{}", &args[..16])
         });
+        let image_bytes = fs_err::read(image)?;
+        let (image_len, image_hash) = (image_bytes.len(), crate::fsutil::sha256_hex(&image_bytes));
         let cached = self.home.cache("preinit").join(format!(
-            "{}{training}.wasm",
-            crate::fsutil::sha256_hex(&linked)
+            "{}-{}{training}.wasm",
+            crate::fsutil::sha256_hex(&linked),
+            &image_hash[..32]
         ));
+        // What the snapshot adds besides the image, which the linked module leaves out.
+        let before = linked.len() + image_len;
         let describe = |after: usize, how: &str| {
             format!(
                 "interpreter started and `{}` imported at build time (+{}){how}",
                 self.plan.kind.modules().join("`, `"),
-                human_size(after.saturating_sub(linked.len()) as u64)
+                human_size(after.saturating_sub(before) as u64)
             )
         };
         if let Ok(hit) = fs_err::read(&cached) {
@@ -287,7 +297,16 @@ impl Stages<'_> {
             return Ok(hit);
         }
         timed(self.shell, "Snapshotted", || {
-            let snapshot = preinit::snapshot(&linked, unavailable, self.library(), train)?;
+            let inputs = preinit::Inputs {
+                linked: &linked,
+                image_dir: crate::fsutil::parent_dir(image),
+                code_cache: &self.home.cache("cwasm"),
+            };
+            let snapshot = preinit::snapshot(&inputs, unavailable, self.library(), train)?;
+            if snapshot.reused_code {
+                self.shell
+                    .verbose("the linked module's compiled code came from the cache");
+            }
             postprocess::validate(&snapshot.bytes, self.library())
                 .context("the pre-initialised module does not pass the checks its input passed")?;
             crate::fsutil::atomic_write(&cached, &snapshot.bytes)?;
@@ -543,7 +562,7 @@ impl Stages<'_> {
     ) -> Result<[Compiled; 3]> {
         timed(self.shell, "Compiled", || {
             let (plan, home) = (self.plan, self.home);
-            let compiler = Compiler::new(&self.sdk.python, home.cache("cwasm"), self.shell)?;
+            let compiler = Compiler::new(&self.sdk.python, home, self.shell)?;
             let entries: Vec<(&EntryPoint, &FileEntry)> =
                 entry_files.iter().map(|(e, f)| (*e, f)).collect();
             let app = compiler.app(&collected.app, &entries, self.work)?;
@@ -696,9 +715,11 @@ impl Stages<'_> {
         installed: &Installed,
         bytecode: [Bytecode; 3],
     ) -> Result<(PathBuf, usize, Vec<FileDigest>)> {
-        let image_path = self.work.join("image.bin");
+        // In a directory of its own, which a pre-initialised build's snapshot run is given.
+        let image_path = self.work.join("image").join(preinit::IMAGE_FILE);
         let (size, digests) = timed(self.shell, "Bundled", || {
             let (image, stats, digests) = image(self.plan, collected, &installed.files, bytecode)?;
+            fs_err::create_dir_all(crate::fsutil::parent_dir(&image_path))?;
             fs_err::write(&image_path, &image)?;
             let message = format!(
                 "{} files in {} directories ({}, {} compressed to {})",
@@ -736,7 +757,10 @@ impl Stages<'_> {
                 extensions,
                 self.work,
                 self.plan,
-                &self.home.cache("objects"),
+                &link::LinkCache {
+                    objects: self.home.cache("objects"),
+                    modules: self.home.cache("linked"),
+                },
                 self.shell,
             )?;
             Ok((linked, format!("with {}", self.sdk.toolchain.identity)))

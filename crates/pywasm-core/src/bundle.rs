@@ -126,6 +126,7 @@ impl ImageBuilder {
     pub fn build(self, mtime_secs: u64) -> Result<(Vec<u8>, ImageStats)> {
         let mut root = Dir::default();
         let contents: Vec<&Vec<u8>> = self.files.values().collect();
+        let stored = deflate_all(&contents)?;
         for (index, path) in self.files.keys().enumerate() {
             insert(&mut root, path, index)?;
         }
@@ -191,12 +192,12 @@ impl ImageBuilder {
                     node.data_offset = data.len() as u64;
                     node.size = bytes.len() as u64;
                     stats.bytes += bytes.len();
-                    match deflated(bytes)? {
+                    match &stored[file] {
                         Some(smaller) => {
                             node.kind = KIND_DEFLATED;
                             node.stored_size = smaller.len() as u64;
                             stats.compressed += 1;
-                            data.extend_from_slice(&smaller);
+                            data.extend_from_slice(smaller);
                         }
                         None => {
                             node.stored_size = bytes.len() as u64;
@@ -258,6 +259,28 @@ impl ImageBuilder {
         out.extend_from_slice(&data);
         Ok((out, stats))
     }
+}
+
+/// [`deflated`] of each file, on every core: level 9 is most of the time an image takes.
+fn deflate_all(contents: &[&Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = contents.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = contents
+            .chunks(chunk)
+            .map(|files| scope.spawn(move || files.iter().map(|f| deflated(f)).collect::<Vec<_>>()))
+            .collect();
+        let mut stored = Vec::with_capacity(contents.len());
+        for worker in workers {
+            let done = worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a compression thread panicked"))?;
+            for file in done {
+                stored.push(file?);
+            }
+        }
+        Ok(stored)
+    })
 }
 
 /// `bytes` as raw DEFLATE, as the image stores it, when that is at least an eighth smaller. Level 9 of miniz_oxide, whose

@@ -18,9 +18,6 @@ pub const FS_H: (&str, &str) = (
     "pywasm_fs.h",
     include_str!("../../../templates/pywasm_fs.h"),
 );
-/// The module's own runtime below wasi-libc, the same in every build: file calls routed to the
-/// embedded image, the in-memory /tmp or the host; absolute-time sleeps made relative, for hosts
-/// that ignore the flag (node).
 /// Linked into library builds only: the ABI of docs/abi.md, and the header main.c shares with it.
 const LIBRARY_C: (&str, &str) = ("library.c", include_str!("../../../templates/library.c"));
 pub const LIBRARY_H: (&str, &str) = (
@@ -37,6 +34,14 @@ const COMPONENT_C: (&str, &str) = (
     "component.c",
     include_str!("../../../templates/component.c"),
 );
+/// Linked into pre-initialised builds only: the build-time read of the image they link none of.
+const BUILD_IMAGE_C: (&str, &str) = (
+    "build_image.c",
+    include_str!("../../../templates/build_image.c"),
+);
+/// The module's own runtime below wasi-libc, the same in every build: file calls routed to the
+/// embedded image, the in-memory /tmp or the host; absolute-time sleeps made relative, for hosts
+/// that ignore the flag (node).
 const RUNTIME_C: [(&str, &str); 5] = [
     ("wasi_fs.c", include_str!("../../../templates/wasi_fs.c")),
     ("embedfs.c", include_str!("../../../templates/embedfs.c")),
@@ -51,7 +56,9 @@ pub struct Generated {
     pub main_c: PathBuf,
     /// The sources of `RUNTIME_C`.
     pub runtime_c: Vec<PathBuf>,
-    pub image_s: PathBuf,
+    /// The image's assembly; none when pre-initialised, as the snapshot takes the image in from
+    /// the build (`templates/build_image.c`).
+    pub image_s: Option<PathBuf>,
     pub include_dir: PathBuf,
 }
 
@@ -270,7 +277,7 @@ pub fn write_sources(
             .iter()
             .map(|(name, _)| work.join(name))
             .collect(),
-        image_s: work.join("image.S"),
+        image_s: (!plan.preinit).then(|| work.join("image.S")),
         include_dir: work.to_path_buf(),
     };
     fs_err::write(&generated.main_c, render_main(plan, extensions, builtins)?)?;
@@ -279,12 +286,17 @@ pub fn write_sources(
     }
     fs_err::write(work.join(FS_H.0), FS_H.1)?;
     fs_err::write(work.join(LIBRARY_H.0), LIBRARY_H.1)?;
-    fs_err::write(&generated.image_s, render_image(image, image_size)?)?;
+    if let Some(image_s) = &generated.image_s {
+        fs_err::write(image_s, render_image(image, image_size)?)?;
+    }
     Ok(generated)
 }
 
 fn runtime_sources(plan: &BuildPlan) -> Vec<(&'static str, &'static str)> {
     let mut sources = RUNTIME_C.to_vec();
+    if plan.preinit {
+        sources.push(BUILD_IMAGE_C);
+    }
     match &plan.kind {
         ModuleKind::Command(_) if plan.component && plan.component_exit_codes => {
             sources.push(EXIT_CODE_C)

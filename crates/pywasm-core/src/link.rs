@@ -15,16 +15,23 @@ use crate::{Shell, process};
 /// libpython for WASI was built against wasi-libc's emulations of these POSIX pieces.
 const EMULATED: &[&str] = &["signal", "getpid", "process-clocks"];
 
+/// Where compiled objects and linked modules are kept, by what they were made from.
+pub struct LinkCache {
+    pub objects: PathBuf,
+    pub modules: PathBuf,
+}
+
 /// Compiles and links; returns the path of the linked module inside `work`. Objects of the C
-/// sources are kept in `object_cache` by content: a rebuild that changed only Python files
-/// assembles the image and links, nothing more.
+/// sources are kept in the cache by content: a rebuild that changed only Python files assembles
+/// the image and links, nothing more; or, when pre-initialised (no image is linked in), takes
+/// the linked module from the cache.
 pub fn link(
     sdk: &Sdk,
     generated: &Generated,
     extensions: &Extensions,
     work: &Path,
     plan: &BuildPlan,
-    object_cache: &Path,
+    cache: &LinkCache,
     shell: &Shell,
 ) -> Result<PathBuf> {
     let python = &sdk.python;
@@ -42,15 +49,13 @@ pub fn link(
         .iter()
         .map(|c| (c, vec![python_include.clone()], true));
     // Its content is the image (`.incbin`), new on every change; assembling it is quick.
-    let image = (&generated.image_s, vec![], false);
-    for (source, extra, cached) in std::iter::once(main)
-        .chain(runtime)
-        .chain(std::iter::once(image))
-    {
+    let image = generated.image_s.as_ref().map(|s| (s, vec![], false));
+    for (source, extra, cached) in std::iter::once(main).chain(runtime).chain(image) {
         let object = source.with_extension("o");
         let mut flags = vec!["-O2".to_string()];
         if plan.preinit {
             flags.push("-DPYWASM_PREINIT".into());
+            flags.extend(crate::preinit::image_defines());
         }
         if library {
             flags.push("-DPYWASM_LIBRARY".into());
@@ -73,7 +78,7 @@ pub fn link(
         } else {
             None
         };
-        let hit = key.as_ref().map(|k| object_cache.join(k));
+        let hit = key.as_ref().map(|k| cache.objects.join(k));
         if let Some(hit) = hit.as_ref().filter(|h| h.is_file()) {
             fs_err::copy(hit, &object)?;
             objects.push(object);
@@ -93,7 +98,6 @@ pub fn link(
     }
 
     let output = work.join("linked.wasm");
-    let mut cmd = compiler(sdk, work);
     // Extension archives come before libpython, whose API they call; wasm-ld then keeps only the
     // members that main.c's init references (and what those need).
     let mut archives: Vec<&PathBuf> = Vec::new();
@@ -107,20 +111,59 @@ pub fn link(
             archives.push(archive);
         }
     }
-    cmd.args(&objects)
-        .args(archives)
-        .args(extensions.libraries.iter().map(|l| format!("-l{l}")))
-        .arg(format!("-L{}", python.lib_dir().display()))
-        .arg(format!("-lpython{}", python.minor))
-        .args(["-lexpat", "-lmpdec"])
-        .args(runtime_link_flags(plan.debug, plan.stack_size));
+    let mut flags: Vec<String> = extensions
+        .libraries
+        .iter()
+        .map(|l| format!("-l{l}"))
+        .collect();
+    flags.push(format!("-L{}", python.lib_dir().display()));
+    flags.push(format!("-lpython{}", python.minor));
+    flags.extend(["-lexpat".into(), "-lmpdec".into()]);
+    flags.extend(runtime_link_flags(plan.debug, plan.stack_size));
     if library {
         // A reactor: wasi-libc's `_initialize` runs the constructors, main.c's start among them.
-        cmd.arg("-mexec-model=reactor");
+        flags.push("-mexec-model=reactor".into());
     }
-    cmd.arg("-o").arg(&output);
+    // A module with the image in it is new on every change: it is not worth keeping.
+    let key = match generated.image_s {
+        Some(_) => None,
+        None => Some(module_key(sdk, &objects, &archives, &flags)?),
+    };
+    let hit = key.map(|k| cache.modules.join(k));
+    if let Some(hit) = hit.as_ref().filter(|h| h.is_file()) {
+        fs_err::copy(hit, &output)?;
+        return Ok(output);
+    }
+    let mut cmd = compiler(sdk, work);
+    cmd.args(&objects)
+        .args(archives)
+        .args(&flags)
+        .arg("-o")
+        .arg(&output);
     process::run(shell, "link the module", &mut cmd)?;
+    if let Some(hit) = hit {
+        crate::fsutil::atomic_write(&hit, &fs_err::read(&output)?)?;
+    }
     Ok(output)
+}
+
+/// What a linked module depends on: the toolchain, the flags and the contents of the objects
+/// and archives (extension archives are unpacked into the work directory on every build).
+fn module_key(
+    sdk: &Sdk,
+    objects: &[PathBuf],
+    archives: &[&PathBuf],
+    flags: &[String],
+) -> Result<String> {
+    let mut key = format!("{}\n{}\n", sdk.toolchain.digest, flags.join(" "));
+    for input in objects.iter().chain(archives.iter().copied()) {
+        key.push_str(&crate::fsutil::sha256_hex(&fs_err::read(input)?));
+        key.push('\n');
+    }
+    Ok(format!(
+        "{}.wasm",
+        &crate::fsutil::sha256_hex(key.as_bytes())[..32]
+    ))
 }
 
 /// `path` as the compiler sees it from `work`, its working directory. Every build has a new

@@ -7,31 +7,51 @@
 //! The build-time instance sees no arguments, no environment, no directories, a fixed clock and
 //! fixed random bytes, so the snapshot depends on the bundle alone and builds stay reproducible.
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::path::Path;
 use std::pin::pin;
 use std::task::{Context as TaskContext, Poll, Waker};
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use wasmtime::{Config, Engine, Instance, Linker, Module, Store, Strategy, Val};
-use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime::{Engine, Instance, Module, Store, Val};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
-use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
+use wasmtime_wizer::{InstanceState, ModuleContext, SnapshotVal, ValType, Wizer};
 
 use crate::library::Library;
+use crate::runtime::Runtime;
 
+mod sandbox;
 mod train;
+use sandbox::run_once_config;
+pub use sandbox::{Sandbox, run_once_engine};
 pub use train::Training;
 
 /// The export `templates/main.c.in` defines when built with `-DPYWASM_PREINIT`.
 pub const INIT_EXPORT: &str = "wizer-initialize";
 
+/// Where the build-time instance of a pre-initialised module reads its image from
+/// (`templates/build_image.c`): the sandbox preopens the image's directory at this guest path.
+/// No image is linked into such a module, so its link and compiled code do not change with the
+/// app.
+pub const IMAGE_GUEST_DIR: &str = "/pywasm-build";
+
+/// The image's file name in that directory.
+pub const IMAGE_FILE: &str = "image.bin";
+
+/// The C defines that give `templates/build_image.c` those two names.
+pub fn image_defines() -> [String; 2] {
+    [
+        format!("-DPYWASM_BUILD_IMAGE_DIR=\"{IMAGE_GUEST_DIR}\""),
+        format!("-DPYWASM_BUILD_IMAGE_FILE=\"{IMAGE_FILE}\""),
+    ]
+}
+
 /// The exit status the init function reports a Python exception with (its traceback is on
 /// stderr).
 pub const EXIT_PYTHON_FAILED: i32 = 3;
-
-const OUTPUT_LIMIT: usize = 1 << 20;
 
 /// How a command's run ends once its entry function has returned (`[tool.pywasm] teardown`).
 #[derive(
@@ -64,9 +84,6 @@ pub struct Unavailable {
     pub help: String,
 }
 
-/// Runs the module's initialisation and returns the module with that state built in. A failure
-/// is explained from the traceback; `unavailable` names the C modules the build knows are
-/// missing.
 /// What a library module's pre-initialised `_initialize` is called before pywasm renames it.
 pub const LIBRARY_RESUME_EXPORT: &str = "pywasm-resume";
 
@@ -75,14 +92,28 @@ pub struct Snapshot {
     pub bytes: Vec<u8>,
     /// `None` for a library, or when `preinit-train = false`.
     pub training: Option<Training>,
+    /// Whether the instrumented module's compiled code came from the cache.
+    pub reused_code: bool,
 }
 
-/// Snapshots `linked` after its start: `wizer-initialize` for a command; for a library (a
-/// reactor), its `_initialize` first, whose place in the output `pywasm-resume` takes. A command
-/// with `train` (the training run's arguments) is run once first, and the modules its entry
-/// function imports are imported into the snapshot too.
+/// What a snapshot is taken of.
+pub struct Inputs<'a> {
+    /// The linked module, without an image.
+    pub linked: &'a [u8],
+    /// The directory that holds the image as [`IMAGE_FILE`].
+    pub image_dir: &'a Path,
+    /// Where the compiled code of instrumented modules is kept: the linked module is the same
+    /// from one edit of the app to the next, and compiling it is most of a snapshot's time.
+    pub code_cache: &'a Path,
+}
+
+/// Snapshots the linked module after its start: `wizer-initialize` for a command; for a library
+/// (a reactor), its `_initialize` first, whose place in the output `pywasm-resume` takes. A
+/// command with `train` (the training run's arguments) is run once first, and the modules its
+/// entry function imports are imported into the snapshot too. A failure is explained from the
+/// traceback; `unavailable` names the C modules the build knows are missing.
 pub fn snapshot(
-    linked: &[u8],
+    inputs: &Inputs,
     unavailable: &[Unavailable],
     library: Option<&Library>,
     train: Option<&[String]>,
@@ -92,28 +123,113 @@ pub fn snapshot(
     if library.is_some() {
         wizer.func_rename("_initialize", LIBRARY_RESUME_EXPORT);
     }
-    let (cx, instrumented) = wizer
-        .instrument(linked)
-        .map_err(|e| anyhow!("{e:?}"))
-        .context("wasmtime-wizer cannot instrument the linked module")?;
+    std::thread::scope(|scope| {
+        // wizer's context for the snapshot comes from instrumenting, which runs beside the
+        // build-time runs when the instrumented module's code is cached.
+        let instrumenting = scope.spawn(|| {
+            wizer
+                .instrument(inputs.linked)
+                .map_err(|e| anyhow!("{e:?}"))
+                .context("wasmtime-wizer cannot instrument the linked module")
+        });
+        let instrumenting = RefCell::new(Instrumenting::Running(instrumenting));
+        let context = || instrumenting.borrow_mut().context();
+        let runtime = Runtime::with_config(&run_once_config(), Some(inputs.code_cache.into()))?;
+        // The same linked module instruments to the same bytes: its compiled code is found by
+        // the linked bytes and how they are instrumented, before instrumenting ends.
+        let key = [inputs.linked, format!("{wizer:?}").as_bytes()].concat();
+        let (module, reused_code) = runtime
+            .load_keyed(&key, || instrumenting.borrow_mut().bytes())
+            .context("failed to compile the module for pre-initialisation")?;
+        let snapshot = taken(&TakeArgs {
+            wizer: &wizer,
+            context: &context,
+            engine: runtime.engine(),
+            module: &module,
+            inputs,
+            unavailable,
+            library,
+            train,
+        })?;
+        Ok(Snapshot {
+            reused_code,
+            ..snapshot
+        })
+    })
+}
 
-    let engine = run_once_engine()?;
-    let module = Module::new(&engine, &instrumented)
-        .map_err(anyhow::Error::from)
-        .context("failed to compile the module for pre-initialisation")?;
+/// wizer's instrumentation of the linked module, on its own thread until the snapshot needs it.
+enum Instrumenting<'scope, 'a> {
+    Running(std::thread::ScopedJoinHandle<'scope, Result<(ModuleContext<'a>, Vec<u8>)>>),
+    Done(Box<ModuleContext<'a>>),
+    Failed,
+}
+
+impl<'a> Instrumenting<'_, 'a> {
+    /// Waits for the instrumented module's bytes; they are handed out once.
+    fn bytes(&mut self) -> Result<Vec<u8>> {
+        match std::mem::replace(self, Instrumenting::Failed) {
+            Instrumenting::Running(handle) => {
+                let (cx, bytes) = handle
+                    .join()
+                    .map_err(|_| anyhow!("wasmtime-wizer panicked while instrumenting"))??;
+                *self = Instrumenting::Done(Box::new(cx));
+                Ok(bytes)
+            }
+            Instrumenting::Done(_) => bail!("internal error: the instrumented bytes were taken"),
+            Instrumenting::Failed => bail!("wasmtime-wizer cannot instrument the linked module"),
+        }
+    }
+
+    /// Waits for wizer's context of the module, which the snapshot needs.
+    fn context(&mut self) -> Result<ModuleContext<'a>> {
+        if let Instrumenting::Running(_) = self {
+            self.bytes()?;
+        }
+        match self {
+            Instrumenting::Done(cx) => Ok((**cx).clone()),
+            _ => bail!("wasmtime-wizer cannot instrument the linked module"),
+        }
+    }
+}
+
+struct TakeArgs<'t, 'a> {
+    wizer: &'t Wizer,
+    context: &'t dyn Fn() -> Result<ModuleContext<'a>>,
+    engine: &'t Engine,
+    module: &'t Module,
+    inputs: &'t Inputs<'a>,
+    unavailable: &'t [Unavailable],
+    library: Option<&'t Library>,
+    train: Option<&'t [String]>,
+}
+
+/// The training run, then the run whose state is the snapshot.
+fn taken(args: &TakeArgs) -> Result<Snapshot> {
+    let TakeArgs {
+        wizer,
+        context,
+        engine,
+        module,
+        inputs,
+        unavailable,
+        library,
+        train,
+    } = *args;
+    let image = Some(inputs.image_dir);
     let take = |env: &[(String, String)]| -> Result<Vec<u8>> {
-        let sandbox = Sandbox::new(&engine, &module, library.is_some(), env)?;
-        let (mut store, instance) = start(sandbox, &module, unavailable, library)?;
+        let sandbox = Sandbox::new(engine, module, library.is_some(), env, image)?;
+        let (mut store, instance) = start(sandbox, module, unavailable, library)?;
         let mut state = State {
             store: &mut store,
             instance,
         };
-        block_on(wizer.snapshot(&cx, &mut state))
+        block_on(wizer.snapshot(&context()?, &mut state))
             .map_err(|e| anyhow!("{e:?}"))
             .context("wasmtime-wizer cannot snapshot the initialised module")
     };
     let mut training = match (library, train) {
-        (None, Some(args)) => Some(train::run(&engine, &module, args)?),
+        (None, Some(args)) => Some(train::run(engine, module, args, inputs.image_dir)?),
         _ => None,
     };
     let bytes = match &training {
@@ -132,7 +248,11 @@ pub fn snapshot(
         }
         _ => take(&[])?,
     };
-    Ok(Snapshot { bytes, training })
+    Ok(Snapshot {
+        bytes,
+        training,
+        reused_code: false,
+    })
 }
 
 /// Instantiates the module in `sandbox` and runs its start (`wizer-initialize`, after a
@@ -192,77 +312,6 @@ fn start(
         );
     }
     Ok((store, instance))
-}
-
-/// Where pywasm runs a module at build time: captured stdio, no arguments, environment or
-/// directories, a fixed clock and fixed random bytes.
-pub struct Sandbox {
-    pub store: Store<WasiP1Ctx>,
-    pub linker: Linker<WasiP1Ctx>,
-    pub stdout: MemoryOutputPipe,
-    pub stderr: MemoryOutputPipe,
-}
-
-impl Sandbox {
-    /// `library`: the module's host functions become traps. `env`: the build-time requests
-    /// `templates/main.c.in` reads (the training run's), never the host's environment.
-    pub fn new(
-        engine: &Engine,
-        module: &Module,
-        library: bool,
-        env: &[(String, String)],
-    ) -> Result<Sandbox> {
-        let stdout = MemoryOutputPipe::new(OUTPUT_LIMIT);
-        let stderr = MemoryOutputPipe::new(OUTPUT_LIMIT);
-        let mut builder = WasiCtxBuilder::new();
-        builder
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .secure_random(Deterministic::new(vec![0x5a; 32]))
-            .insecure_random(Deterministic::new(vec![0xa5; 32]))
-            .insecure_random_seed(0)
-            .wall_clock(FixedClock)
-            .monotonic_clock(FixedClock);
-        for (key, value) in env {
-            builder.env(key, value);
-        }
-        let mut store = Store::new(engine, builder.build_p1());
-        // The engine interrupts on epochs for the training run's time limit; nothing else has
-        // one.
-        store.set_epoch_deadline(u64::MAX / 2);
-        let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
-        p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
-        // Component builds import it, and the snapshot is taken before the module is wrapped;
-        // an exit at build time through it is an exit like any other.
-        let (module_name, name) = crate::postprocess::EXIT_WITH_CODE;
-        linker.func_wrap(module_name, name, |code: i32| -> wasmtime::Result<()> {
-            Err(wasmtime::Error::new(I32Exit(code)))
-        })?;
-        if library {
-            // A library's host functions: nothing calls them at build time, and a call would
-            // be a bug worth a trap.
-            linker
-                .define_unknown_imports_as_traps(module)
-                .map_err(anyhow::Error::from)?;
-        }
-        Ok(Sandbox {
-            store,
-            linker,
-            stdout,
-            stderr,
-        })
-    }
-}
-
-/// An engine for code that runs once at build time: winch, wasmtime's baseline compiler,
-/// compiles several times faster than cranelift, which would spend more time optimising than
-/// the run takes.
-pub fn run_once_engine() -> Result<Engine> {
-    let mut config = Config::new();
-    config.strategy(Strategy::Winch).epoch_interruption(true);
-    Engine::new(&config)
-        .map_err(anyhow::Error::from)
-        .context("failed to set up wasmtime")
 }
 
 /// `pywasm._exports.register` refused an export (not callable, an annotation the ABI cannot
@@ -339,27 +388,6 @@ fn raised(traceback: &str, unavailable: &[Unavailable]) -> anyhow::Error {
 const PREINIT_HINT: &str = "pre-initialisation runs the entry module's top-level code at build \
 time, where nothing may be printed and no arguments, environment or files are available: move \
 that code into the entry function, or set `preinit = false` under [tool.pywasm]";
-
-/// The build-time clock: always 2000-01-01, so the snapshot does not depend on when it is taken.
-struct FixedClock;
-
-impl HostWallClock for FixedClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_nanos(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::from_secs(946_684_800)
-    }
-}
-
-impl HostMonotonicClock for FixedClock {
-    fn resolution(&self) -> u64 {
-        1
-    }
-    fn now(&self) -> u64 {
-        0
-    }
-}
 
 struct State<'a> {
     store: &'a mut Store<WasiP1Ctx>,

@@ -16,7 +16,7 @@ pub fn warm_caches(sdk: &Sdk, home: &SdkHome, shell: &Shell) -> Result<()> {
     timed(shell, "Prepared", || {
         let guest = GuestLayout::for_python(&sdk.python.minor);
         let files = collect::stdlib_files(&sdk.python.stdlib_dir(), &guest.stdlib_dir)?;
-        let compiler = Compiler::new(&sdk.python, home.cache("cwasm"), shell)?;
+        let compiler = Compiler::new(&sdk.python, home, shell)?;
         let compiled = compiler.stdlib(&files, Docstrings::default(), &home.cache("pyc"))?;
         let work = tempfile::Builder::new()
             .prefix("pywasm-prepare-")

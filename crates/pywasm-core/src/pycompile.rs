@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::collect::FileEntry;
 use crate::manifest::{EntryPoint, Origin};
 use crate::runtime::{Preopen, RunConfig, Runtime};
-use crate::sdk::PythonSdk;
+use crate::sdk::{PythonSdk, SdkHome};
 use crate::{Shell, fsutil};
 
 /// Runs inside python3.11.wasm. Reads the job file named by argv[1], writes one unchecked
@@ -199,6 +199,9 @@ def literal_module(called, name):
         parts, found = name.split("."), [name]
     return found if all(part.isidentifier() for part in parts) else []
 
+# The compiler's own imports keep their bytecode under a prefix (PYTHONPYCACHEPREFIX); what it
+# compiles goes to __pycache__ beside its source, where the module's importers look.
+sys.pycache_prefix = None
 with open(sys.argv[1], encoding="utf-8") as f:
     jobs = json.load(f)
 result = {"errors": [], "compiled": [], "undefined": [], "imports": {}}
@@ -237,6 +240,7 @@ with open("/out/result.json", "w", encoding="utf-8") as f:
 "#;
 
 const PYTHON_HOME: &str = "/usr/local";
+const COMPILER_PYCACHE: &str = "/pycache";
 
 #[derive(Serialize)]
 struct Jobs {
@@ -311,18 +315,27 @@ pub struct Compiler<'a> {
     runtime: Runtime,
     python: &'a PythonSdk,
     module: wasmtime::Module,
+    /// Where the compiler's own imports keep their bytecode between runs.
+    pycache: PathBuf,
     shell: &'a Shell,
 }
 
 impl<'a> Compiler<'a> {
-    /// Loads python3.11.wasm (compiled by cranelift once, then from `cache_dir`).
-    pub fn new(python: &'a PythonSdk, cache_dir: PathBuf, shell: &'a Shell) -> Result<Self> {
-        let runtime = Runtime::new(Some(cache_dir))?;
-        let module = runtime.load(&python.python_wasm())?;
+    /// Loads python3.11.wasm (compiled by cranelift once, then from the `cwasm` cache).
+    pub fn new(python: &'a PythonSdk, home: &SdkHome, shell: &'a Shell) -> Result<Self> {
+        let runtime = Runtime::new(Some(home.cache("cwasm")))?;
+        // The SDK's digest names python3.11.wasm: reading and hashing its 20 MB on every build
+        // to find its compiled code would cost more than the app's compile.
+        let wasm = python.python_wasm();
+        let key = format!("{}\n{}", python.digest, wasm.display());
+        let (module, _) = runtime
+            .load_keyed(key.as_bytes(), || Ok(fs_err::read(&wasm)?))
+            .with_context(|| format!("failed to compile `{}`", wasm.display()))?;
         Ok(Compiler {
             runtime,
             python,
             module,
+            pycache: home.cache("compiler-pycache").join(&python.digest),
             shell,
         })
     }
@@ -534,11 +547,23 @@ impl<'a> Compiler<'a> {
                 writable: false,
             });
         }
+        // The script's own imports (ast, json, importlib.util) would be compiled from source on
+        // every run, which took three quarters of the run; CPython keeps their bytecode under
+        // this prefix instead, written atomically, so concurrent builds may share it.
+        fs_err::create_dir_all(&self.pycache)?;
+        preopens.push(Preopen {
+            host: self.pycache.clone(),
+            guest: COMPILER_PYCACHE.into(),
+            writable: true,
+        });
         let config = RunConfig {
-            args: ["python", "-S", "-B", "-c", COMPILE_SCRIPT, "/out/jobs.json"]
+            args: ["python", "-S", "-c", COMPILE_SCRIPT, "/out/jobs.json"]
                 .map(String::from)
                 .to_vec(),
-            env: vec![("PYTHONHOME".into(), PYTHON_HOME.into())],
+            env: vec![
+                ("PYTHONHOME".into(), PYTHON_HOME.into()),
+                ("PYTHONPYCACHEPREFIX".into(), COMPILER_PYCACHE.into()),
+            ],
             preopens,
             ..RunConfig::default()
         };

@@ -66,8 +66,22 @@ impl Runtime {
 
     /// Loads and compiles `path`, reusing an earlier compilation from the cache directory.
     pub fn load(&self, path: &Path) -> Result<Module> {
+        let bytes = fs_err::read(path)?;
+        self.load_keyed(&bytes, || Ok(bytes.clone()))
+            .map(|(module, _)| module)
+            .with_context(|| format!("failed to compile `{}`", path.display()))
+    }
+
+    /// A module whose compiled code is cached under `key` (what the bytes are made from):
+    /// `bytes` is asked for only when the cache has none. Also whether the code was cached.
+    pub fn load_keyed(
+        &self,
+        key: &[u8],
+        bytes: impl FnOnce() -> Result<Vec<u8>>,
+    ) -> Result<(Module, bool)> {
         self.load_cached(
-            path,
+            key,
+            bytes,
             |engine, bytes| Module::new(engine, bytes),
             |engine, file| {
                 // SAFETY: the file was written by `Module::serialize` of this very engine
@@ -80,8 +94,10 @@ impl Runtime {
 
     /// [`Runtime::load`] for a WASI component.
     pub fn load_component(&self, path: &Path) -> Result<Component> {
+        let bytes = fs_err::read(path)?;
         self.load_cached(
-            path,
+            &bytes,
+            || Ok(bytes.clone()),
             |engine, bytes| Component::new(engine, bytes),
             |engine, file| {
                 // SAFETY: as in `load`, written by `Component::serialize` of this configuration.
@@ -89,23 +105,22 @@ impl Runtime {
             },
             Component::serialize,
         )
+        .map(|(component, _)| component)
+        .with_context(|| format!("failed to compile `{}`", path.display()))
     }
 
     fn load_cached<T>(
         &self,
-        path: &Path,
+        key: &[u8],
+        bytes: impl FnOnce() -> Result<Vec<u8>>,
         compile: impl Fn(&Engine, &[u8]) -> wasmtime::Result<T>,
         deserialize: impl Fn(&Engine, &Path) -> wasmtime::Result<T>,
         serialize: impl Fn(&T) -> wasmtime::Result<Vec<u8>>,
-    ) -> Result<T> {
-        let bytes = fs_err::read(path)?;
-        let compile = || {
-            compile(&self.engine, &bytes)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("failed to compile `{}`", path.display()))
-        };
+    ) -> Result<(T, bool)> {
+        let compile =
+            || -> Result<T> { compile(&self.engine, &bytes()?).map_err(anyhow::Error::from) };
         let Some(cache_dir) = &self.cache_dir else {
-            return compile();
+            return Ok((compile()?, false));
         };
         let mut engine_hash = DefaultHasher::new();
         self.engine
@@ -113,21 +128,21 @@ impl Runtime {
             .hash(&mut engine_hash);
         let key = format!(
             "{}-{:016x}.cwasm",
-            crate::fsutil::sha256_hex(&bytes),
+            crate::fsutil::sha256_hex(key),
             engine_hash.finish()
         );
         let cached = cache_dir.join(key);
         if cached.is_file()
             && let Ok(compiled) = deserialize(&self.engine, &cached)
         {
-            return Ok(compiled);
+            return Ok((compiled, true));
         }
         let compiled = compile()?;
         let serialized = serialize(&compiled)
             .map_err(anyhow::Error::from)
             .context("failed to serialize compiled code")?;
         crate::fsutil::atomic_write(&cached, &serialized)?;
-        Ok(compiled)
+        Ok((compiled, false))
     }
 
     /// Runs a WASI command to completion. A trap is an error; `proc_exit` is an exit code.

@@ -476,27 +476,62 @@ fn a_pure_fallback_is_one_warning_line() {
     }
 }
 
-/// A rebuild after an edit to the app's Python compiles no C: every object comes from the cache
-/// and only the image is assembled again, though each build has a new work directory.
+/// A rebuild after an edit to the app's Python compiles no C, though each build has a new work
+/// directory: every object comes from the cache. Pre-initialised (the default), the module links
+/// no image, so the linked module and its compiled code come from the cache too; without, only
+/// the image is assembled again and linked.
 #[test]
 fn a_rebuild_after_an_app_edit_compiles_no_c() {
     let dir = tempfile::tempdir().expect("temp dir");
     let project = dir.path().join("hello");
     copy_tree(&repo().join("examples/hello"), &project);
     let project_arg = project.display().to_string();
-    let build_after = |edit: &str| -> String {
+    let build_after = |edit: &str, flags: &[&str]| -> String {
         let cli = project.join("src/hello/cli.py");
         let mut text = std::fs::read_to_string(&cli).expect("read cli.py");
         text.push_str(edit);
         std::fs::write(&cli, text).expect("edit cli.py");
-        let out = pywasm(&["build", "--offline", "-v", &project_arg], repo());
+        let mut args = vec!["build", "--offline", "-v", &project_arg];
+        args.extend(flags);
+        let out = pywasm(&args, repo());
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{stderr}");
+        let run = pywasm(
+            &[
+                "run",
+                &project.join("dist/hello.wasm").display().to_string(),
+            ],
+            repo(),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout),
+            "Hello, world!\n",
+            "{stderr}"
+        );
         stderr
     };
-    build_after("\n# first edit\n");
-    let again = build_after("\n# second edit\n");
-    let compiled: Vec<&str> = again.lines().filter(|l| l.contains(" -c ")).collect();
+    let compiled = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains(" -c "))
+            .map(String::from)
+            .collect()
+    };
+
+    build_after("\n_FIRST_EDIT = 1\n", &[]);
+    let again = build_after("\n_SECOND_EDIT = 2\n", &[]);
+    assert_eq!(compiled(&again), Vec::<String>::new(), "{again}");
+    assert!(
+        !again.contains("linked.wasm"),
+        "the module was linked:\n{again}"
+    );
+    assert!(
+        again.contains("the linked module's compiled code came from the cache"),
+        "{again}"
+    );
+
+    build_after("\n_THIRD_EDIT = 3\n", &["--no-preinit"]);
+    let again = build_after("\n_FOURTH_EDIT = 4\n", &["--no-preinit"]);
+    let compiled = compiled(&again);
     assert_eq!(compiled.len(), 1, "{again}");
     assert!(compiled[0].contains(" -c image.S "), "{again}");
     assert!(

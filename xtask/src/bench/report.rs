@@ -121,9 +121,14 @@ fn markdown(rows: &[Row], env: &Environment) -> String {
          CPython's. \"precompiled\" runs a `wasmtime compile` output; \"compiling\" runs the \
          `.wasm` with wasmtime's cache off; node compiles on every run. Peak memory is the \
          runtime process's maximum resident set (wasmtime, precompiled). Cold builds start from \
-         empty pywasm caches with the SDK and wheels already fetched; warm builds follow a \
-         one-line change to the app. n = {} unless shown.\n",
-        env.cpu, env.wasmtime, env.node, env.native, env.runs
+         empty pywasm caches with the SDK and wheels already fetched; a warm build is the \
+         median of {} rebuilds, each after a one-line change to the app. n = {} unless shown.\n",
+        env.cpu,
+        env.wasmtime,
+        env.node,
+        env.native,
+        super::rows::WARM_BUILDS,
+        env.runs
     );
     let _ = writeln!(
         out,

@@ -91,7 +91,7 @@ pub fn describe(module: &[u8], library: &Library) -> Result<Description> {
     let compiled = wasmtime::Module::new(&engine, module)
         .map_err(anyhow::Error::from)
         .context("failed to compile the library to read its exports' types")?;
-    let sandbox = Sandbox::new(&engine, &compiled, true, &[])?;
+    let sandbox = Sandbox::new(&engine, &compiled, true, &[], None)?;
     let (mut store, stderr) = (sandbox.store, sandbox.stderr);
     let failed = |what: &str, err: wasmtime::Error| {
         let stderr = String::from_utf8_lossy(&stderr.contents()).into_owned();

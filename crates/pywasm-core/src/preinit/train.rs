@@ -9,6 +9,7 @@
 //! line. `templates/main.c.in` (`PYWASM_TRAIN_CMD`) holds the guest's side.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
@@ -55,8 +56,13 @@ pub fn imports(found: &[String]) -> (String, String) {
 }
 
 /// Runs the entry function of the instrumented command `module` once with `args`.
-pub fn run(engine: &Engine, module: &Module, args: &[String]) -> Result<Training> {
-    let sandbox = Sandbox::new(engine, module, false, &[request(args)])?;
+pub fn run(
+    engine: &Engine,
+    module: &Module,
+    args: &[String],
+    image_dir: &Path,
+) -> Result<Training> {
+    let sandbox = Sandbox::new(engine, module, false, &[request(args)], Some(image_dir))?;
     let (mut store, stderr) = (sandbox.store, sandbox.stderr);
     let instance = sandbox
         .linker
