@@ -36,12 +36,7 @@ pub fn dist(shell: &Shell, repo: &Path, args: &DistArgs) -> Result<()> {
     let binary = if args.dev {
         crate::build_dev_binary(shell)?
     } else {
-        run(
-            shell,
-            "build pywasm",
-            crate::cargo().args(["build", "--quiet", "--release", "--package", "pywasm"]),
-        )?;
-        target.join("release").join(exe("pywasm"))
+        crate::build_release_binary(shell)?
     };
     if out.exists() {
         fs_err::remove_dir_all(&out)?;

@@ -208,6 +208,18 @@ fn build_dev_binary(shell: &Shell) -> Result<PathBuf> {
         .join(format!("pywasm{}", std::env::consts::EXE_SUFFIX)))
 }
 
+/// Builds the pywasm binary as users get it (the release profile) and returns its path.
+fn build_release_binary(shell: &Shell) -> Result<PathBuf> {
+    run(
+        shell,
+        "build pywasm",
+        cargo().args(["build", "--quiet", "--release", "--package", "pywasm"]),
+    )?;
+    Ok(target_dir()
+        .join("release")
+        .join(format!("pywasm{}", std::env::consts::EXE_SUFFIX)))
+}
+
 /// Cargo's target directory: `CARGO_TARGET_DIR`, else `target/` in the repository.
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
