@@ -486,10 +486,16 @@ fn a_rebuild_after_an_app_edit_compiles_no_c() {
     let project = dir.path().join("hello");
     copy_tree(&repo().join("examples/hello"), &project);
     let project_arg = project.display().to_string();
+    // Each edit is new to the shared cache: an edit an earlier run made would find its snapshot
+    // there, and the rebuild would never reach the pre-initialisation this test is about.
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
     let build_after = |edit: &str, flags: &[&str]| -> String {
         let cli = project.join("src/hello/cli.py");
         let mut text = std::fs::read_to_string(&cli).expect("read cli.py");
-        text.push_str(edit);
+        text.push_str(&format!("{edit}_RUN = {unique}\n"));
         std::fs::write(&cli, text).expect("edit cli.py");
         let mut args = vec!["build", "--offline", "-v", &project_arg];
         args.extend(flags);
