@@ -425,8 +425,7 @@ mod tests {
         }
         assert!(main.contains("#define PYWASM_ENTRY_MODULE \"hello.cli\""));
         assert!(
-            main.contains("run_entry(PYWASM_RUN_CMD)")
-                && main.contains("run_entry(PYWASM_CALL_CMD)")
+            main.contains("run_entry(PYWASM_RUN_CMD)") && main.contains("\"    \" PYWASM_CALL_CMD")
         );
     }
 
