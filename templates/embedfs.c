@@ -2,9 +2,11 @@
  * A read-only file system embedded in the module: the calls of templates/wasi_fs.c for
  * descriptors of the embedded tree, so the module needs no preopened directory from the host.
  *
- * The image layout is written by `crates/pywasm-core/src/bundle.rs`; keep the two in step.
- * Compressed files are inflated by templates/inflate.c.
+ * The image layout is bundle.rs's (crates/pywasm-core/src/bundle.rs): pywasm generates
+ * pywasm_image_format.h from it, and the structs below are checked against that header when this
+ * file compiles. Compressed files are inflated by templates/inflate.c.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +15,17 @@
 #include <wasi/libc.h>
 
 #include "pywasm_fs.h"
+#include "pywasm_image_format.h"
 
-#define IMAGE_MAGIC "PYWFS\0\2\0"
-#define NODE_FILE 0u
-#define NODE_DIR 1u
+#define IMAGE_MAGIC PYWASM_IMAGE_MAGIC
+#define NODE_FILE PYWASM_NODE_FILE
+#define NODE_DIR PYWASM_NODE_DIR
 /* A file whose bytes were dropped at build time because the pre-initialised snapshot holds what
  * they were read into (see pywasm_embedfs_drop): it reads as absent. */
-#define NODE_DROPPED 2u
+#define NODE_DROPPED PYWASM_NODE_DROPPED
 /* A file stored as raw DEFLATE (`stored_size` bytes for `size`), inflated when it is first read
  * through a descriptor (templates/inflate.c). */
-#define NODE_DEFLATED 3u
+#define NODE_DEFLATED PYWASM_NODE_DEFLATED
 
 /* Descriptors of the embedded tree live far above anything a host hands out, so the host's own
  * preopens and open files keep their numbers. */
@@ -65,6 +68,18 @@ struct image_mount {
     uint32_t node;
     uint32_t reserved;
 };
+
+/* Every field where bundle.rs writes it, and no struct longer than what it writes. */
+#define CHECK_FIELD(type, field, offset, size)                                                     \
+    _Static_assert(offsetof(struct type, field) == (offset) &&                                     \
+                       sizeof(((struct type *)0)->field) == (size),                                \
+                   "struct " #type ": " #field " is not where bundle.rs writes it");
+#define CHECK_STRUCT(type, size)                                                                   \
+    _Static_assert(sizeof(struct type) == (size), "struct " #type " is not bundle.rs's size");
+PYWASM_IMAGE_FIELDS(CHECK_FIELD)
+PYWASM_IMAGE_STRUCTS(CHECK_STRUCT)
+#undef CHECK_FIELD
+#undef CHECK_STRUCT
 
 struct open_file {
     uint32_t node;

@@ -18,6 +18,8 @@ pub const FS_H: (&str, &str) = (
     "pywasm_fs.h",
     include_str!("../../../templates/pywasm_fs.h"),
 );
+/// The image layout, generated from bundle.rs (`crate::bundle::c_header`); embedfs.c includes it.
+pub const IMAGE_FORMAT_H: &str = "pywasm_image_format.h";
 /// Linked into library builds only: the ABI of docs/abi.md, and the header main.c shares with it.
 const LIBRARY_C: (&str, &str) = ("library.c", include_str!("../../../templates/library.c"));
 pub const LIBRARY_H: (&str, &str) = (
@@ -285,6 +287,7 @@ pub fn write_sources(
         fs_err::write(path, text)?;
     }
     fs_err::write(work.join(FS_H.0), FS_H.1)?;
+    fs_err::write(work.join(IMAGE_FORMAT_H), crate::bundle::c_header())?;
     fs_err::write(work.join(LIBRARY_H.0), LIBRARY_H.1)?;
     if let Some(image_s) = &generated.image_s {
         fs_err::write(image_s, render_image(image, image_size)?)?;

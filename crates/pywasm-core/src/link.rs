@@ -188,6 +188,7 @@ fn object_key(sdk: &Sdk, source: &Path, flags: &[String]) -> Result<String> {
         crate::codegen::FS_H.1
     );
     key.push_str(crate::codegen::LIBRARY_H.1);
+    key.push_str(&crate::bundle::c_header());
     key.push_str(&crate::fsutil::sha256_hex(&fs_err::read(source)?));
     Ok(format!(
         "{}.o",
