@@ -175,7 +175,12 @@ pub fn call_component_natively(
     calls: &[(&str, Value)],
     scratch: &Path,
 ) -> Result<Vec<Value>> {
-    let mut dirs: Vec<String> = vec![repo().join("templates/guest").display().to_string()];
+    let mut dirs: Vec<String> = vec![
+        repo()
+            .join("crates/pywasm-core/templates/guest")
+            .display()
+            .to_string(),
+    ];
     dirs.extend(path.iter().map(|p| p.display().to_string()));
     let request = json!({
         "path": dirs,

@@ -433,7 +433,12 @@ pub fn native_request(
     scratch: &Path,
     mode: NativeMode,
 ) -> Result<String> {
-    let mut dirs: Vec<String> = vec![repo().join("templates/guest").display().to_string()];
+    let mut dirs: Vec<String> = vec![
+        repo()
+            .join("crates/pywasm-core/templates/guest")
+            .display()
+            .to_string(),
+    ];
     dirs.extend(path.iter().map(|p| p.display().to_string()));
     let mut request = json!({
         "path": dirs,

@@ -27,6 +27,17 @@ pub fn ci(shell: &Shell) -> Result<()> {
         "check the wasmer host's formatting",
         &mut wasmer::host_cargo(&["fmt", "--", "--check"]),
     )?;
+    // pywasm-core's package holds everything it embeds (tests/packaged.rs checks the paths; the
+    // verifying build would compile its dependencies a second time, with its features alone).
+    let package = [
+        "package",
+        "-p",
+        "pywasm-core",
+        "--allow-dirty",
+        "--no-verify",
+    ];
+    shell.status("Running", &format!("cargo {}", package.join(" ")));
+    run_streaming(shell, "package pywasm-core", cargo().args(package))?;
     let rust_checks = spawn_rust_checks(shell);
     let phase = Instant::now();
     let prepared = fetch_sdk(shell, &default_fetch()).and_then(|()| {

@@ -11,45 +11,33 @@ use crate::library::{Library, ModuleKind, WitNames};
 use crate::plan::BuildPlan;
 use crate::preinit::Teardown;
 
-const MAIN_TEMPLATE: &str = include_str!("../../../templates/main.c.in");
-const IMAGE_TEMPLATE: &str = include_str!("../../../templates/image.S.in");
+const MAIN_TEMPLATE: &str = include_str!("../templates/main.c.in");
+const IMAGE_TEMPLATE: &str = include_str!("../templates/image.S.in");
 /// The header every generated C source includes.
-pub const FS_H: (&str, &str) = (
-    "pywasm_fs.h",
-    include_str!("../../../templates/pywasm_fs.h"),
-);
+pub const FS_H: (&str, &str) = ("pywasm_fs.h", include_str!("../templates/pywasm_fs.h"));
 /// The image layout, generated from bundle.rs (`crate::bundle::c_header`); embedfs.c includes it.
 pub const IMAGE_FORMAT_H: &str = "pywasm_image_format.h";
 /// Linked into library builds only: the ABI of docs/abi.md, and the header main.c shares with it.
-const LIBRARY_C: (&str, &str) = ("library.c", include_str!("../../../templates/library.c"));
+const LIBRARY_C: (&str, &str) = ("library.c", include_str!("../templates/library.c"));
 pub const LIBRARY_H: (&str, &str) = (
     "pywasm_library.h",
-    include_str!("../../../templates/pywasm_library.h"),
+    include_str!("../templates/pywasm_library.h"),
 );
 /// Linked into component builds only: non-zero exit statuses through `exit-with-code`.
-const EXIT_CODE_C: (&str, &str) = (
-    "exit_code.c",
-    include_str!("../../../templates/exit_code.c"),
-);
+const EXIT_CODE_C: (&str, &str) = ("exit_code.c", include_str!("../templates/exit_code.c"));
 /// Linked into libraries built as components only: their typed exports (docs/abi.md).
-const COMPONENT_C: (&str, &str) = (
-    "component.c",
-    include_str!("../../../templates/component.c"),
-);
+const COMPONENT_C: (&str, &str) = ("component.c", include_str!("../templates/component.c"));
 /// Linked into pre-initialised builds only: the build-time read of the image they link none of.
-const BUILD_IMAGE_C: (&str, &str) = (
-    "build_image.c",
-    include_str!("../../../templates/build_image.c"),
-);
+const BUILD_IMAGE_C: (&str, &str) = ("build_image.c", include_str!("../templates/build_image.c"));
 /// The module's own runtime below wasi-libc, the same in every build: file calls routed to the
 /// embedded image, the in-memory /tmp or the host; absolute-time sleeps made relative, for hosts
 /// that ignore the flag (node).
 const RUNTIME_C: [(&str, &str); 5] = [
-    ("wasi_fs.c", include_str!("../../../templates/wasi_fs.c")),
-    ("embedfs.c", include_str!("../../../templates/embedfs.c")),
-    ("inflate.c", include_str!("../../../templates/inflate.c")),
-    ("memfs.c", include_str!("../../../templates/memfs.c")),
-    ("clock.c", include_str!("../../../templates/clock.c")),
+    ("wasi_fs.c", include_str!("../templates/wasi_fs.c")),
+    ("embedfs.c", include_str!("../templates/embedfs.c")),
+    ("inflate.c", include_str!("../templates/inflate.c")),
+    ("memfs.c", include_str!("../templates/memfs.c")),
+    ("clock.c", include_str!("../templates/clock.c")),
 ];
 
 /// The C and assembly sources of one build, written into the work directory.

@@ -29,19 +29,19 @@ const RESERVED_PREFIXES: [&str; 3] = ["pywasm_", "wizer", "__"];
 const GUEST_PACKAGE: [(&str, &str); 4] = [
     (
         "__init__.py",
-        include_str!("../../../templates/guest/pywasm/__init__.py"),
+        include_str!("../templates/guest/pywasm/__init__.py"),
     ),
     (
         "_codec.py",
-        include_str!("../../../templates/guest/pywasm/_codec.py"),
+        include_str!("../templates/guest/pywasm/_codec.py"),
     ),
     (
         "_exports.py",
-        include_str!("../../../templates/guest/pywasm/_exports.py"),
+        include_str!("../templates/guest/pywasm/_exports.py"),
     ),
     (
         "_host.py",
-        include_str!("../../../templates/guest/pywasm/_host.py"),
+        include_str!("../templates/guest/pywasm/_host.py"),
     ),
 ];
 
@@ -49,11 +49,11 @@ const GUEST_PACKAGE: [(&str, &str); 4] = [
 const GUEST_COMPONENT: [(&str, &str); 2] = [
     (
         "_canon.py",
-        include_str!("../../../templates/guest/pywasm/_canon.py"),
+        include_str!("../templates/guest/pywasm/_canon.py"),
     ),
     (
         "_component.py",
-        include_str!("../../../templates/guest/pywasm/_component.py"),
+        include_str!("../templates/guest/pywasm/_component.py"),
     ),
 ];
 

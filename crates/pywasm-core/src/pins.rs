@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 /// The repository's `wasi-sdk.toml`, compiled into the binary.
-pub const EMBEDDED: &str = include_str!("../../../wasi-sdk.toml");
+pub const EMBEDDED: &str = include_str!("../wasi-sdk.toml");
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -23,8 +23,8 @@ use crate::pip::Pip;
 use crate::plan::{SourceKind, SourceRoot};
 use crate::{Shell, process, run};
 
-const RUNNER_TEMPLATE: &str = include_str!("../../../templates/test_runner.py");
-const NODE_HOST: &str = include_str!("../../../templates/run_node.mjs");
+const RUNNER_TEMPLATE: &str = include_str!("../templates/test_runner.py");
+const NODE_HOST: &str = include_str!("../templates/run_node.mjs");
 /// The runner's module name; the leading underscore keeps it clear of the project's own.
 const RUNNER_MODULE: &str = "_pywasm_test";
 /// Where the module writes its report, a host directory preopened for that alone.

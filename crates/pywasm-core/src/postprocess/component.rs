@@ -19,7 +19,7 @@ pub fn adapter_sha256() -> String {
 }
 
 /// The WIT of the exit import, embedded as the module's `component-type` metadata.
-const EXIT_WIT: &str = include_str!("../../../../templates/wasi-cli-exit.wit");
+const EXIT_WIT: &str = include_str!("../../templates/wasi-cli-exit.wit");
 
 pub fn encode(module: &[u8]) -> Result<Vec<u8>> {
     let mut module = module.to_vec();
