@@ -248,7 +248,9 @@ pub fn python_cflags(sdk: &Sdk) -> Vec<String> {
     flags
 }
 
-fn emulation_defines() -> impl Iterator<Item = String> {
+/// The `-D_WASI_EMULATED_*` defines of the WASI emulations this SDK's libpython was built with,
+/// which every C file that includes wasi-libc's headers with them needs.
+pub fn emulation_defines() -> impl Iterator<Item = String> {
     EMULATED
         .iter()
         .map(|e| format!("-D_WASI_EMULATED_{}", e.to_uppercase().replace('-', "_")))

@@ -308,10 +308,7 @@ impl Builder<'_> {
 const OPTIMISE: [&str; 2] = ["-O2", "-g0"];
 
 fn emulation_defines() -> Vec<String> {
-    ["SIGNAL", "GETPID", "PROCESS_CLOCKS"]
-        .iter()
-        .map(|e| format!("-D_WASI_EMULATED_{e}"))
-        .collect()
+    pywasm_core::link::emulation_defines().collect()
 }
 
 /// `CARGO`/`RUSTC` from the environment as `PYWASM_CARGO`/`PYWASM_RUSTC`, else Debian's
