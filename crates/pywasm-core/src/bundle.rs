@@ -91,9 +91,26 @@ const fn struct_size(fields: &[(&str, usize)]) -> usize {
     size
 }
 
-const HEADER_SIZE: usize = struct_size(LAYOUT[0].1);
-const NODE_SIZE: usize = struct_size(LAYOUT[1].1);
-const MOUNT_SIZE: usize = struct_size(LAYOUT[2].1);
+/// Indexes of the structs in [`LAYOUT`].
+const HEADER: usize = 0;
+const NODE: usize = 1;
+const MOUNT: usize = 2;
+
+const HEADER_SIZE: usize = struct_size(LAYOUT[HEADER].1);
+const NODE_SIZE: usize = struct_size(LAYOUT[NODE].1);
+const MOUNT_SIZE: usize = struct_size(LAYOUT[MOUNT].1);
+
+/// Where [`LAYOUT`] puts the field `name` of struct `index`: (offset, bytes).
+fn field(index: usize, name: &str) -> (usize, usize) {
+    let mut offset = 0;
+    for (field, size) in LAYOUT[index].1 {
+        if *field == name {
+            return (offset, *size);
+        }
+        offset += size;
+    }
+    unreachable!("the image layout has no field `{name}`")
+}
 
 /// `pywasm_image_format.h`, which `templates/embedfs.c` includes: the magic, the node kinds and
 /// every field's offset and size, from which it checks its structs with static asserts.
@@ -396,23 +413,25 @@ pub fn read_image(haystack: &[u8]) -> Result<Vec<ImageFile<'_>>> {
         bail!("the module holds no pywasm file system image");
     };
     let image = &haystack[start..];
-    let u32_at = |at: usize| -> Result<usize> {
+    // The field `name` of struct `index` of the layout, in the struct at `base`.
+    let value = |base: usize, index: usize, name: &str| -> Result<usize> {
+        let (offset, size) = field(index, name);
         let bytes = image
-            .get(at..at + 4)
+            .get(base + offset..base + offset + size)
             .ok_or_else(|| anyhow::anyhow!("the image is truncated"))?;
-        Ok(u32::from_le_bytes(bytes.try_into()?) as usize)
+        let mut le = [0u8; 8];
+        le[..size].copy_from_slice(bytes);
+        Ok(usize::try_from(u64::from_le_bytes(le))?)
     };
-    let u64_at = |at: usize| -> Result<usize> {
-        let bytes = image
-            .get(at..at + 8)
-            .ok_or_else(|| anyhow::anyhow!("the image is truncated"))?;
-        Ok(usize::try_from(u64::from_le_bytes(bytes.try_into()?))?)
-    };
-    let (node_count, nodes_offset) = (u32_at(8)?, u32_at(16)?);
-    let (names_offset, data_offset) = (u32_at(24)?, u64_at(32)?);
+    let header = |name: &str| value(0, HEADER, name);
+    let (node_count, nodes_offset) = (header("node_count")?, header("nodes_offset")?);
+    let (names_offset, data_offset) = (header("names_offset")?, header("data_offset")?);
+    let node_field = |node: usize, name: &str| value(nodes_offset + node * NODE_SIZE, NODE, name);
     let name_of = |node: usize| -> Result<String> {
-        let base = nodes_offset + node * NODE_SIZE;
-        let (offset, len) = (u32_at(base)?, u32_at(base + 4)?);
+        let (offset, len) = (
+            node_field(node, "name_offset")?,
+            node_field(node, "name_len")?,
+        );
         let at = names_offset + offset;
         let bytes = image
             .get(at..at + len)
@@ -422,21 +441,20 @@ pub fn read_image(haystack: &[u8]) -> Result<Vec<ImageFile<'_>>> {
     let mut paths: Vec<String> = vec![String::new(); node_count];
     let mut files = Vec::new();
     for node in 1..node_count {
-        let base = nodes_offset + node * NODE_SIZE;
-        let parent = u32_at(base + 8)?;
+        let parent = node_field(node, "parent")?;
         if parent >= node {
             bail!("the image's node {node} has a bad parent");
         }
         paths[node] = format!("{}/{}", paths[parent], name_of(node)?);
-        let kind = u32_at(base + 12)?;
+        let kind = node_field(node, "kind")?;
         if kind == KIND_DROPPED as usize {
             files.push(ImageFile {
                 path: paths[node].clone(),
                 contents: None,
             });
         } else if kind != KIND_DIR as usize {
-            let (offset, size) = (u64_at(base + 24)?, u64_at(base + 32)?);
-            let stored_size = u64_at(base + 40)?;
+            let (offset, size) = (node_field(node, "data_offset")?, node_field(node, "size")?);
+            let stored_size = node_field(node, "stored_size")?;
             let out_of_bounds = || anyhow::anyhow!("`{}` is out of bounds", paths[node]);
             let at = data_offset.checked_add(offset).ok_or_else(out_of_bounds)?;
             let stored = image
@@ -658,18 +676,6 @@ mod tests {
         assert_eq!(u64_at(&image, 40), 1_700_000_000_000_000_000);
     }
 
-    /// Where the layout table puts `name` in struct `index` of [`LAYOUT`]: (offset, bytes).
-    fn field(index: usize, name: &str) -> (usize, usize) {
-        let mut offset = 0;
-        for (field, size) in LAYOUT[index].1 {
-            if *field == name {
-                return (offset, *size);
-            }
-            offset += size;
-        }
-        panic!("no field {name}");
-    }
-
     /// The table that embedfs.c checks its structs against is the one the writer follows: every
     /// header, node and mount field read through the table holds what the image says.
     #[test]
@@ -680,9 +686,9 @@ mod tests {
             8 => u64_at(&image, base + offset),
             _ => unreachable!(),
         };
-        let header = |name| value(0, field(0, name)) as usize;
+        let header = |name| value(0, field(HEADER, name)) as usize;
         assert_eq!(&image[..8], MAGIC);
-        assert_eq!(field(0, "magic"), (0, 8));
+        assert_eq!(field(HEADER, "magic"), (0, 8));
         let (nodes, count) = (header("nodes_offset"), header("node_count"));
         let (mounts, mount_count) = (header("mounts_offset"), header("mount_count"));
         assert_eq!((nodes, mount_count), (HEADER_SIZE, 2));
@@ -690,7 +696,7 @@ mod tests {
         assert_eq!(header("names_offset"), mounts + mount_count * MOUNT_SIZE);
         assert_eq!(header("data_offset") % 16, 0);
         assert_eq!(header("mtime_ns"), 1_700_000_000_000_000_000);
-        let node = |i: usize, name| value(nodes + i * NODE_SIZE, field(1, name));
+        let node = |i: usize, name| value(nodes + i * NODE_SIZE, field(NODE, name));
         let file = (0..count)
             .find(|&i| node(i, "kind") == u64::from(KIND_FILE) && node(i, "size") == 8)
             .expect("a.py's node");
@@ -699,7 +705,7 @@ mod tests {
         assert_eq!(node(parent, "kind"), u64::from(KIND_DIR));
         assert_eq!(node(parent, "child_count"), 1);
         assert_eq!(node(parent, "first_child") as usize, file);
-        let mount = |i: usize, name| value(mounts + i * MOUNT_SIZE, field(2, name));
+        let mount = |i: usize, name| value(mounts + i * MOUNT_SIZE, field(MOUNT, name));
         assert_eq!(
             mount(0, "node") as usize,
             parent,
