@@ -213,12 +213,14 @@ def main(job_path, out_dir="/out"):
         with open(out, "wb") as f:
             f.write(_code_to_hash_pyc(code, importlib.util.source_hash(source), False))
         result["compiled"].append([job["filename"], pyc])
+        # The tree compiled above serves both: stripping docstrings changes no import and no
+        # definition, and compile() leaves the tree as it was.
         try:
-            result["imports"][job["filename"]] = imports(ast.parse(source))
+            result["imports"][job["filename"]] = imports(tree)
         except (SyntaxError, ValueError, RecursionError):
             pass
         for index, entry in enumerate(jobs["entries"]):
-            if entry["filename"] == job["filename"] and not defines(ast.parse(source), entry["name"]):
+            if entry["filename"] == job["filename"] and not defines(tree, entry["name"]):
                 result["undefined"].append(index)
     with open(out_dir + "/result.json", "w", encoding="utf-8") as f:
         json.dump(result, f)
