@@ -81,7 +81,7 @@ impl Extensions {
         }
         let text = fs_err::read_to_string(&path)?;
         let meta: MetadataFile = toml::from_str(&text).map_err(|e| {
-            let at = crate::manifest::locate(&path, &text, e.span());
+            let at = crate::diagnostic::locate(&path, &text, e.span());
             anyhow::anyhow!("`{at}` in the wheel of `{dist}`: {}", e.message().trim())
         })?;
         let wrong = |what: String| {

@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod codegen;
 pub mod collect;
 pub mod describe;
+pub mod diagnostic;
 pub mod doctor;
 pub mod extensions;
 pub mod fsutil;

@@ -8,7 +8,8 @@ use std::path::Path;
 use anyhow::Result;
 use toml::Spanned;
 
-use crate::manifest::{EntryPoint, Origin};
+use crate::diagnostic::Origin;
+use crate::manifest::EntryPoint;
 use crate::plan::{SourceKind, SourceRoot};
 
 /// The version of `docs/abi.md` a library module follows, recorded in its build manifest.

@@ -99,7 +99,7 @@ impl Lock {
         }
         let text = fs_err::read_to_string(&path)?;
         let lock: Lock = toml::from_str(&text).map_err(|e| {
-            let at = crate::manifest::locate(&path, &text, e.span());
+            let at = crate::diagnostic::locate(&path, &text, e.span());
             anyhow::anyhow!(
                 "`{at}`: {}\n  = help: the lock is written by pywasm; delete it and run `pywasm lock`",
                 e.message().trim()

@@ -2,7 +2,6 @@
 //! `[tool.pywasm]` in which unknown keys are refused with their location.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -10,6 +9,7 @@ use anyhow::Result;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::diagnostic::{Located, Origin};
 use crate::imports::StdlibMode;
 use crate::library::ModuleKind;
 use crate::postprocess::optimize::{Optimize, Profile};
@@ -207,89 +207,6 @@ pub struct DependencySpec {
     pub require_extensions: Vec<Located<String>>,
 }
 
-/// A value with the place in `pyproject.toml` it came from, for errors found later.
-#[derive(Clone, Debug)]
-pub struct Located<T> {
-    pub value: T,
-    pub origin: Origin,
-}
-
-/// `pyproject.toml:7:9` and the line itself, rendered into errors.
-#[derive(Clone, Debug)]
-pub struct Origin {
-    pub path: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    pub source_line: String,
-    pub width: usize,
-}
-
-impl Origin {
-    pub fn new(path: &Path, text: &str, span: Range<usize>) -> Origin {
-        let start = span.start.min(text.len());
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        let line = text[..start].matches('\n').count() + 1;
-        let column = text[line_start..start].chars().count() + 1;
-        let width = text[start..span.end.clamp(start, line_end)]
-            .chars()
-            .count()
-            .max(1);
-        Origin {
-            path: path.to_path_buf(),
-            line,
-            column,
-            source_line: text[line_start..line_end]
-                .trim_end_matches('\r')
-                .to_string(),
-            width,
-        }
-    }
-
-    /// A value given on the command line, shown as `--flag value` in errors.
-    pub fn command_line(flag: &str, value: &str) -> Origin {
-        let text = format!("{flag} {value}");
-        Origin::new(Path::new("command line"), &text, flag.len() + 1..text.len())
-    }
-
-    /// An error message pointing at this place, rustc style, with an optional hint.
-    pub fn error(&self, message: &str, help: Option<&str>) -> anyhow::Error {
-        let gutter = self.line.to_string().len();
-        let mut text = format!(
-            "{message}\n{:gutter$}--> {}:{}:{}\n",
-            "",
-            self.path.display(),
-            self.line,
-            self.column
-        );
-        let _ = writeln!(text, "{:gutter$} |", "");
-        let _ = writeln!(text, "{} | {}", self.line, self.source_line);
-        let _ = write!(
-            text,
-            "{:gutter$} | {:pad$}{}",
-            "",
-            "",
-            "^".repeat(self.width),
-            pad = self.column - 1
-        );
-        if let Some(help) = help {
-            let _ = write!(text, "\n{:gutter$} = help: {help}", "");
-        }
-        anyhow::anyhow!(text)
-    }
-}
-
-/// `path:line:column` for a byte span of `text`, or just the path without one.
-pub fn locate(path: &Path, text: &str, span: Option<Range<usize>>) -> String {
-    match span {
-        Some(span) => {
-            let origin = Origin::new(path, text, span);
-            format!("{}:{}:{}", path.display(), origin.line, origin.column)
-        }
-        None => path.display().to_string(),
-    }
-}
-
 /// The function a module runs: `module:attr`, where both may be dotted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryPoint {
@@ -297,13 +214,6 @@ pub struct EntryPoint {
     pub attr: String,
     pub origin: Option<Origin>,
 }
-
-impl PartialEq for Origin {
-    fn eq(&self, other: &Self) -> bool {
-        (&self.path, self.line, self.column) == (&other.path, other.line, other.column)
-    }
-}
-impl Eq for Origin {}
 
 impl EntryPoint {
     /// Parses `pkg.mod:func` (an entry-point object reference without extras).

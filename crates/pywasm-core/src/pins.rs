@@ -178,7 +178,7 @@ impl Pins {
         let pins: Pins = toml::from_str(text).map_err(|e| {
             anyhow::anyhow!(
                 "{}\n{}",
-                crate::manifest::locate(origin, text, e.span()),
+                crate::diagnostic::locate(origin, text, e.span()),
                 e.message()
             )
         })?;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::library::{ModuleKind, WitNames};
-use crate::manifest::Origin;
+use crate::diagnostic::Origin;
 use crate::postprocess::optimize::Optimize;
 use crate::preinit::Teardown;
 use crate::pycompile::Docstrings;

@@ -12,7 +12,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::collect::FileEntry;
-use crate::manifest::{EntryPoint, Origin};
+use crate::diagnostic::Origin;
+use crate::manifest::EntryPoint;
 use crate::runtime::{Preopen, RunConfig, Runtime};
 use crate::sdk::{PythonSdk, SdkHome};
 use crate::{Shell, fsutil};

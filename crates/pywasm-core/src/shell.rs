@@ -156,7 +156,13 @@ impl Shell {
     /// `error` event.
     pub fn error(&self, err: &anyhow::Error) {
         let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
-        let event = json!({"reason": "error", "message": err.to_string(), "causes": causes});
+        let diagnostic = crate::diagnostic::Diagnostic::find(err);
+        let event = json!({
+            "reason": "error",
+            "message": err.to_string(),
+            "causes": causes,
+            "diagnostic": diagnostic,
+        });
         if !self.json(event) {
             eprintln!("{}", render_error(err));
         }

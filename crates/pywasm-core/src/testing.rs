@@ -18,7 +18,8 @@ use serde::Deserialize;
 
 use crate::build::{self, BuildOptions};
 use crate::collect;
-use crate::manifest::{EntryPoint, Located, Manifest, Origin};
+use crate::diagnostic::{Located, Origin};
+use crate::manifest::{EntryPoint, Manifest};
 use crate::pip::Pip;
 use crate::plan::{SourceKind, SourceRoot};
 use crate::{Shell, process, run};

@@ -143,7 +143,7 @@ impl Recipe {
     pub fn load(path: &Path) -> Result<(Recipe, String)> {
         let text = fs_err::read_to_string(path)?;
         let recipe: Recipe = toml::from_str(&text).map_err(|e| {
-            let at = pywasm_core::manifest::locate(path, &text, e.span());
+            let at = pywasm_core::diagnostic::locate(path, &text, e.span());
             anyhow::anyhow!("`{at}`: {}", e.message().trim())
         })?;
         for module in &recipe.modules {

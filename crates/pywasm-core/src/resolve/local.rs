@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 
 use super::ResolveContext;
 use crate::fsutil;
-use crate::manifest::{DependencySpec, Located};
+use crate::diagnostic::Located;
+use crate::manifest::DependencySpec;
 use crate::wheel::{self, WheelName};
 
 /// A wheel or sdist `[tool.pywasm] wheels` provides.
