@@ -97,7 +97,7 @@ fn every_call_answers_as_natively_on_every_host() {
     );
     for preinit in [true, false] {
         let built = project
-            .build_with(|o| o.preinit = Some(preinit))
+            .build_with(|o| o.overrides.preinit = Some(preinit))
             .expect("build");
         let (hosts, printed) = call_on_every_host(&built.output, &calls, &project.root).unwrap();
         for (host, answers) in hosts {
@@ -503,7 +503,7 @@ fn typed_components_answer_as_natively() {
 
     for preinit in [true, false] {
         let built = project
-            .build_with(|o| o.preinit = Some(preinit))
+            .build_with(|o| o.overrides.preinit = Some(preinit))
             .expect("build");
         assert!(wasmparser::Parser::is_component(
             &fs_err::read(&built.output).unwrap()

@@ -90,7 +90,9 @@ fn custom_sections(module: &Path) -> Vec<String> {
 /// Optimised vs the default: smaller, stripped, and the same output as native CPython.
 fn optimise(case: &Case, native_paths: &[&Path]) -> BuildOutcome {
     let plain = case.build("plain.wasm", |_| {});
-    let optimised = case.build("optimised.wasm", |o| o.optimize = Some(Optimize::Size));
+    let optimised = case.build("optimised.wasm", |o| {
+        o.overrides.optimize = Some(Optimize::Size)
+    });
     eprintln!(
         "{}: optimize = \"none\" {} bytes, \"size\" {} bytes",
         case.entry, plain.size, optimised.size
@@ -118,11 +120,11 @@ fn optimise(case: &Case, native_paths: &[&Path]) -> BuildOutcome {
     assert_eq!(manifest.output.optimize, "size");
     // `--release` means `optimize = "size"` unless told otherwise (the same bytes: binaryen's
     // output is reproducible and cached), and an explicit level wins over the profile.
-    let release = case.build("release.wasm", |o| o.release = true);
+    let release = case.build("release.wasm", |o| o.overrides.release = true);
     assert_eq!(release.sha256, optimised.sha256);
     let release_plain = case.build("release-plain.wasm", |o| {
-        o.release = true;
-        o.optimize = Some(Optimize::None);
+        o.overrides.release = true;
+        o.overrides.optimize = Some(Optimize::None);
     });
     assert_eq!(release_plain.sha256, plain.sha256);
     // binaryen works on the pre-initialised snapshot, not on the module linked before it: the
@@ -178,7 +180,7 @@ fn verify(case: &Case, module: &Path) {
 /// The component prints what the core module prints and exits with the same code, in wasmtime
 /// the crate and the CLI (`wasi:cli/exit.exit-with-code` carries codes other than 0 and 1).
 fn component(case: &Case, core: &Path) {
-    let component = case.build("component.wasm", |o| o.component = Some(true));
+    let component = case.build("component.wasm", |o| o.overrides.component = Some(true));
     assert!(wasmparser::Parser::is_component(
         &fs_err::read(&component.output).unwrap()
     ));
@@ -265,7 +267,7 @@ fn components_keep_exit_codes_unless_told_not_to() {
     let project = Project::fixture("exits");
     let inv = Invocation::new(&["exits", "exit"]);
     let with_codes = project
-        .build_with(|o| o.component = Some(true))
+        .build_with(|o| o.overrides.component = Some(true))
         .expect("build");
     let got = run_component(&with_codes.output, &inv).unwrap();
     assert_eq!(
@@ -279,7 +281,7 @@ fn components_keep_exit_codes_unless_told_not_to() {
     let text = fs_err::read_to_string(&pyproject).unwrap();
     fs_err::write(&pyproject, format!("{text}component-exit-codes = false\n")).unwrap();
     let without = project
-        .build_with(|o| o.component = Some(true))
+        .build_with(|o| o.overrides.component = Some(true))
         .expect("build");
     let got = run_component(&without.output, &inv).unwrap();
     assert_eq!(

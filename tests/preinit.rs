@@ -169,7 +169,7 @@ fn top_level_code_that_prints_or_fails_at_build_time_stops_the_build_with_the_fi
     fs_err::write(&probe, format!("{source}\nRATIO = 1 / 0\n")).expect("write");
     // Both run fine without pre-initialisation, where top-level code runs at run time.
     let built = project
-        .build_with(|o| o.preinit = Some(false))
+        .build_with(|o| o.overrides.preinit = Some(false))
         .expect("build without preinit");
     let run = run_wasmtime(&built.output, &Invocation::new(&["fresh"])).expect("run");
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -268,7 +268,7 @@ fn snapshot_modules_are_stored_once_and_the_stdlib_without_docstrings() {
     let text = fs_err::read_to_string(&pyproject).expect("read");
     fs_err::write(&pyproject, format!("{text}docstrings = \"keep\"\n")).expect("write");
     let kept = project
-        .build_with(|o| o.preinit = Some(false))
+        .build_with(|o| o.overrides.preinit = Some(false))
         .expect("build without preinit");
     assert_eq!(
         run(&kept),

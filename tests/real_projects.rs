@@ -197,7 +197,7 @@ fn deep_recursion_raises_instead_of_overflowing_the_stack() {
         .unwrap();
     assert_eq!(
         layout.stack_top,
-        pywasm_core::manifest::DEFAULT_STACK_SIZE,
+        pywasm_core::settings::DEFAULT_STACK_SIZE,
         "the stack is not the first thing in linear memory"
     );
     let inv = Invocation::new(&["deep-recursion"]);

@@ -79,7 +79,7 @@ struct BuildWheel {
 #[derive(clap::Args)]
 struct FetchSdk {
     /// The toolchain to fetch besides CPython [default: the pins' default]
-    #[arg(long, value_parser = ToolchainKind::parse)]
+    #[arg(long, value_enum)]
     toolchain: Option<ToolchainKind>,
     /// Fetch and unpack again even what is already there and intact
     #[arg(long)]

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::builtins::Builtin;
+use crate::diagnostic::Located;
 use crate::extensions::ExtensionModule;
 use crate::library::{Library, ModuleKind, WitNames};
-use crate::plan::BuildPlan;
+use crate::plan::{BuildPlan, OutputKind};
 use crate::preinit::Teardown;
 
 const MAIN_TEMPLATE: &str = include_str!("../templates/main.c.in");
@@ -77,10 +78,13 @@ pub fn render_main(
             ),
             ("export_specs", c_string(&export_specs(library))),
             ("exports", exports(library)),
-            ("host_imports", host_imports(library, plan.wit.as_ref())),
+            (
+                "host_imports",
+                host_imports(library, plan.output_kind.wit()),
+            ),
             (
                 "component_spec",
-                c_string(&component_spec(library, plan.wit.as_ref())),
+                c_string(&component_spec(library, plan.output_kind.wit())),
             ),
             ("python_home", c_string(&plan.guest.python_home)),
             ("stdlib_dir", c_string(&plan.guest.stdlib_dir)),
@@ -88,11 +92,14 @@ pub fn render_main(
             ("extensions", extension_list(extensions)?),
             ("builtins", builtin_list(builtins)?),
             ("app_dir", c_string(&plan.guest.app_dir)),
-            ("preinit_imports", preinit_imports(&plan.preinit_imports)),
-            ("tmp_size", format!("{}ull", plan.tmp_size)),
+            (
+                "preinit_imports",
+                preinit_imports(&plan.settings.preinit_imports),
+            ),
+            ("tmp_size", format!("{}ull", plan.settings.tmp_size)),
             (
                 "always_teardown",
-                u8::from(plan.teardown == Teardown::Always).to_string(),
+                u8::from(plan.settings.teardown == Teardown::Always).to_string(),
             ),
         ],
     )
@@ -206,8 +213,11 @@ fn component_spec(library: Option<&Library>, wit: Option<&WitNames>) -> String {
 }
 
 /// `import a.b` lines as one C string; the names were checked to be dotted identifiers.
-fn preinit_imports(modules: &[String]) -> String {
-    let lines: String = modules.iter().map(|m| format!("import {m}\n")).collect();
+fn preinit_imports(modules: &[Located<String>]) -> String {
+    let lines: String = modules
+        .iter()
+        .map(|m| format!("import {}\n", m.value))
+        .collect();
     c_string(&lines)
 }
 
@@ -267,7 +277,7 @@ pub fn write_sources(
             .iter()
             .map(|(name, _)| work.join(name))
             .collect(),
-        image_s: (!plan.preinit).then(|| work.join("image.S")),
+        image_s: (!plan.settings.preinit).then(|| work.join("image.S")),
         include_dir: work.to_path_buf(),
     };
     fs_err::write(&generated.main_c, render_main(plan, extensions, builtins)?)?;
@@ -285,17 +295,19 @@ pub fn write_sources(
 
 fn runtime_sources(plan: &BuildPlan) -> Vec<(&'static str, &'static str)> {
     let mut sources = RUNTIME_C.to_vec();
-    if plan.preinit {
+    if plan.settings.preinit {
         sources.push(BUILD_IMAGE_C);
     }
     match &plan.kind {
-        ModuleKind::Command(_) if plan.component && plan.component_exit_codes => {
+        ModuleKind::Command(_)
+            if plan.output_kind == (OutputKind::CommandComponent { exit_codes: true }) =>
+        {
             sources.push(EXIT_CODE_C)
         }
         ModuleKind::Command(_) => {}
         ModuleKind::Library(_) => {
             sources.push(LIBRARY_C);
-            if plan.wit.is_some() {
+            if plan.output_kind.wit().is_some() {
                 sources.push(COMPONENT_C);
             }
         }
@@ -342,6 +354,7 @@ mod tests {
     use super::*;
     use crate::manifest::EntryPoint;
     use crate::plan::{DEFAULT_SOURCE_DATE_EPOCH, GuestLayout};
+    use crate::settings::Settings;
 
     fn plan() -> BuildPlan {
         BuildPlan {
@@ -354,19 +367,19 @@ mod tests {
             output: "/p/dist/hello.wasm".into(),
             source_date_epoch: DEFAULT_SOURCE_DATE_EPOCH,
             guest: GuestLayout::for_python("3.11"),
-            optimize: Default::default(),
+            output_kind: OutputKind::Module,
+            settings: Settings {
+                preinit_imports: vec![Located {
+                    value: "json".into(),
+                    origin: crate::diagnostic::Origin::command_line("test", "json"),
+                }],
+                ..Settings::default()
+            },
             debug: false,
-            component: false,
-            component_exit_codes: true,
-            wit: None,
-            preinit: true,
-            preinit_imports: vec!["json".into()],
-            stdlib_sources: false,
-            docstrings: crate::pycompile::Docstrings::default(),
-            preinit_train: Some(Vec::new()),
-            teardown: Teardown::Auto,
-            tmp_size: 32 << 20,
-            stack_size: 1 << 20,
+            deps: Default::default(),
+            extras: vec![],
+            offline: true,
+            entry_points: Default::default(),
             lock_dir: PathBuf::from("/p"),
         }
     }

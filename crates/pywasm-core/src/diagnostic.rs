@@ -196,6 +196,9 @@ mod tests {
     #[test]
     fn is_found_under_context() {
         let err = anyhow::Error::from(Diagnostic::new("inner")).context("outer");
-        assert_eq!(Diagnostic::find(&err).map(|d| d.message.as_str()), Some("inner"));
+        assert_eq!(
+            Diagnostic::find(&err).map(|d| d.message.as_str()),
+            Some("inner")
+        );
     }
 }

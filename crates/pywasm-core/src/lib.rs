@@ -1,10 +1,9 @@
 //! The build pipeline behind `pywasm`.
 //!
-//! A build is a sequence of named stages driven by [`build::build`] from a plain-data
-//! [`plan::BuildPlan`]: manifest → sdk → collect → pycompile → bundle → codegen → link →
-//! postprocess → checksum. Each stage lives in its own module and can be tested on its own.
+//! A build is a sequence of typed stages driven by [`pipeline::build`] from a plain-data
+//! [`plan::BuildPlan`]; `ARCHITECTURE.md` at the repository's root draws the pipeline and says
+//! where each concern lives.
 
-pub mod build;
 pub mod builtins;
 pub mod bundle;
 pub mod checksum;
@@ -25,6 +24,7 @@ pub mod lock;
 pub mod manifest;
 pub mod pins;
 pub mod pip;
+pub mod pipeline;
 pub mod plan;
 pub mod postprocess;
 pub mod preinit;
@@ -36,6 +36,7 @@ pub mod run;
 pub mod runtime;
 pub mod schema;
 pub mod sdk;
+pub mod settings;
 pub mod shell;
 pub mod size;
 pub mod stdlib;
@@ -43,7 +44,7 @@ pub mod testing;
 pub mod wheel;
 pub mod wit;
 
-pub use build::{BuildOptions, BuildOutcome, LockOptions, build, lock};
+pub use pipeline::{BuildOptions, BuildOutcome, LockOptions, build, lock};
 pub use shell::Shell;
 
 /// The version of this crate, reported by `pywasm --version` and embedded in build outputs.

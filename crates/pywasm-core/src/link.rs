@@ -53,14 +53,14 @@ pub fn link(
     for (source, extra, cached) in std::iter::once(main).chain(runtime).chain(image) {
         let object = source.with_extension("o");
         let mut flags = vec!["-O2".to_string()];
-        if plan.preinit {
+        if plan.settings.preinit {
             flags.push("-DPYWASM_PREINIT".into());
             flags.extend(crate::preinit::image_defines());
         }
         if library {
             flags.push("-DPYWASM_LIBRARY".into());
         }
-        if plan.wit.is_some() {
+        if plan.output_kind.wit().is_some() {
             flags.push("-DPYWASM_COMPONENT".into());
         }
         // zig's cc writes DWARF unless told not to; only `--debug` keeps it.
@@ -119,7 +119,7 @@ pub fn link(
     flags.push(format!("-L{}", python.lib_dir().display()));
     flags.push(format!("-lpython{}", python.minor));
     flags.extend(["-lexpat".into(), "-lmpdec".into()]);
-    flags.extend(runtime_link_flags(plan.debug, plan.stack_size));
+    flags.extend(runtime_link_flags(plan.debug, plan.settings.stack_size));
     if library {
         // A reactor: wasi-libc's `_initialize` runs the constructors, main.c's start among them.
         flags.push("-mexec-model=reactor".into());
@@ -218,7 +218,7 @@ pub fn warm_toolchain(sdk: &Sdk, work: &Path, shell: &Shell) -> Result<()> {
     cmd.arg(&object)
         .args(runtime_link_flags(
             false,
-            crate::manifest::DEFAULT_STACK_SIZE,
+            crate::settings::DEFAULT_STACK_SIZE,
         ))
         .arg("-o")
         .arg(work.join("warm.wasm"));

@@ -55,7 +55,7 @@ pub struct ToolchainPins {
     pub wasi_sdk: WasiSdkPins,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ToolchainKind {
     Zig,

@@ -1,13 +1,16 @@
 //! The build plan: plain data derived from `pyproject.toml` and the command line, and everything
-//! the later stages need to know about the project. Nothing here touches the file system.
+//! the later stages need to know about the project, resolved once. Nothing here touches the
+//! file system.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::library::{ModuleKind, WitNames};
+use anyhow::{Context as _, Result};
+
 use crate::diagnostic::Origin;
-use crate::postprocess::optimize::Optimize;
-use crate::preinit::Teardown;
-use crate::pycompile::Docstrings;
+use crate::library::{ModuleKind, WitNames};
+use crate::manifest::{DependencySpec, Manifest};
+use crate::settings::Settings;
 
 /// 1980-01-01, the earliest time a zip archive can record; used when `SOURCE_DATE_EPOCH` is not
 /// set so that builds are reproducible by default.
@@ -21,41 +24,138 @@ pub struct BuildPlan {
     pub version: String,
     /// A command and its entry point, or a library and its exports.
     pub kind: ModuleKind,
+    /// What the build publishes: a core module or a component.
+    pub output_kind: OutputKind,
     /// Where top-level packages and modules come from, in sys.path order.
     pub sources: Vec<SourceRoot>,
     pub output: PathBuf,
     /// Seconds since the epoch stamped on every embedded file.
     pub source_date_epoch: u64,
     pub guest: GuestLayout,
-    pub optimize: Optimize,
+    /// `[tool.pywasm]` with the command line's overrides.
+    pub settings: Settings,
     /// Keep names and debug information.
     pub debug: bool,
-    /// Publish a WASI 0.2 command component instead of the core module.
-    pub component: bool,
-    /// In a component, exit through `exit-with-code` (`templates/exit_code.c`).
-    pub component_exit_codes: bool,
-    /// A library built as a component: the WIT names of its world, exports and imports.
-    pub wit: Option<WitNames>,
-    /// Snapshot the started interpreter into the module (`crate::preinit`).
-    pub preinit: bool,
-    /// Imported at build time besides the entry module.
-    pub preinit_imports: Vec<String>,
-    /// The arguments of the training run before a command's snapshot, or `None` for none.
-    pub preinit_train: Option<Vec<String>>,
-    /// When a command's run tears the interpreter down at exit.
-    pub teardown: Teardown,
-    /// Keep the stdlib's sources; otherwise only its bytecode is embedded, where CPython's
-    /// sourceless loader finds it (`json/decoder.pyc`).
-    pub stdlib_sources: bool,
-    /// Which bytecode is compiled without docstrings.
-    pub docstrings: Docstrings,
-    /// Bytes the in-memory `/tmp` may hold; 0 for none.
-    pub tmp_size: u64,
-    /// Bytes of C stack, at the bottom of linear memory.
-    pub stack_size: u64,
+    /// What to resolve: `pyproject.toml`'s dependencies, and the extras the command line adds.
+    pub deps: DependencySpec,
+    pub extras: Vec<String>,
+    /// Never download: a missing distribution is an error naming the command that fetches it.
+    pub offline: bool,
+    /// The project's entry points by group, for its own `entry_points.txt` in the module.
+    pub entry_points: BTreeMap<String, BTreeMap<String, String>>,
     /// Where `pywasm.lock` is read and written: the project directory, or for a test module
     /// its own directory, so the app's lock is never touched.
     pub lock_dir: PathBuf,
+}
+
+/// What a build publishes. A new kind (an Extism plug-in, say) is a variant here and a step in
+/// `pipeline::package`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// A core module for WASI preview 1: a command (`_start`) or a library (a reactor).
+    Module,
+    /// A command wrapped into a WASI 0.2 command component. With `exit_codes` it exits through
+    /// `wasi:cli/exit.exit-with-code` (`templates/exit_code.c`); without, every failure is 1.
+    CommandComponent { exit_codes: bool },
+    /// A library wrapped into a WASI 0.2 component with typed exports: the WIT names of its
+    /// world, exports and imports.
+    LibraryComponent(WitNames),
+}
+
+impl OutputKind {
+    pub fn is_component(&self) -> bool {
+        !matches!(self, OutputKind::Module)
+    }
+
+    /// The WIT names of a library component.
+    pub fn wit(&self) -> Option<&WitNames> {
+        match self {
+            OutputKind::LibraryComponent(names) => Some(names),
+            _ => None,
+        }
+    }
+}
+
+impl BuildPlan {
+    /// Resolves the manifest and the command line into the plan, once: the settings with their
+    /// overrides, the output kind and path, the source roots, the guest layout of CPython
+    /// `python_minor`. Reads `SOURCE_DATE_EPOCH` and, for a relative `--output`, the current
+    /// directory.
+    pub fn new(
+        manifest: Manifest,
+        python_minor: &str,
+        options: &crate::pipeline::BuildOptions,
+    ) -> Result<BuildPlan> {
+        let source_date_epoch = match options.source_date_epoch {
+            Some(epoch) => epoch,
+            None => source_date_epoch_from_env()?,
+        };
+        let settings = manifest.settings.clone().with(&options.overrides);
+        let mut sources = crate::collect::source_roots(&manifest)?;
+        let mut kind = manifest.kind.clone();
+        let mut lock_dir = manifest.dir.clone();
+        let mut default_output = manifest.output.clone();
+        if let Some(tests) = &options.tests {
+            tests.extend_sources(&mut sources);
+            kind = ModuleKind::Command(crate::testing::TestBuild::entry());
+            lock_dir = tests.dir.clone();
+            default_output = tests.output(&manifest.name);
+        }
+        let output_kind = match &kind {
+            _ if !settings.component => OutputKind::Module,
+            ModuleKind::Library(library) => {
+                OutputKind::LibraryComponent(WitNames::new(&manifest.name, library)?)
+            }
+            ModuleKind::Command(_) => OutputKind::CommandComponent {
+                exit_codes: settings.component_exit_codes,
+            },
+        };
+        let output = match &options.output {
+            Some(out) if out.is_absolute() => out.clone(),
+            Some(out) => std::env::current_dir()
+                .context("failed to read the current directory")?
+                .join(out),
+            None => default_output,
+        };
+        Ok(BuildPlan {
+            project_dir: manifest.dir,
+            manifest_path: manifest.path,
+            name: manifest.name,
+            version: manifest.version,
+            kind,
+            output_kind,
+            sources,
+            output,
+            source_date_epoch,
+            guest: GuestLayout::for_python(python_minor),
+            settings,
+            debug: options.debug,
+            deps: manifest.deps,
+            extras: options.extras.clone(),
+            offline: options.offline,
+            entry_points: manifest.entry_points,
+            lock_dir,
+        })
+    }
+
+    /// The library the module is, if it is one.
+    pub fn library(&self) -> Option<&crate::library::Library> {
+        match &self.kind {
+            ModuleKind::Library(library) => Some(library),
+            ModuleKind::Command(_) => None,
+        }
+    }
+}
+
+fn source_date_epoch_from_env() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if !value.trim().is_empty() => value.trim().parse().with_context(|| {
+            format!(
+                "`SOURCE_DATE_EPOCH` must be a whole number of seconds since 1970, not `{value}`"
+            )
+        }),
+        _ => Ok(DEFAULT_SOURCE_DATE_EPOCH),
+    }
 }
 
 /// Where things live inside the module.

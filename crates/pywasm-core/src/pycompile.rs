@@ -88,7 +88,7 @@ pub type Bytecode = Vec<(String, Vec<u8>)>;
 /// What compiling a set of files gives: their bytecode, and what each source file imports
 /// (guest path → `a.b` absolute or `..a` relative names).
 #[derive(Clone, Debug, Default)]
-pub struct Compiled {
+pub struct Compilation {
     pub bytecode: Bytecode,
     pub imports: BTreeMap<String, Vec<String>>,
 }
@@ -129,7 +129,7 @@ impl<'a> Compiler<'a> {
         files: &[FileEntry],
         docstrings: Docstrings,
         cache_root: &Path,
-    ) -> Result<Compiled> {
+    ) -> Result<Compilation> {
         let strip = docstrings == Docstrings::StripStdlib;
         let mut key = format!("{}\n{}\n{strip}\n", self.python.digest, COMPILE_SCRIPT);
         for f in files {
@@ -157,7 +157,7 @@ impl<'a> Compiler<'a> {
         files: &[FileEntry],
         roots: (&Path, &str),
         cache_root: &Path,
-    ) -> Result<Compiled> {
+    ) -> Result<Compilation> {
         let mut key = format!("{}\n{}\n", self.python.digest, COMPILE_SCRIPT);
         for f in files.iter().filter(|f| f.guest.ends_with(".py")) {
             key.push_str(&f.guest);
@@ -177,7 +177,7 @@ impl<'a> Compiler<'a> {
         (host_root, guest_root): (&Path, &str),
         strip_docstrings: bool,
         cache_root: &Path,
-    ) -> Result<Compiled> {
+    ) -> Result<Compilation> {
         let dir = cache_root.join(&fsutil::sha256_hex(key.as_bytes())[..16]);
         if dir.join("result.json").is_file() {
             return read_outputs(&dir);
@@ -235,7 +235,7 @@ impl<'a> Compiler<'a> {
         files: &[FileEntry],
         entries: &[(&EntryPoint, &FileEntry)],
         work: &Path,
-    ) -> Result<Compiled> {
+    ) -> Result<Compilation> {
         let mut preopens: Vec<Preopen> = Vec::new();
         let mut jobs = Vec::new();
         let mut host_of: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -366,7 +366,7 @@ impl<'a> Compiler<'a> {
     }
 }
 
-fn read_outputs(out: &Path) -> Result<Compiled> {
+fn read_outputs(out: &Path) -> Result<Compilation> {
     let result: CompileResult =
         serde_json::from_str(&fs_err::read_to_string(out.join("result.json"))?)
             .with_context(|| format!("unreadable compile result in `{}`", out.display()))?;
@@ -375,7 +375,7 @@ fn read_outputs(out: &Path) -> Result<Compiled> {
         let bytes = fs_err::read(out.join(pyc.trim_start_matches('/')))?;
         bytecode.push((pyc, bytes));
     }
-    Ok(Compiled {
+    Ok(Compilation {
         bytecode,
         imports: result.imports,
     })

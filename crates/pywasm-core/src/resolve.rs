@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::lock::{Inputs, Lock, LockedPackage, Source};
 use crate::diagnostic::{Located, Origin};
+use crate::lock::{Inputs, Lock, LockedPackage, Source};
 use crate::manifest::{DependencySpec, normalize_extra};
 use crate::pip::Pip;
 use crate::sdk::SdkHome;

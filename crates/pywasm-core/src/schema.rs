@@ -1,11 +1,11 @@
 //! The JSON schema of `pyproject.toml`'s `[tool.pywasm]` table, generated from the Rust types
-//! that read it ([`crate::manifest::PywasmConfig`]) and checked in as
+//! that read it ([`crate::settings::PywasmConfig`]) and checked in as
 //! `crates/pywasm-core/schema/pyproject.schema.json` for editors (taplo, Even Better TOML). A
 //! test fails when the two drift apart.
 
 use serde_json::{Map, Value, json};
 
-use crate::manifest::PywasmConfig;
+use crate::settings::{PywasmConfig, Settings};
 
 /// Where the schema is checked in, relative to this crate.
 pub const CHECKED_IN: &str = "schema/pyproject.schema.json";
@@ -23,6 +23,7 @@ pub fn pyproject_schema() -> Value {
     if let Some(object) = tool.as_object_mut() {
         object.remove("$schema");
     }
+    add_defaults(&mut tool);
     definitions.insert("ToolPywasm".into(), tool);
     let definitions: Map<String, Value> = definitions.into_iter().collect();
     json!({
@@ -38,6 +39,21 @@ pub fn pyproject_schema() -> Value {
         },
         "definitions": definitions,
     })
+}
+
+/// Gives each key the default [`Settings::default`] has for it, the one place defaults live.
+fn add_defaults(tool: &mut Value) {
+    let Ok(Value::Object(defaults)) = serde_json::to_value(Settings::default()) else {
+        return;
+    };
+    let Some(properties) = tool.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (key, value) in defaults {
+        if let Some(Value::Object(property)) = properties.get_mut(&key) {
+            property.insert("default".into(), value);
+        }
+    }
 }
 
 /// The schema as it is checked in: pretty JSON with a final newline.
@@ -79,6 +95,32 @@ mod tests {
             "optimize",
         ] {
             assert!(tool["properties"].get(key).is_some(), "{key} missing");
+        }
+    }
+
+    /// The defaults the schema gives are the ones builds use, and the descriptions say the same.
+    #[test]
+    fn defaults_come_from_the_settings_and_the_docs_agree() {
+        let schema = pyproject_schema();
+        let properties = &schema["definitions"]["ToolPywasm"]["properties"];
+        let Ok(Value::Object(defaults)) = serde_json::to_value(Settings::default()) else {
+            panic!("settings serialise to an object");
+        };
+        assert!(defaults.len() >= 10, "{defaults:?}");
+        for (key, value) in &defaults {
+            let property = &properties[key];
+            assert_eq!(&property["default"], value, "{key}");
+            let text = match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let description = property["description"].as_str().unwrap_or_default();
+            assert!(
+                description.contains(&format!("Default: `{text}`"))
+                    || description.contains(&format!("Default: `\"{text}\"`"))
+                    || description.contains(&format!("`{text}` (the default")),
+                "the description of `{key}` does not give its default `{text}`: {description}"
+            );
         }
     }
 }

@@ -12,25 +12,13 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 /// How events are reported.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum MessageFormat {
     /// Status lines on stderr.
     #[default]
     Human,
     /// One JSON object per event on stdout.
     Json,
-}
-
-impl MessageFormat {
-    pub fn parse(name: &str) -> Result<MessageFormat, String> {
-        match name {
-            "human" => Ok(MessageFormat::Human),
-            "json" => Ok(MessageFormat::Json),
-            other => Err(format!(
-                "unknown message format `{other}`; expected `human` or `json`"
-            )),
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -29,6 +29,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
+/// A size as `pyproject.toml` would spell it: `"32 MiB"` when it is a whole number of a unit,
+/// else bytes. For the defaults the JSON schema states.
+pub fn serialize_size<S: serde::Serializer>(bytes: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if *bytes != 0 && bytes.is_multiple_of(1 << shift) {
+            return serializer.serialize_str(&format!("{} {unit}", bytes >> shift));
+        }
+    }
+    serializer.serialize_u64(*bytes)
+}
+
 /// `[tool.pywasm]` keys that take a size accept a number of bytes or a string with a unit.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use anyhow::Result;
 
-use crate::imports::{INTERPRETER_ROOTS, ImportGraph, StdlibMode};
 use crate::diagnostic::Located;
+use crate::imports::{INTERPRETER_ROOTS, ImportGraph, StdlibMode};
 
 /// Embedded in the stdlib directory, one module name a line; read by the finder that
 /// `templates/main.c.in` appends to `sys.meta_path`.

@@ -16,11 +16,11 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::build::{self, BuildOptions};
 use crate::collect;
 use crate::diagnostic::{Located, Origin};
 use crate::manifest::{EntryPoint, Manifest};
 use crate::pip::Pip;
+use crate::pipeline::{self, BuildOptions};
 use crate::plan::{SourceKind, SourceRoot};
 use crate::{Shell, process, run};
 
@@ -76,7 +76,7 @@ impl TestRunner {
 }
 
 /// Where the tests run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum TestHost {
     /// The wasmtime embedded in pywasm, as `pywasm run`.
     #[default]
@@ -86,16 +86,6 @@ pub enum TestHost {
 }
 
 impl TestHost {
-    pub fn parse(name: &str) -> Result<TestHost, String> {
-        match name {
-            "wasmtime" => Ok(TestHost::Wasmtime),
-            "node" => Ok(TestHost::Node),
-            _ => Err(format!(
-                "`{name}` is not a host pywasm tests on; use wasmtime or node"
-            )),
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             TestHost::Wasmtime => "wasmtime",
@@ -212,7 +202,7 @@ impl TestBuild {
         // pytest imports its own plugins by computed names.
         if self.runner == TestRunner::Pytest {
             for pattern in ["_pytest.*", "pytest.*"] {
-                manifest.include.push(Located {
+                manifest.settings.include.push(Located {
                     value: pattern.into(),
                     origin: origin.clone(),
                 });
@@ -283,7 +273,7 @@ pub fn test(options: &TestOptions, shell: &Shell) -> Result<i32> {
     let tests = TestBuild::prepare(&manifest)?;
     let mut build_options = options.build.clone();
     build_options.tests = Some(tests.clone());
-    let built = build::build(&build_options, shell)?;
+    let built = pipeline::build(&build_options, shell)?;
 
     let report_dir = tempfile::Builder::new()
         .prefix("pywasm-test-")

@@ -27,11 +27,11 @@ pub fn world(options: &BuildOptions, shell: &Shell) -> Result<String> {
         .tempdir()
         .context("failed to create a scratch directory")?;
     let output: PathBuf = scratch.path().join(format!("{}.wasm", manifest.name));
-    let options = BuildOptions {
+    let mut options = BuildOptions {
         output: Some(output),
-        component: Some(true),
         ..options.clone()
     };
+    options.overrides.component = Some(true);
     let outcome = crate::build(&options, shell)?;
     outcome
         .wit

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pywasm_core::pins::{Pins, ToolchainKind};
-use pywasm_core::postprocess::optimize::Optimize;
 use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{MessageFormat, Shell, Verbosity};
 use pywasm_core::testing::{TestHost, TestOptions};
@@ -25,10 +24,26 @@ struct Cli {
     #[arg(short, long, global = true)]
     verbose: bool,
     /// `human` (status lines on stderr) or `json` (one JSON object per event on stdout).
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "human", value_parser = MessageFormat::parse)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        default_value = "human",
+        value_enum
+    )]
     message_format: MessageFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    options: BuildOptions,
+    /// After building, list what went into the module: distributions, extension modules,
+    /// sizes.
+    #[arg(long)]
+    list: bool,
 }
 
 #[derive(Subcommand)]
@@ -44,47 +59,7 @@ enum Command {
         name: Option<String>,
     },
     /// Build the project in DIR (default: the current directory) into a .wasm module.
-    Build {
-        dir: Option<PathBuf>,
-        /// Where to write the module (default: `[tool.pywasm] output`, else dist/<name>.wasm).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// The C toolchain: `zig` or `wasi-sdk` (default: as pinned in wasi-sdk.toml).
-        #[arg(long, value_parser = ToolchainKind::parse)]
-        toolchain: Option<ToolchainKind>,
-        /// Do not download a missing SDK; fail and say how to get it.
-        #[arg(long)]
-        offline: bool,
-        /// Keep the work directory with the generated C and the image.
-        #[arg(long)]
-        keep_work: bool,
-        /// Optional-dependency groups to include, on top of `[tool.pywasm] extras`.
-        #[arg(long, value_delimiter = ',')]
-        extras: Vec<String>,
-        /// After building, list what went into the module: distributions, extension modules,
-        /// sizes.
-        #[arg(long)]
-        list: bool,
-        /// wasm-opt level: `size`, `speed` or `none` (default: `[tool.pywasm] optimize`, else
-        /// the profile's: `none`, or `size` for a release build).
-        #[arg(long, value_name = "LEVEL", value_parser = Optimize::parse)]
-        optimize: Option<Optimize>,
-        /// Build with the release profile's defaults (`[tool.pywasm] profile = "release"`):
-        /// binaryen's `-Oz` unless `optimize` says otherwise.
-        #[arg(long)]
-        release: bool,
-        /// Keep function names and debug information (stripped by default).
-        #[arg(long)]
-        debug: bool,
-        /// Publish a WASI 0.2 component instead of a core module: a command, or for a library
-        /// typed exports in a WIT world (see `pywasm wit`).
-        #[arg(long)]
-        component: bool,
-        /// Start the interpreter at run time instead of from a build-time snapshot
-        /// (`[tool.pywasm] preinit = false`).
-        #[arg(long)]
-        no_preinit: bool,
-    },
+    Build(BuildArgs),
     /// Print the WIT world of the library project in DIR (default: the current directory): its
     /// exports typed from their annotations and its host functions, as `--component` builds it.
     Wit {
@@ -140,7 +115,7 @@ enum Command {
     Test {
         dir: Option<PathBuf>,
         /// The host to run the module on: `wasmtime` (embedded) or `node` (from PATH).
-        #[arg(long, value_name = "HOST", default_value = "wasmtime", value_parser = TestHost::parse)]
+        #[arg(long, value_name = "HOST", default_value = "wasmtime", value_enum)]
         on: TestHost,
         /// Also run the tests under native CPython and list every test whose outcome differs
         /// (then exit with 1 if any does).
@@ -154,15 +129,11 @@ enum Command {
         args: Vec<String>,
     },
     /// Resolve the dependencies of the project in DIR with pip and write `pywasm.lock`.
-    Lock {
-        dir: Option<PathBuf>,
-        /// Optional-dependency groups to include, on top of `[tool.pywasm] extras`.
-        #[arg(long, value_delimiter = ',')]
-        extras: Vec<String>,
-    },
+    Lock(LockOptions),
     /// Download, verify and unpack the pinned SDK into the cache (PYWASM_HOME).
     FetchSdk {
-        #[arg(long, value_parser = ToolchainKind::parse)]
+        /// The C toolchain (default: as pinned in wasi-sdk.toml).
+        #[arg(long, value_enum)]
         toolchain: Option<ToolchainKind>,
         /// Fetch again even when the cache is complete.
         #[arg(long)]
@@ -237,35 +208,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
     match command {
-        Command::Build {
-            dir,
-            output,
-            toolchain,
-            offline,
-            keep_work,
-            extras,
-            list,
-            optimize,
-            release,
-            debug,
-            component,
-            no_preinit,
-        } => {
-            let project_dir = dir.unwrap_or_else(|| PathBuf::from("."));
-            let options = BuildOptions {
-                project_dir,
-                output,
-                toolchain,
-                offline,
-                keep_work,
-                extras,
-                optimize,
-                release,
-                debug,
-                component: component.then_some(true),
-                preinit: no_preinit.then_some(false),
-                ..BuildOptions::default()
-            };
+        Command::Build(BuildArgs { options, list }) => {
             let outcome = build(&options, shell)?;
             if list && shell.format() == MessageFormat::Human {
                 print_stdout(&outcome.contents.table())?;
@@ -308,14 +251,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
         Command::Run { .. } | Command::Test { .. } => {
             unreachable!("handled in main, which owns the exit code")
         }
-        Command::Lock { dir, extras } => {
-            let options = LockOptions {
-                project_dir: dir.unwrap_or_else(|| PathBuf::from(".")),
-                extras,
-                ..LockOptions::default()
-            };
-            lock(&options, shell).map(drop)
-        }
+        Command::Lock(options) => lock(&options, shell).map(drop),
         Command::Doctor => {
             let pins = Pins::embedded()?;
             let home = SdkHome::from_env()?;

@@ -14,7 +14,16 @@ use super::binaryen::{self, Job};
 
 /// `[tool.pywasm] optimize` and `--optimize`.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Deserialize,
+    Serialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Optimize {
@@ -23,7 +32,7 @@ pub enum Optimize {
     /// binaryen `-O3`.
     Speed,
     /// No binaryen: the module as clang and wasm-ld optimised it (`-O2`), stripped unless
-    /// `--debug`. The dev profile's default (see [`Profile`]).
+    /// `--debug`. The dev profile's default.
     #[default]
     None,
 }
@@ -54,20 +63,6 @@ impl Profile {
 }
 
 impl Optimize {
-    pub const NAMES: &'static str = "`size`, `speed` or `none`";
-
-    pub fn parse(text: &str) -> Result<Optimize, String> {
-        match text {
-            "size" => Ok(Optimize::Size),
-            "speed" => Ok(Optimize::Speed),
-            "none" => Ok(Optimize::None),
-            other => Err(format!(
-                "`{other}` is not an optimisation level; use {}",
-                Optimize::NAMES
-            )),
-        }
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Optimize::Size => "size",
@@ -268,14 +263,12 @@ mod tests {
     }
 
     #[test]
-    fn levels_parse_by_name() {
-        for level in [Optimize::Size, Optimize::Speed, Optimize::None] {
-            assert_eq!(Optimize::parse(level.name()), Ok(level));
+    fn levels_are_named_alike_everywhere() {
+        use clap::ValueEnum;
+        for level in Optimize::value_variants() {
+            let name = level.name();
+            assert_eq!(Optimize::from_str(name, false).as_ref(), Ok(level));
+            assert_eq!(serde_json::to_value(level).unwrap(), name);
         }
-        assert!(
-            Optimize::parse("fast")
-                .unwrap_err()
-                .contains("`size`, `speed` or `none`")
-        );
     }
 }

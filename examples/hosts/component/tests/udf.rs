@@ -22,7 +22,7 @@ fn the_udf_component_answers_as_native_cpython_does() {
     );
 
     let built = project
-        .build_with(|options| options.component = Some(true))
+        .build_with(|options| options.overrides.component = Some(true))
         .expect("build");
     let rows = [
         json!({"id": 1, "name": "widget", "amount": 12.5, "tags": ["priority"]}),

@@ -1,0 +1,60 @@
+//! `pywasm lock`: the resolve stage alone, written to `pywasm.lock`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::{display_rel, inputs};
+use crate::Shell;
+use crate::resolve::{self, Resolution};
+use crate::sdk::SdkHome;
+use crate::shell::seconds;
+
+/// What `pywasm lock` is asked (the doc comments are its `--help`).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct LockOptions {
+    /// The project directory.
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Optional-dependency groups to include, on top of `[tool.pywasm] extras`.
+    #[arg(long, value_delimiter = ',')]
+    pub extras: Vec<String>,
+    /// Defaults to `PYWASM_HOME`, then the user's cache directory.
+    #[arg(skip)]
+    pub home: Option<SdkHome>,
+}
+
+/// Resolves the project's dependencies afresh with pip and writes `pywasm.lock`.
+pub fn lock(options: &LockOptions, shell: &Shell) -> Result<Resolution> {
+    let start = Instant::now();
+    let (pins, home, manifest) = inputs(&options.home, &options.project_dir)?;
+    let cx = resolve::ResolveContext {
+        shell,
+        home: &home,
+        project_dir: &manifest.dir,
+        manifest_path: &manifest.path,
+        python_minor: pins.python_minor(),
+        offline: false,
+    };
+    let (requirements, inputs) =
+        resolve::requirements(&manifest.deps, &options.extras, pins.python_minor())?;
+    let resolution = resolve::fresh(&cx, &manifest.deps, &requirements, inputs)?;
+    let path = resolution.lock().save(&manifest.dir)?;
+    for dist in &resolution.dists {
+        shell.verbose(&format!(
+            "{} {} ({})",
+            dist.locked.name, dist.locked.version, dist.locked.file
+        ));
+    }
+    shell.status(
+        "Locked",
+        &format!(
+            "{} distributions in `{}` in {}",
+            resolution.dists.len(),
+            display_rel(&path, &manifest.dir),
+            seconds(start.elapsed())
+        ),
+    );
+    Ok(resolution)
+}
