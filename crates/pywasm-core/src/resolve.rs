@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::diagnostic::{Diagnostic, Located, Origin};
 use crate::lock::{Inputs, Lock, LockedPackage, Source};
-use crate::diagnostic::{Located, Origin};
 use crate::manifest::{DependencySpec, normalize_extra};
 use crate::pip::Pip;
 use crate::sdk::SdkHome;
@@ -85,8 +85,11 @@ pub fn dependencies(
         Some(lock) => {
             if let Some(why) = lock.mismatch(&inputs) {
                 bail!(
-                    "`{}` is out of date: {why}\n  = help: run `pywasm lock` to resolve again",
-                    Lock::path(cx.project_dir).display()
+                    Diagnostic::new(format!(
+                        "`{}` is out of date: {why}",
+                        Lock::path(cx.project_dir).display()
+                    ))
+                    .help("run `pywasm lock` to resolve again")
                 );
             }
             locked(cx, spec, lock)
@@ -189,7 +192,12 @@ pub fn fresh(
 ) -> Result<Resolution> {
     if cx.offline {
         bail!(
-            "resolving dependencies needs the package index, and `--offline` was given\n  = help: run `pywasm lock` once online; a build with `pywasm.lock` and a warm cache works offline"
+            Diagnostic::new(
+                "resolving dependencies needs the package index, and `--offline` was given"
+            )
+            .help(
+                "run `pywasm lock` once online; a build with `pywasm.lock` and a warm cache works offline"
+            )
         );
     }
     let scratch = scratch_dir(cx.home)?;
@@ -354,11 +362,16 @@ pub fn locked(cx: &ResolveContext, spec: &DependencySpec, lock: Lock) -> Result<
     let local = LocalWheels::gather(cx, spec, &links)?;
     let lock_path = Lock::path(cx.project_dir);
     let stale = |pkg: &LockedPackage, found: &str, what: &str| {
-        anyhow::anyhow!(
-            "`{}` is stale: it pins `{}` with sha256 {}, but {what} has sha256 {found}\n  = help: if the new file is intended, run `pywasm lock` to accept it; otherwise restore the original",
-            lock_path.display(),
-            pkg.file,
-            pkg.sha256
+        anyhow::Error::from(
+            Diagnostic::new(format!(
+                "`{}` is stale: it pins `{}` with sha256 {}, but {what} has sha256 {found}",
+                lock_path.display(),
+                pkg.file,
+                pkg.sha256
+            ))
+            .help(
+                "if the new file is intended, run `pywasm lock` to accept it; otherwise restore the original",
+            ),
         )
     };
     let mut dists: Vec<Dist> = Vec::new();
@@ -379,9 +392,12 @@ pub fn locked(cx: &ResolveContext, spec: &DependencySpec, lock: Lock) -> Result<
                         )
                     };
                     bail!(
-                        "`{}` pins `{}` from {from}, and it is not there any more\n  = help: {help}",
-                        lock_path.display(),
-                        pkg.file
+                        Diagnostic::new(format!(
+                            "`{}` pins `{}` from {from}, and it is not there any more",
+                            lock_path.display(),
+                            pkg.file
+                        ))
+                        .help(help)
                     );
                 };
                 if found.sha256 != pkg.sha256 {
@@ -437,8 +453,11 @@ fn fetch_locked(
     if cx.offline {
         let names: Vec<_> = missing.iter().map(|p| format!("`{}`", p.file)).collect();
         bail!(
-            "`--offline` was given and the cache lacks {}\n  = help: build once without `--offline` to fill the cache",
-            names.join(", ")
+            Diagnostic::new(format!(
+                "`--offline` was given and the cache lacks {}",
+                names.join(", ")
+            ))
+            .help("build once without `--offline` to fill the cache")
         );
     }
     let pip = Pip::find(cx.python_minor, cx.shell)?;
@@ -462,10 +481,11 @@ fn fetch_locked(
             let host = dest.join(&pkg.file);
             if !host.is_file() {
                 bail!(
-                    "the index no longer offers `{}` for {} {} (pip chose another file)\n  = help: run `pywasm lock` to resolve again",
-                    pkg.file,
-                    pkg.name,
-                    pkg.version
+                    Diagnostic::new(format!(
+                        "the index no longer offers `{}` for {} {} (pip chose another file)",
+                        pkg.file, pkg.name, pkg.version
+                    ))
+                    .help("run `pywasm lock` to resolve again")
                 );
             }
             let sha = fsutil::sha256_file(&host)?;

@@ -6,11 +6,12 @@ use std::fmt::Display;
 use std::io::{BufReader, Cursor, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
+use crate::diagnostic::Diagnostic;
 use crate::fsutil::{atomic_write, slash_path, walk_files};
 
 type Archive = ZipArchive<BufReader<fs_err::File>>;
@@ -42,9 +43,14 @@ pub enum Platform {
 impl WheelName {
     pub fn parse(file_name: &str) -> Result<WheelName> {
         let invalid = |why: &str| {
-            anyhow!(
-                "`{file_name}` is not a valid wheel file name: {why}\n  = help: wheel file names \
-                 look like `name-1.0-py3-none-any.whl` (PEP 427); keep the published name"
+            anyhow::Error::from(
+                Diagnostic::new(format!(
+                    "`{file_name}` is not a valid wheel file name: {why}"
+                ))
+                .help(
+                    "wheel file names look like `name-1.0-py3-none-any.whl` (PEP 427); keep \
+                         the published name",
+                ),
             )
         };
         let stem = file_name.strip_suffix(".whl");
@@ -256,7 +262,9 @@ fn wheel_label(path: &Path) -> String {
 }
 
 fn wheel_error(label: &str, what: impl Display, help: &str) -> anyhow::Error {
-    anyhow!("wheel `{label}` {what}\n  = help: {help}")
+    Diagnostic::new(format!("wheel `{label}` {what}"))
+        .help(help)
+        .into()
 }
 
 fn open_archive(path: &Path) -> Result<Archive> {
@@ -487,8 +495,8 @@ fn header<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
 fn metadata_identity(origin: &str, text: &str) -> Result<(String, String)> {
     let field = |key: &str| match header(text, key).first() {
         Some(value) if !value.is_empty() => Ok((*value).to_owned()),
-        _ => Err(anyhow!(
-            "{origin} lacks `{key}:` in METADATA\n  = help: {MALFORMED}"
+        _ => Err(anyhow::Error::from(
+            Diagnostic::new(format!("{origin} lacks `{key}:` in METADATA")).help(MALFORMED),
         )),
     };
     Ok((field("Name")?, field("Version")?))
@@ -510,11 +518,12 @@ fn parse_wheel_metadata(label: &str, text: &str) -> Result<(bool, Vec<String>)> 
 }
 
 fn already_installed(label: &str, dest: &str, target: &Path) -> anyhow::Error {
-    anyhow!(
-        "cannot install `{dest}` from wheel `{label}`: `{}` already exists\n  = help: two \
-         distributions provide the same file; keep only one of them in the dependencies",
+    Diagnostic::new(format!(
+        "cannot install `{dest}` from wheel `{label}`: `{}` already exists",
         target.display()
-    )
+    ))
+    .help("two distributions provide the same file; keep only one of them in the dependencies")
+    .into()
 }
 
 fn install_file(site_dir: &Path, dest: &str, bytes: &[u8], label: &str) -> Result<WheelFile> {
@@ -562,7 +571,10 @@ impl WheelWriter {
             return Ok(());
         }
         if self.members.insert(path.to_owned(), bytes).is_some() {
-            bail!("cannot add `{path}` to wheel `{label}` twice\n  = help: add each path once");
+            bail!(
+                Diagnostic::new(format!("cannot add `{path}` to wheel `{label}` twice"))
+                    .help("add each path once")
+            );
         }
         Ok(())
     }
@@ -573,7 +585,9 @@ impl WheelWriter {
         WheelName::parse(&label).context("cannot write a wheel under that name")?;
         let cannot = |what: String| {
             let help = "add `<name>-<version>.dist-info/METADATA` and `WHEEL` members";
-            anyhow!("cannot write wheel `{label}`: it {what}\n  = help: {help}")
+            anyhow::Error::from(
+                Diagnostic::new(format!("cannot write wheel `{label}`: it {what}")).help(help),
+            )
         };
         let distribution = Some(self.name.distribution.as_str());
         let dist_info = find_dist_info(self.members.keys(), distribution).map_err(cannot)?;
@@ -624,7 +638,7 @@ pub fn pack_dir(dir: &Path, out_dir: &Path) -> Result<PathBuf> {
     let paths: Vec<String> = paths.filter(|p| !p.ends_with(".pyc")).collect();
     let dist_info = find_dist_info(paths.iter(), None).map_err(|why| {
         let help = "pack an unpacked wheel: packages next to one `<name>-<version>.dist-info`";
-        anyhow!("{origin} {why}\n  = help: {help}")
+        Diagnostic::new(format!("{origin} {why}")).help(help)
     })?;
     let read = |file: &str| {
         let path = dir.join(&dist_info).join(file);
@@ -635,7 +649,7 @@ pub fn pack_dir(dir: &Path, out_dir: &Path) -> Result<PathBuf> {
     let wheel_text = read("WHEEL")?;
     let tag_sets = compress_tags(&header(&wheel_text, "Tag")).map_err(|why| {
         let help = "add a line like `Tag: py3-none-any`";
-        anyhow!("{origin}: `{dist_info}/WHEEL` {why}\n  = help: {help}")
+        Diagnostic::new(format!("{origin}: `{dist_info}/WHEEL` {why}")).help(help)
     })?;
     let [python_tags, abi_tags, platform_tags] = tag_sets;
     let build = header(&wheel_text, "Build").pop().map(str::to_owned);

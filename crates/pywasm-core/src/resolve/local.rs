@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::ResolveContext;
-use crate::fsutil;
 use crate::diagnostic::Located;
+use crate::fsutil;
 use crate::manifest::DependencySpec;
 use crate::wheel::{self, WheelName};
 
