@@ -275,7 +275,7 @@ fn image_files(site: &SiteDirs) -> Result<Vec<FileEntry>> {
 }
 
 /// The count and size of what a wheel puts into the image (its archives are linked instead).
-fn embedded(done: &wheel::Installed) -> (usize, u64) {
+fn embedded(done: &wheel::Unpacked) -> (usize, u64) {
     let kept: Vec<&wheel::WheelFile> = done
         .files
         .iter()
