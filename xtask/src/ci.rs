@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use pywasm_core::diagnostic::Diagnostic;
 use pywasm_core::process::run_streaming;
 use pywasm_core::shell::Verbosity;
 use pywasm_core::{Shell, shell};
@@ -163,9 +164,11 @@ fn clippy_driver() -> Result<PathBuf> {
     match driver {
         Some(driver) if driver.is_file() => Ok(driver),
         _ => anyhow::bail!(
-            "clippy's driver is not installed beside cargo (`{}`)\n\
-             = help: install it with `rustup component add clippy`",
-            cargo.unwrap_or_default().display()
+            Diagnostic::new(format!(
+                "clippy's driver is not installed beside cargo (`{}`)",
+                cargo.unwrap_or_default().display()
+            ))
+            .help("install it with `rustup component add clippy`")
         ),
     }
 }

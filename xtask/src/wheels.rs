@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use pywasm_core::diagnostic::Diagnostic;
 use pywasm_core::pins::{Pins, SourcePin};
 use pywasm_core::sdk::{self, Sdk, SdkHome};
 use pywasm_core::wheel::{WheelName, WheelWriter, escape_name};
@@ -96,8 +97,11 @@ pub fn ensure_host_tools(shell: &Shell) -> Result<()> {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !is_root || !Path::new("/usr/bin/apt-get").exists() {
         bail!(
-            "building WASI wheels needs these host packages: {}\n  = help: `sudo {command}` (Debian or Ubuntu)",
-            missing.join(", ")
+            Diagnostic::new(format!(
+                "building WASI wheels needs these host packages: {}",
+                missing.join(", ")
+            ))
+            .help(format!("`sudo {command}` (Debian or Ubuntu)"))
         );
     }
     shell.status(
@@ -123,8 +127,11 @@ pub fn build(shell: &Shell, repo: &Path, name: &str, force: bool) -> Result<Path
     if !path.is_file() {
         let known = all_recipes(repo)?.join(", ");
         bail!(
-            "no recipe `{name}` in `{}`\n  = help: recipes: {known}",
-            recipes_dir(repo).display()
+            Diagnostic::new(format!(
+                "no recipe `{name}` in `{}`",
+                recipes_dir(repo).display()
+            ))
+            .help(format!("recipes: {known}"))
         );
     }
     let (recipe, text) = Recipe::load(&path)?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
+use crate::diagnostic::Diagnostic;
 use crate::fsutil::{slash_path, walk_files};
 use crate::manifest::Manifest;
 use crate::plan::{SourceKind, SourceRoot};
@@ -170,9 +171,13 @@ pub fn app_files(roots: &[SourceRoot], app_dir: &str) -> Result<Vec<FileEntry>> 
             let guest = format!("{app_dir}/{rel}");
             if let Some(previous) = by_guest.insert(guest.clone(), host.clone()) {
                 bail!(
-                    "two sources provide `{rel}`: `{}` and `{}`\n  = help: list each package in only one of `[tool.pywasm] sources`",
-                    previous.display(),
-                    host.display()
+                    Diagnostic::new(format!(
+                        "two sources provide `{rel}`: `{}` and `{}`",
+                        previous.display(),
+                        host.display()
+                    ))
+                    .at_opt(root.origin.as_ref())
+                    .help("list each package in only one of `[tool.pywasm] sources`")
                 );
             }
         }
@@ -183,8 +188,8 @@ pub fn app_files(roots: &[SourceRoot], app_dir: &str) -> Result<Vec<FileEntry>> 
             .map(|r| format!("`{}`", r.path.display()))
             .collect();
         bail!(
-            "found no Python sources in {}\n  = help: put your package in `src/<name>/` or set `[tool.pywasm] sources`",
-            roots.join(", ")
+            Diagnostic::new(format!("found no Python sources in {}", roots.join(", ")))
+                .help("put your package in `src/<name>/` or set `[tool.pywasm] sources`")
         );
     }
     Ok(by_guest

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::diagnostic::Diagnostic;
 use crate::manifest::is_identifier;
 
 pub const METADATA_FILE: &str = "pywasm-extensions.toml";
@@ -85,9 +86,10 @@ impl Extensions {
             anyhow::anyhow!("`{at}` in the wheel of `{dist}`: {}", e.message().trim())
         })?;
         let wrong = |what: String| {
-            anyhow::anyhow!(
-                "`{dist}`: {what}\n  --> {}\n  = help: rebuild the WASI wheel; the format is in pywasm's README (\"WASI extension wheels\")",
-                path.display()
+            anyhow::Error::from(
+                Diagnostic::new(format!("`{dist}`: {what}\n  --> {}", path.display())).help(
+                    "rebuild the WASI wheel; the format is in pywasm's README (\"WASI extension wheels\")",
+                ),
             )
         };
         if meta.format != FORMAT {
@@ -167,16 +169,22 @@ impl Extensions {
         for m in &self.modules {
             if let Some(other) = names.insert(&m.name, &m.dist) {
                 bail!(
-                    "extension module `{}` is provided by both `{other}` and `{}`\n  = help: keep one of the two distributions",
-                    m.name,
-                    m.dist
+                    Diagnostic::new(format!(
+                        "extension module `{}` is provided by both `{other}` and `{}`",
+                        m.name, m.dist
+                    ))
+                    .help("keep one of the two distributions")
                 );
             }
             if let Some(other) = inits.insert(&m.init, &m.name) {
                 bail!(
-                    "extension modules `{other}` and `{}` both use the init symbol `{}`; in one static module every init symbol must be unique\n  = help: rebuild one of them with a distinct `init` (e.g. `PyInit_pkg_sub__ext`, via `-DPyInit__ext=...`)",
-                    m.name,
-                    m.init
+                    Diagnostic::new(format!(
+                        "extension modules `{other}` and `{}` both use the init symbol `{}`; in one static module every init symbol must be unique",
+                        m.name, m.init
+                    ))
+                    .help(
+                        "rebuild one of them with a distinct `init` (e.g. `PyInit_pkg_sub__ext`, via `-DPyInit__ext=...`)"
+                    )
                 );
             }
         }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::Shell;
+use crate::diagnostic::Diagnostic;
 use crate::manifest::is_identifier;
 
 #[derive(Clone, Debug, Default)]
@@ -36,8 +37,11 @@ pub fn init(options: &InitOptions, shell: &Shell) -> Result<Created> {
         let path = dir.join(rel);
         if path.exists() {
             bail!(
-                "`{}` already exists; pywasm init only creates new projects\n  = help: choose an empty or new directory: `pywasm init my-app`",
-                path.display()
+                Diagnostic::new(format!(
+                    "`{}` already exists; pywasm init only creates new projects",
+                    path.display()
+                ))
+                .help("choose an empty or new directory: `pywasm init my-app`")
             );
         }
     }
@@ -77,11 +81,10 @@ fn dir_name(dir: &Path) -> Result<String> {
         .and_then(|c| c.as_os_str().to_str())
         .filter(|n| !n.is_empty() && *n != "." && *n != "..")
         .map(str::to_string)
-        .with_context(|| {
-            format!(
-                "cannot name a project after `{}`\n  = help: pass `--name my-app`",
-                dir.display()
-            )
+        .ok_or_else(|| {
+            Diagnostic::new(format!("cannot name a project after `{}`", dir.display()))
+                .help("pass `--name my-app`")
+                .into()
         })
 }
 
@@ -100,7 +103,10 @@ fn package_name(name: &str) -> Result<String> {
         .collect();
     if !package.is_ascii() || !is_identifier(&package) {
         bail!(
-            "`{name}` does not make a Python package name (it becomes `{package}`)\n  = help: pass `--name` with letters, digits, `-` and `_`, not starting with a digit"
+            Diagnostic::new(format!(
+                "`{name}` does not make a Python package name (it becomes `{package}`)"
+            ))
+            .help("pass `--name` with letters, digits, `-` and `_`, not starting with a digit")
         );
     }
     Ok(package)

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::collect::FileEntry;
+use crate::diagnostic::Diagnostic;
 use crate::extensions::Extensions;
 use crate::fsutil::{slash_path, walk_files};
 use crate::lock::Source;
@@ -60,15 +61,24 @@ pub fn install(
                 let native = wheel::native_members(&wheel);
                 if let Some(first) = native.first() {
                     bail!(
-                        "`{file}` is tagged pure Python but carries native code (`{first}`)\n  = help: supply a WASI build of `{}` in `[tool.pywasm] wheels`, or list it in `[tool.pywasm] without-extensions`",
-                        dist.locked.name
+                        Diagnostic::new(format!(
+                            "`{file}` is tagged pure Python but carries native code (`{first}`)"
+                        ))
+                        .help(format!(
+                            "supply a WASI build of `{}` in `[tool.pywasm] wheels`, or list it in `[tool.pywasm] without-extensions`",
+                            dist.locked.name
+                        ))
                     );
                 }
             }
             Platform::Wasi => {}
             Platform::Other(tags) => bail!(
-                "`{file}` is built for `{tags}`, not for WASI\n  = help: supply a WASI build of `{}` (see \"WASI extension wheels\" in pywasm's README)",
-                dist.locked.name
+                Diagnostic::new(format!("`{file}` is built for `{tags}`, not for WASI")).help(
+                    format!(
+                        "supply a WASI build of `{}` (see \"WASI extension wheels\" in pywasm's README)",
+                        dist.locked.name
+                    )
+                )
             ),
         }
         let done = wheel
@@ -85,7 +95,12 @@ pub fn install(
             let native = wheel::native_members(&wheel);
             if let Some(first) = native.first() {
                 bail!(
-                    "`{file}` carries `{first}`, a dynamically loaded module; a WASI module cannot load shared libraries\n  = help: build it as a static WASI extension wheel (see \"WASI extension wheels\" in pywasm's README)"
+                    Diagnostic::new(format!(
+                        "`{file}` carries `{first}`, a dynamically loaded module; a WASI module cannot load shared libraries"
+                    ))
+                    .help(
+                        "build it as a static WASI extension wheel (see \"WASI extension wheels\" in pywasm's README)"
+                    )
                 );
             }
         }
@@ -212,7 +227,10 @@ fn project_metadata(site: &Path, project: &ProjectMetadata) -> Result<()> {
     ));
     if dir.exists() {
         bail!(
-            "the project `{name}` is also one of its own dependencies\n  = help: remove it from `[project].dependencies`"
+            Diagnostic::new(format!(
+                "the project `{name}` is also one of its own dependencies"
+            ))
+            .help("remove it from `[project].dependencies`")
         );
     }
     fs_err::create_dir_all(&dir)?;
@@ -257,7 +275,7 @@ fn image_files(site: &SiteDirs) -> Result<Vec<FileEntry>> {
 }
 
 /// The count and size of what a wheel puts into the image (its archives are linked instead).
-fn embedded(done: &wheel::Installed) -> (usize, u64) {
+fn embedded(done: &wheel::Unpacked) -> (usize, u64) {
     let kept: Vec<&wheel::WheelFile> = done
         .files
         .iter()

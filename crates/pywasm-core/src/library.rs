@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 use toml::Spanned;
 
-use crate::diagnostic::Origin;
+use crate::diagnostic::{Diagnostic, Origin};
 use crate::manifest::EntryPoint;
 use crate::plan::{SourceKind, SourceRoot};
 
@@ -280,10 +280,12 @@ pub struct WitNames {
 impl WitNames {
     pub fn new(project: &str, library: &Library) -> Result<WitNames> {
         let world = wit_name(&project.replace('.', "-")).ok_or_else(|| {
-            anyhow::anyhow!(
-                "the project name `{project}` has no WIT name for the component's world\n  = help: \
-                 WIT names are dash-separated words that start with a letter; rename the project \
-                 in [project] name, or build the core module (no `--component`)"
+            Diagnostic::new(format!(
+                "the project name `{project}` has no WIT name for the component's world"
+            ))
+            .help(
+                "WIT names are dash-separated words that start with a letter; rename the project \
+                 in [project] name, or build the core module (no `--component`)",
             )
         })?;
         let mut exports = Vec::new();
@@ -358,10 +360,7 @@ fn wit_of(name: &str, what: &str, origin: Option<&Origin>) -> Result<String> {
 }
 
 fn located(origin: Option<&Origin>, message: &str, help: &str) -> anyhow::Error {
-    match origin {
-        Some(origin) => origin.error(message, Some(help)),
-        None => anyhow::anyhow!("{message}\n  = help: {help}"),
-    }
+    Diagnostic::new(message).at_opt(origin).help(help).into()
 }
 
 #[cfg(test)]

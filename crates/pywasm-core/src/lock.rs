@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::diagnostic::Diagnostic;
 use crate::fsutil;
 
 pub const LOCK_FILE: &str = "pywasm.lock";
@@ -100,16 +101,17 @@ impl Lock {
         let text = fs_err::read_to_string(&path)?;
         let lock: Lock = toml::from_str(&text).map_err(|e| {
             let at = crate::diagnostic::locate(&path, &text, e.span());
-            anyhow::anyhow!(
-                "`{at}`: {}\n  = help: the lock is written by pywasm; delete it and run `pywasm lock`",
-                e.message().trim()
-            )
+            Diagnostic::new(format!("`{at}`: {}", e.message().trim()))
+                .help("the lock is written by pywasm; delete it and run `pywasm lock`")
         })?;
         if lock.version != FORMAT {
             bail!(
-                "`{}` has format version {}, this pywasm reads version {FORMAT}\n  = help: run `pywasm lock` to write it again",
-                path.display(),
-                lock.version
+                Diagnostic::new(format!(
+                    "`{}` has format version {}, this pywasm reads version {FORMAT}",
+                    path.display(),
+                    lock.version
+                ))
+                .help("run `pywasm lock` to write it again")
             );
         }
         Ok(Some(lock))

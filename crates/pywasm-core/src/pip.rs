@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::diagnostic::Diagnostic;
 use crate::{Shell, process};
 
 /// The platform tag of WASI wheels: what `sysconfig.get_platform()` reports in CPython for WASI
@@ -95,10 +96,15 @@ impl Pip {
             }
         }
         bail!(
-            "pywasm needs Python with pip {}.{} or newer to resolve dependencies, and found none:\n  {}\n  = help: install Python {target_minor} with pip, or point `PYWASM_PYTHON` at one",
-            MIN_PIP.0,
-            MIN_PIP.1,
-            problems.join("\n  ")
+            Diagnostic::new(format!(
+                "pywasm needs Python with pip {}.{} or newer to resolve dependencies, and found none:\n  {}",
+                MIN_PIP.0,
+                MIN_PIP.1,
+                problems.join("\n  ")
+            ))
+            .help(format!(
+                "install Python {target_minor} with pip, or point `PYWASM_PYTHON` at one"
+            ))
         )
     }
 

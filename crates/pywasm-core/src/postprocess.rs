@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use wasm_encoder::{Module, RawSection};
 use wasmparser::{Parser, Payload, Validator, WasmFeatures};
 
+use crate::diagnostic::Diagnostic;
 use crate::library::Library;
 
 /// WebAssembly 2.0 without SIMD: what wasmtime, wasmer, wazero and node 20 all run, and what
@@ -41,9 +42,12 @@ pub fn validate(bytes: &[u8], library: Option<&Library>) -> Result<ModuleFacts> 
         Validator::new()
             .validate_all(bytes)
             .context("the linked module does not validate")?;
-        return Err(anyhow::Error::from(portable).context(
-            "the module uses a WebAssembly feature beyond 2.0 without SIMD, which not every WASI runtime has\n  = help: build C and Rust code in the link without `-msimd128` and other post-2.0 target features",
-        ));
+        return Err(Diagnostic::new(
+            "the module uses a WebAssembly feature beyond 2.0 without SIMD, which not every WASI runtime has",
+        )
+        .note(portable.to_string())
+        .help("build C and Rust code in the link without `-msimd128` and other post-2.0 target features")
+        .into());
     }
     let mut facts = ModuleFacts {
         imports: Vec::new(),
@@ -78,12 +82,15 @@ pub fn validate(bytes: &[u8], library: Option<&Library>) -> Result<ModuleFacts> 
         .collect();
     if !foreign.is_empty() {
         bail!(
-            "the module imports functions no WASI runtime provides: {}\n  = help: a C library in the link is missing a definition",
-            foreign
-                .iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            Diagnostic::new(format!(
+                "the module imports functions no WASI runtime provides: {}",
+                foreign
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .help("a C library in the link is missing a definition")
         );
     }
     let start = if library.is_some() {
@@ -191,7 +198,17 @@ mod tests {
         let mut simd = vec![0xfd, 0x0c];
         simd.extend_from_slice(&[0; 16]);
         simd.extend_from_slice(&[0x1a, 0x0b]);
-        let err = format!("{:#}", validate(&with_body(&simd), None).unwrap_err());
+        let err = validate(&with_body(&simd), None).unwrap_err();
+        // The shell reads the fix from the diagnostic, and wasmparser's finding stays beside it.
+        let diagnostic = Diagnostic::find(&err).expect("a diagnostic");
+        assert!(
+            diagnostic
+                .help
+                .as_deref()
+                .is_some_and(|h| h.contains("-msimd128"))
+        );
+        assert!(diagnostic.notes.iter().any(|n| n.contains("SIMD")), "{err}");
+        let err = format!("{err:#}");
         assert!(err.contains("beyond 2.0 without SIMD"), "{err}");
         // i32.add on an empty stack: invalid with any features.
         let err = format!(

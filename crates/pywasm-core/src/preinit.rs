@@ -20,6 +20,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wizer::{InstanceState, ModuleContext, SnapshotVal, ValType, Wizer};
 
+use crate::diagnostic::Diagnostic;
 use crate::library::Library;
 use crate::runtime::Runtime;
 
@@ -328,10 +329,12 @@ pub fn unusable_export(traceback: &str, library: &Library) -> Option<anyhow::Err
         "exports take and return bytes, str, JSON types (int, float, bool, None, list, dict), \
          dataclasses or TypedDicts; see docs/abi.md"
     };
-    Some(match &export.target.origin {
-        Some(origin) => origin.error(message, Some(help)),
-        None => anyhow!("{message}\n  = help: {help}"),
-    })
+    Some(
+        Diagnostic::new(message)
+            .at_opt(export.target.origin.as_ref())
+            .help(help)
+            .into(),
+    )
 }
 
 /// The error for an exception raised while importing the entry module, with the help that fits
@@ -353,16 +356,19 @@ fn raised(traceback: &str, unavailable: &[Unavailable]) -> anyhow::Error {
             .find(|u| u.module == name || name.starts_with(&format!("{}.", u.module)))
         {
             return anyhow!(
-                "the stdlib C module `{}` is not available in this build\n  = help: {}",
-                missing.module,
-                missing.help
+                Diagnostic::new(format!(
+                    "the stdlib C module `{}` is not available in this build",
+                    missing.module
+                ))
+                .help(&missing.help)
             )
             .context(what);
         }
         return anyhow!(
-            "`{name}` is not in the bundle\n  = help: add the distribution that provides it to \
-             [project] dependencies; if pywasm left a stdlib module out, add it to `include` \
-             under [tool.pywasm]"
+            Diagnostic::new(format!("`{name}` is not in the bundle")).help(
+                "add the distribution that provides it to [project] dependencies; if pywasm left \
+                 a stdlib module out, add it to `include` under [tool.pywasm]"
+            )
         )
         .context(what);
     }

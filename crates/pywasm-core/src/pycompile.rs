@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::collect::FileEntry;
-use crate::diagnostic::Origin;
+use crate::diagnostic::{Diagnostic, Origin};
 use crate::manifest::EntryPoint;
 use crate::runtime::{Preopen, RunConfig, Runtime};
 use crate::sdk::{PythonSdk, SdkHome};
@@ -304,10 +304,10 @@ impl<'a> Compiler<'a> {
                 entry_file.host.display()
             );
             let help = "define it there, or point the entry point or export at the right `module:function`";
-            return Err(match &entry.origin {
-                Some(origin) => origin.error(&message, Some(help)),
-                None => anyhow::anyhow!("{message}\n  = help: {help}"),
-            });
+            return Err(Diagnostic::new(message)
+                .at_opt(entry.origin.as_ref())
+                .help(help)
+                .into());
         }
         read_outputs(&out)
     }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::diagnostic::{Located, Origin};
+use crate::diagnostic::{Diagnostic, Located, Origin};
 use crate::lock::{Inputs, Lock, LockedPackage, Source};
 use crate::manifest::{DependencySpec, normalize_extra};
 use crate::pip::Pip;
@@ -22,9 +22,11 @@ use crate::wheel::{self, WheelName};
 use crate::{Shell, fsutil};
 
 mod diagnose;
+mod from_lock;
 mod local;
 
-use diagnose::{BuiltFrom, Diagnosis, SdistBuild};
+use diagnose::{BuiltFrom, Diagnosis};
+use from_lock::locked;
 use local::LocalWheels;
 
 /// A distribution chosen for the module, and where its verified wheel is.
@@ -85,8 +87,11 @@ pub fn dependencies(
         Some(lock) => {
             if let Some(why) = lock.mismatch(&inputs) {
                 bail!(
-                    "`{}` is out of date: {why}\n  = help: run `pywasm lock` to resolve again",
-                    Lock::path(cx.project_dir).display()
+                    Diagnostic::new(format!(
+                        "`{}` is out of date: {why}",
+                        Lock::path(cx.project_dir).display()
+                    ))
+                    .help("run `pywasm lock` to resolve again")
                 );
             }
             locked(cx, spec, lock)
@@ -189,7 +194,12 @@ pub fn fresh(
 ) -> Result<Resolution> {
     if cx.offline {
         bail!(
-            "resolving dependencies needs the package index, and `--offline` was given\n  = help: run `pywasm lock` once online; a build with `pywasm.lock` and a warm cache works offline"
+            Diagnostic::new(
+                "resolving dependencies needs the package index, and `--offline` was given"
+            )
+            .help(
+                "run `pywasm lock` once online; a build with `pywasm.lock` and a warm cache works offline"
+            )
         );
     }
     let scratch = scratch_dir(cx.home)?;
@@ -334,237 +344,5 @@ fn cache_wheel(home: &SdkHome, from: &Path, file: &str, sha256: &str) -> Result<
     Ok(target)
 }
 
-fn cached_wheel(home: &SdkHome, file: &str, sha256: &str) -> Result<Option<PathBuf>> {
-    let path = home.cache("wheels").join(sha256).join(file);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    // A damaged cache entry is dropped and fetched again rather than trusted.
-    if fsutil::sha256_file(&path)? == sha256 {
-        return Ok(Some(path));
-    }
-    fs_err::remove_file(&path)?;
-    Ok(None)
-}
-
-/// Takes exactly the lock's distributions; any file that no longer matches its hash is an error.
-pub fn locked(cx: &ResolveContext, spec: &DependencySpec, lock: Lock) -> Result<Resolution> {
-    let scratch = scratch_dir(cx.home)?;
-    let links = scratch.path().join("links");
-    let local = LocalWheels::gather(cx, spec, &links)?;
-    let lock_path = Lock::path(cx.project_dir);
-    let stale = |pkg: &LockedPackage, found: &str, what: &str| {
-        anyhow::anyhow!(
-            "`{}` is stale: it pins `{}` with sha256 {}, but {what} has sha256 {found}\n  = help: if the new file is intended, run `pywasm lock` to accept it; otherwise restore the original",
-            lock_path.display(),
-            pkg.file,
-            pkg.sha256
-        )
-    };
-    let mut dists: Vec<Dist> = Vec::new();
-    let mut missing: Vec<&LockedPackage> = Vec::new();
-    for pkg in &lock.packages {
-        match pkg.source {
-            Source::Wheels | Source::Built => {
-                let Some(found) = local.origins.get(&pkg.file) else {
-                    let (from, help) = if pkg.source == Source::Built {
-                        (
-                            "pywasm's built wheels",
-                            "build it with `cargo xtask build-wheel`, or run `pywasm lock` to resolve again",
-                        )
-                    } else {
-                        (
-                            "`[tool.pywasm] wheels`",
-                            "restore the wheel, or run `pywasm lock` to resolve again",
-                        )
-                    };
-                    bail!(
-                        "`{}` pins `{}` from {from}, and it is not there any more\n  = help: {help}",
-                        lock_path.display(),
-                        pkg.file
-                    );
-                };
-                if found.sha256 != pkg.sha256 {
-                    return Err(stale(pkg, &found.sha256, &format!("`{}`", found.display)));
-                }
-                dists.push(Dist {
-                    locked: pkg.clone(),
-                    wheel: links.join(&pkg.file),
-                });
-            }
-            _ => match cached_wheel(cx.home, &pkg.file, &pkg.sha256)? {
-                Some(wheel) => dists.push(Dist {
-                    locked: pkg.clone(),
-                    wheel,
-                }),
-                None => missing.push(pkg),
-            },
-        }
-    }
-    if !missing.is_empty() {
-        dists.extend(fetch_locked(
-            cx,
-            &lock.inputs,
-            &missing,
-            scratch.path(),
-            &links,
-            &stale,
-        )?);
-    }
-    dists.sort_by(|a, b| a.locked.name.cmp(&b.locked.name));
-    warn_fallbacks(cx.shell, &dists);
-    // Local wheels live in the scratch directory; keep them for the build.
-    for dist in &mut dists {
-        if matches!(dist.locked.source, Source::Wheels | Source::Built) {
-            dist.wheel = cache_wheel(cx.home, &dist.wheel, &dist.locked.file, &dist.locked.sha256)?;
-        }
-    }
-    Ok(Resolution {
-        inputs: lock.inputs,
-        dists,
-    })
-}
-
-/// Downloads (or rebuilds) locked distributions missing from the cache and checks their hashes.
-fn fetch_locked(
-    cx: &ResolveContext,
-    lock_inputs: &Inputs,
-    missing: &[&LockedPackage],
-    scratch: &Path,
-    links: &Path,
-    stale: &dyn Fn(&LockedPackage, &str, &str) -> anyhow::Error,
-) -> Result<Vec<Dist>> {
-    if cx.offline {
-        let names: Vec<_> = missing.iter().map(|p| format!("`{}`", p.file)).collect();
-        bail!(
-            "`--offline` was given and the cache lacks {}\n  = help: build once without `--offline` to fill the cache",
-            names.join(", ")
-        );
-    }
-    let pip = Pip::find(cx.python_minor, cx.shell)?;
-    let mut out = Vec::new();
-    let (sdists, wheels): (Vec<&LockedPackage>, Vec<&LockedPackage>) =
-        missing.iter().partition(|p| p.source == Source::Sdist);
-    if !wheels.is_empty() {
-        let dest = scratch.join("locked");
-        fs_err::create_dir_all(&dest)?;
-        let pins: Vec<(String, String)> = wheels
-            .iter()
-            .map(|p| (p.name.clone(), p.version.clone()))
-            .collect();
-        if let Err(failure) = pip.download_pinned(cx.shell, &pins, &[links.to_path_buf()], &dest)? {
-            bail!(
-                "pip could not download the locked distributions:\n{}",
-                failure.summary()
-            );
-        }
-        for pkg in wheels {
-            let host = dest.join(&pkg.file);
-            if !host.is_file() {
-                bail!(
-                    "the index no longer offers `{}` for {} {} (pip chose another file)\n  = help: run `pywasm lock` to resolve again",
-                    pkg.file,
-                    pkg.name,
-                    pkg.version
-                );
-            }
-            let sha = fsutil::sha256_file(&host)?;
-            if sha != pkg.sha256 {
-                return Err(stale(pkg, &sha, "the index's file"));
-            }
-            out.push(Dist {
-                locked: (*pkg).clone(),
-                wheel: cache_wheel(cx.home, &host, &pkg.file, &sha)?,
-            });
-        }
-    }
-    for pkg in sdists {
-        let diagnosis = Diagnosis {
-            cx,
-            pip: &pip,
-            scratch,
-            links,
-            without: &lock_inputs.without_extensions,
-            require: &lock_inputs.require_extensions,
-        };
-        let strip = lock_inputs
-            .without_extensions
-            .contains(&wheel::normalize_name(&pkg.name));
-        let how = SdistBuild::of(strip, pkg.pure_fallback);
-        let (wheel, sdist, sdist_sha) = diagnosis.build_from_sdist(&pkg.name, &pkg.version, how)?;
-        if Some(&sdist_sha) != pkg.sdist_sha256.as_ref() {
-            return Err(stale(pkg, &sdist_sha, &format!("the index's `{sdist}`")));
-        }
-        let sha = fsutil::sha256_file(&wheel)?;
-        let mut locked = (*pkg).clone();
-        locked.sha256 = sha.clone();
-        out.push(Dist {
-            wheel: cache_wheel(cx.home, &wheel, &pkg.file, &sha)?,
-            locked,
-        });
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requirement_names_are_normalised() {
-        assert_eq!(requirement_name("Jinja2>=3"), Some("jinja2".into()));
-        assert_eq!(
-            requirement_name("zope.interface [x] ; python_version>'3'"),
-            Some("zope-interface".into())
-        );
-        assert_eq!(requirement_name("pkg @ file:///x.whl"), Some("pkg".into()));
-        assert_eq!(requirement_name(">=3"), None);
-        assert_eq!(requirement_name("two words"), None);
-    }
-
-    fn spec(text: &str) -> DependencySpec {
-        crate::manifest::Manifest::parse(Path::new("/p/pyproject.toml"), text)
-            .unwrap()
-            .deps
-    }
-
-    #[test]
-    fn extras_add_their_requirements_once() {
-        let deps = spec(
-            "[project]\nname = \"x\"\ndependencies = [\"attrs\"]\n[project.optional-dependencies]\nfast = [\"attrs\", \"orjson\"]\n[tool.pywasm]\nentry = \"x:m\"\nextras = [\"Fast\"]\n",
-        );
-        let (reqs, inputs) = requirements(&deps, &["fast".into()], "3.11").unwrap();
-        let texts: Vec<_> = reqs.iter().map(|r| r.text.as_str()).collect();
-        assert_eq!(texts, ["attrs", "orjson"]);
-        assert_eq!(inputs.extras, ["fast"]);
-    }
-
-    #[test]
-    fn unknown_extras_are_located() {
-        let deps = spec(
-            "[project]\nname = \"x\"\n[project.optional-dependencies]\nfast = []\n[tool.pywasm]\nentry = \"x:m\"\nextras = [\"slow\"]\n",
-        );
-        let err = requirements(&deps, &[], "3.11").unwrap_err().to_string();
-        assert!(err.contains("unknown extra `slow`"), "{err}");
-        assert!(err.contains("pyproject.toml:7:11"), "{err}");
-        assert!(err.contains("defines: `fast`"), "{err}");
-        let deps = spec("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:m\"\n");
-        let err = requirements(&deps, &["gpu".into()], "3.11")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("--> command line:1:10"), "{err}");
-    }
-
-    #[test]
-    fn malformed_requirements_are_located() {
-        let deps = spec(
-            "[project]\nname = \"x\"\ndependencies = [\"two words\"]\n[tool.pywasm]\nentry = \"x:m\"\n",
-        );
-        let err = requirements(&deps, &[], "3.11").unwrap_err().to_string();
-        assert!(
-            err.contains("`two words` is not a PEP 508 requirement"),
-            "{err}"
-        );
-        assert!(err.contains("pyproject.toml:3:17"), "{err}");
-    }
-}
+mod tests;

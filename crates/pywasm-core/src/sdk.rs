@@ -25,6 +25,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::Shell;
+use crate::diagnostic::Diagnostic;
 use crate::pins::{self, Pins, ToolchainKind};
 use component::{Component, PythonSource};
 /// Fetching a URL or a local file into a new file, hashing it on the way (also used by xtask
@@ -298,9 +299,9 @@ pub fn ensure_binaryen(
 ) -> Result<Binaryen> {
     let host = pins::host();
     let c = component::binaryen(pins, &host).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}\nhelp: `optimize = \"size\"` and `\"speed\"` run binaryen, which has no build \
-             for this host; set `optimize = \"none\"` (the default) in `[tool.pywasm]`"
+        Diagnostic::new(e.to_string()).help(
+            "`optimize = \"size\"` and `\"speed\"` run binaryen, which has no build for this \
+             host; set `optimize = \"none\"` (the default) in `[tool.pywasm]`",
         )
     })?;
     let root = match check_component(pins, home, &c, pins.toolchain.default) {

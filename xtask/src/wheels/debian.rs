@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use pywasm_core::Shell;
+use pywasm_core::diagnostic::Diagnostic;
 use pywasm_core::pins::SourcePin;
 use pywasm_core::sdk;
 
@@ -26,13 +27,16 @@ pub fn fetch(shell: &Shell, pin: &SourcePin, scratch: &Path) -> Result<PathBuf> 
     let roots = pool_roots()?;
     if roots.is_empty() {
         bail!(
-            "`{}` comes from Debian's source package `{}`, and this host has no Debian apt \
-             sources to fetch it from\n  = help: set {MIRRORS_VAR} to the pool URL of a Debian \
-             mirror (`<mirror>/debian/pool`), or put the file (sha256 {}) into \
-             `$PYWASM_HOME/sources/`",
-            pin.file,
-            pin.package,
-            pin.sha256
+            Diagnostic::new(format!(
+                "`{}` comes from Debian's source package `{}`, and this host has no Debian apt \
+                 sources to fetch it from",
+                pin.file, pin.package
+            ))
+            .help(format!(
+                "set {MIRRORS_VAR} to the pool URL of a Debian mirror (`<mirror>/debian/pool`), \
+                 or put the file (sha256 {}) into `$PYWASM_HOME/sources/`",
+                pin.sha256
+            ))
         );
     }
     fetch_from(shell, pin, &roots, scratch)
@@ -63,16 +67,20 @@ pub fn fetch_from(
     }
     let _ = fs_err::remove_file(&dest);
     bail!(
-        "no place serves `{}` (sha256 {}); tried:\n{}\n  = help: set {MIRRORS_VAR} to the pool \
-         URLs of a Debian mirror that has it (`<mirror>/debian/pool`), or put the file into \
-         `$PYWASM_HOME/sources/`",
-        pin.file,
-        pin.sha256,
-        tried
-            .iter()
-            .map(|t| format!("    {t}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        Diagnostic::new(format!(
+            "no place serves `{}` (sha256 {}); tried:\n{}",
+            pin.file,
+            pin.sha256,
+            tried
+                .iter()
+                .map(|t| format!("    {t}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+        .help(format!(
+            "set {MIRRORS_VAR} to the pool URLs of a Debian mirror that has it \
+             (`<mirror>/debian/pool`), or put the file into `$PYWASM_HOME/sources/`"
+        ))
     )
 }
 

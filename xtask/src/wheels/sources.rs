@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use pywasm_core::diagnostic::Diagnostic;
 use pywasm_core::fsutil::sha256_file;
 use pywasm_core::pins::{SourceOrigin, SourcePin};
 use pywasm_core::process;
@@ -34,9 +35,11 @@ pub fn obtain(shell: &Shell, home: &SdkHome, name: &str, pin: &SourcePin) -> Res
     let got = sha256_file(&fetched)?;
     if got != pin.sha256 {
         bail!(
-            "source `{name}`: `{}` has sha256 {got}, `wasi-sdk.toml` pins {}\n  = help: the mirror serves another file; nothing was kept",
-            pin.file,
-            pin.sha256
+            Diagnostic::new(format!(
+                "source `{name}`: `{}` has sha256 {got}, `wasi-sdk.toml` pins {}",
+                pin.file, pin.sha256
+            ))
+            .help("the mirror serves another file; nothing was kept")
         );
     }
     fs_err::rename(&fetched, &path)?;

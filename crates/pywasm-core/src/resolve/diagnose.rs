@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::{Requirement, ResolveContext};
+use crate::diagnostic::Diagnostic;
 use crate::fsutil;
 use crate::pip::{Pip, PipFailure};
 use crate::wheel::{self, Platform, Wheel, WheelName};
@@ -94,11 +95,9 @@ impl Diagnosis<'_> {
             Ok(native) => native,
             // Not even a native install would work: the requirements themselves are the problem.
             Err(host) => {
-                return Err(anyhow::anyhow!(
-                    "{}\n  = note: for this host pip fails too:\n{}",
-                    cannot(),
-                    host.summary()
-                ));
+                return Err(Diagnostic::new(cannot().to_string())
+                    .note(format!("for this host pip fails too:\n{}", host.summary()))
+                    .into());
             }
         };
         let mut unusable = Vec::new();
@@ -288,9 +287,9 @@ fn unusable_error(unusable: &[Unusable], requirements: &[Requirement]) -> anyhow
             names.join(", ")
         )
     };
-    let mut text = title.clone();
+    let mut diagnostic = Diagnostic::new(title).help(help);
     for item in unusable {
-        text.push_str(&format!("\n  = note: `{}`: {}", item.name, item.reason));
+        diagnostic = diagnostic.note(format!("`{}`: {}", item.name, item.reason));
     }
     // A direct dependency is pointed at in pyproject.toml; a transitive one can only be named.
     let direct = unusable.iter().find_map(|u| {
@@ -301,10 +300,7 @@ fn unusable_error(unusable: &[Unusable], requirements: &[Requirement]) -> anyhow
             .and_then(|r| r.origin.clone())
     });
     match direct {
-        Some(origin) if unusable.len() == 1 => {
-            let notes = text.strip_prefix(&title).unwrap_or_default().to_string();
-            anyhow::anyhow!("{}{notes}\n  = help: {help}", origin.error(&title, None))
-        }
-        _ => anyhow::anyhow!("{text}\n  = help: {help}"),
+        Some(origin) if unusable.len() == 1 => diagnostic.at(origin).into(),
+        _ => diagnostic.into(),
     }
 }
