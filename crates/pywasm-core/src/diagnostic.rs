@@ -53,9 +53,11 @@ impl Diagnostic {
         self
     }
 
-    /// The first diagnostic in an error's chain, if any.
+    /// The diagnostic an error carries, if any: the error itself, a context added to it (which
+    /// `chain()` shows only as its wrapper), or a cause further down.
     pub fn find(err: &anyhow::Error) -> Option<&Diagnostic> {
-        err.chain().find_map(|e| e.downcast_ref::<Diagnostic>())
+        err.downcast_ref::<Diagnostic>()
+            .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Diagnostic>()))
     }
 }
 
@@ -199,6 +201,11 @@ mod tests {
         assert_eq!(
             Diagnostic::find(&err).map(|d| d.message.as_str()),
             Some("inner")
+        );
+        let err = anyhow::anyhow!("cause").context(Diagnostic::new("as context"));
+        assert_eq!(
+            Diagnostic::find(&err).map(|d| d.message.as_str()),
+            Some("as context")
         );
     }
 }
