@@ -13,8 +13,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pywasm_core::lock::{LOCK_FILE, Lock, Source};
-use pywasm_core::wheel::{WheelName, WheelWriter};
+use pywasm_core::python::lock::{LOCK_FILE, Lock, Source};
+use pywasm_core::python::wheel::{WheelName, WheelWriter};
 use pywasm_tests::ext::{self, CModule, Dist};
 use pywasm_tests::{
     Invocation, Project, assert_same_as_native_on, pip_install_target, run_node, run_wasmtime,
@@ -512,7 +512,7 @@ fn unused_packages_of_dependencies_are_left_out() {
 
     project.lock().expect("lock");
     let built = project.build().expect("build");
-    let files: Vec<String> = pywasm_core::inspect::inspect(&built.output, true)
+    let files: Vec<String> = pywasm_core::runner::inspect::inspect(&built.output, true)
         .unwrap()
         .manifest
         .files

@@ -220,7 +220,7 @@ fn two_builds_give_identical_bytes() {
     assert_eq!(a.sha256, b.sha256);
     let bytes = fs_err::read(&a.output).expect("a");
     assert_eq!(bytes, fs_err::read(&b.output).expect("b"));
-    let manifest = pywasm_core::describe::read(&bytes)
+    let manifest = pywasm_core::module::describe::read(&bytes)
         .expect("readable")
         .expect("a build manifest");
     assert_eq!(manifest.source_date_epoch, epoch);
@@ -436,7 +436,7 @@ fn the_stdlib_is_bytecode_only_unless_its_sources_are_asked_for() {
     let pyproject = project.root.join("pyproject.toml");
     let text = fs_err::read_to_string(&pyproject).expect("read");
     let files = |built: &pywasm_core::BuildOutcome| -> Vec<String> {
-        pywasm_core::inspect::inspect(&built.output, true)
+        pywasm_core::runner::inspect::inspect(&built.output, true)
             .expect("inspect")
             .manifest
             .files

@@ -13,8 +13,8 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use pywasm_core::inspect::inspect;
-use pywasm_core::postprocess::optimize::Optimize;
+use pywasm_core::module::postprocess::optimize::Optimize;
+use pywasm_core::runner::inspect::inspect;
 use pywasm_core::{BuildOptions, BuildOutcome};
 use pywasm_tests::wasmer::run_wasmer;
 use pywasm_tests::{
@@ -157,7 +157,7 @@ fn verify(case: &Case, module: &Path) {
 
     // The image stores the source compressed, exactly as `deflated` compresses it.
     let source = fs_err::read(&case.embedded_source).unwrap();
-    let stored = pywasm_core::bundle::deflated(&source)
+    let stored = pywasm_core::module::bundle::deflated(&source)
         .unwrap()
         .expect("the source compresses");
     let mut bytes = fs_err::read(module).unwrap();

@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use pywasm_core::lock::{LOCK_FILE, Lock, Source};
+use pywasm_core::python::lock::{LOCK_FILE, Lock, Source};
 
 use pywasm_tests::*;
 use serde_json::Value;
@@ -192,7 +192,7 @@ fn deep_recursion_raises_instead_of_overflowing_the_stack() {
     let project = Project::fixture("deep_recursion");
     let built = project.build().expect("build");
     let module = fs_err::read(&built.output).unwrap();
-    let layout = pywasm_core::describe::memory_layout(&module)
+    let layout = pywasm_core::module::describe::memory_layout(&module)
         .unwrap()
         .unwrap();
     assert_eq!(

@@ -7,9 +7,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use pywasm_core::fsutil::{slash_path, walk_files};
-use pywasm_core::pins::Pins;
+use pywasm_core::python::wheel::{WheelName, WheelWriter, escape_name};
+use pywasm_core::sdk::pins::Pins;
 use pywasm_core::sdk::{self, Sdk};
-use pywasm_core::wheel::{WheelName, WheelWriter, escape_name};
 
 /// One C extension module of a distribution.
 pub struct CModule<'a> {
@@ -60,7 +60,7 @@ fn members(sdk: &Sdk, dist: &Dist, scratch: &Path) -> Result<Vec<(String, Vec<u8
         let last = module.name.rsplit('.').next().unwrap_or(module.name);
         let mut cc = sdk.toolchain.cc();
         cc.args(["-O2", "-c"])
-            .args(pywasm_core::link::python_cflags(sdk));
+            .args(pywasm_core::module::link::python_cflags(sdk));
         if let Some(init) = module.init {
             cc.arg(format!("-DPyInit_{last}={init}"));
         }
@@ -88,7 +88,7 @@ fn members(sdk: &Sdk, dist: &Dist, scratch: &Path) -> Result<Vec<(String, Vec<u8
     let tag = format!(
         "cp{0}-cp{0}-{1}",
         minor.replace('.', ""),
-        pywasm_core::pip::WASI_PLATFORM
+        pywasm_core::python::pip::WASI_PLATFORM
     );
     out.push((
         format!("{dist_info}/pywasm-extensions.toml"),
@@ -123,7 +123,7 @@ pub fn wheel(dist: &Dist, out_dir: &Path) -> Result<PathBuf> {
         build: None,
         python_tags: vec![format!("cp{minor}")],
         abi_tags: vec![format!("cp{minor}")],
-        platform_tags: vec![pywasm_core::pip::WASI_PLATFORM.to_string()],
+        platform_tags: vec![pywasm_core::python::pip::WASI_PLATFORM.to_string()],
     };
     let mut writer = WheelWriter::new(name);
     for (path, bytes) in members(&sdk, dist, scratch.path())? {

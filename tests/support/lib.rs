@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use pywasm_core::resolve::Resolution;
-use pywasm_core::runtime::{Preopen, RunConfig, RunResult, Runtime};
+use pywasm_core::python::resolve::Resolution;
+use pywasm_core::runner::runtime::{Preopen, RunConfig, RunResult, Runtime};
 use pywasm_core::sdk::SdkHome;
 use pywasm_core::{BuildOptions, BuildOutcome, LockOptions, Shell};
 
@@ -146,7 +146,7 @@ impl Project {
 
     /// What `pywasm wit` prints for the project.
     pub fn wit(&self) -> Result<String> {
-        pywasm_core::wit::world(&build_options(&self.root), &Shell::quiet())
+        pywasm_core::module::wit::world(&build_options(&self.root), &Shell::quiet())
     }
 
     /// Builds with options changed from the tests' defaults (offline, quiet, the shared home).
@@ -425,7 +425,7 @@ pub fn node() -> Result<PathBuf> {
             .output()
             .map_err(|e| format!("node is required for the end-to-end tests: {e}"))?;
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if pywasm_core::testing::node_major(&version) < 20 {
+        if pywasm_core::runner::testing::node_major(&version) < 20 {
             return Err(format!(
                 "node 20 or later is required for node:wasi, found `{version}`"
             ));

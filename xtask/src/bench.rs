@@ -19,8 +19,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use pywasm_core::Shell;
-use pywasm_core::pins::Pins;
 use pywasm_core::process::run;
+use pywasm_core::sdk::pins::Pins;
 use pywasm_core::sdk::{self, SdkHome};
 
 pub use measure::{MeasureChild, measure_child, remember_own_path};

@@ -90,7 +90,7 @@ fn archive(binary: &Path, out: &Path) -> Result<PathBuf> {
     let stem = format!(
         "pywasm-{}-{}",
         pywasm_core::VERSION,
-        pywasm_core::pins::host()
+        pywasm_core::sdk::pins::host()
     );
     let path = out.join(format!("{stem}.tar.gz"));
     let bytes = fs_err::read(binary)?;

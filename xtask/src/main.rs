@@ -16,8 +16,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use pywasm_core::Shell;
-use pywasm_core::pins::{Pins, ToolchainKind};
 use pywasm_core::process::{run, run_streaming};
+use pywasm_core::sdk::pins::{Pins, ToolchainKind};
 use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{Verbosity, render_error};
 
@@ -123,7 +123,7 @@ fn fetch_sdk(shell: &Shell, args: &FetchSdk) -> Result<()> {
         toolchain: args.toolchain,
     };
     let got = sdk::fetch(&pins, &home, shell, &opts)?;
-    pywasm_core::prepare::warm_caches(&got, &home, shell)?;
+    pywasm_core::sdk::prepare::warm_caches(&got, &home, shell)?;
     shell.stage_done(
         "Finished",
         &format!(

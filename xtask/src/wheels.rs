@@ -17,9 +17,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use pywasm_core::diagnostic::Diagnostic;
-use pywasm_core::pins::{Pins, SourcePin};
+use pywasm_core::python::wheel::{WheelName, WheelWriter, escape_name};
+use pywasm_core::sdk::pins::{Pins, SourcePin};
 use pywasm_core::sdk::{self, Sdk, SdkHome};
-use pywasm_core::wheel::{WheelName, WheelWriter, escape_name};
 use pywasm_core::{Shell, fsutil};
 
 use recipe::{ModuleSpec, Recipe};
@@ -346,7 +346,7 @@ fn write_wheel(
         build: None,
         python_tags: vec![format!("cp{minor}")],
         abi_tags: vec![format!("cp{minor}")],
-        platform_tags: vec![pywasm_core::pip::WASI_PLATFORM.to_string()],
+        platform_tags: vec![pywasm_core::python::pip::WASI_PLATFORM.to_string()],
     };
     let dist_info = format!("{}-{version}.dist-info", escape_name(&spec.distribution));
     let mut writer = WheelWriter::new(name);
@@ -404,7 +404,7 @@ fn write_wheel(
     writer.add(&format!("{dist_info}/METADATA"), metadata)?;
     let wheel_file = format!(
         "Wheel-Version: 1.0\nGenerator: pywasm xtask build-wheel\nRoot-Is-Purelib: false\nTag: cp{minor}-cp{minor}-{}\n",
-        pywasm_core::pip::WASI_PLATFORM
+        pywasm_core::python::pip::WASI_PLATFORM
     );
     writer.add(&format!("{dist_info}/WHEEL"), wheel_file.into_bytes())?;
     writer.write(out)

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostic::{Located, Origin};
-use crate::library::ModuleKind;
+use crate::module::library::ModuleKind;
 use crate::settings::{PywasmConfig, Settings};
 
 #[derive(Debug, Deserialize)]
@@ -209,7 +209,7 @@ impl Manifest {
         if let Some(gui) = &project.gui_scripts {
             entry_points.insert("gui_scripts".into(), gui.clone());
         }
-        let library = crate::library::read(config.exports, config.imports, &at)?;
+        let library = crate::module::library::read(config.exports, config.imports, &at)?;
         let kind = match (library, config.entry) {
             (Some(_), Some(entry)) => {
                 return Err(at(entry.span()).error(

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 
 use crate::diagnostic::Origin;
-use crate::library::{ModuleKind, WitNames};
 use crate::manifest::{DependencySpec, Manifest};
+use crate::module::library::{ModuleKind, WitNames};
 use crate::settings::Settings;
 
 /// 1980-01-01, the earliest time a zip archive can record; used when `SOURCE_DATE_EPOCH` is not
@@ -91,13 +91,13 @@ impl BuildPlan {
             None => source_date_epoch_from_env()?,
         };
         let settings = manifest.settings.clone().with(&options.overrides);
-        let mut sources = crate::collect::source_roots(&manifest)?;
+        let mut sources = crate::python::collect::source_roots(&manifest)?;
         let mut kind = manifest.kind.clone();
         let mut lock_dir = manifest.dir.clone();
         let mut default_output = manifest.output.clone();
         if let Some(tests) = &options.tests {
             tests.extend_sources(&mut sources);
-            kind = ModuleKind::Command(crate::testing::TestBuild::entry());
+            kind = ModuleKind::Command(crate::runner::testing::TestBuild::entry());
             lock_dir = tests.dir.clone();
             default_output = tests.output(&manifest.name);
         }
@@ -139,7 +139,7 @@ impl BuildPlan {
     }
 
     /// The library the module is, if it is one.
-    pub fn library(&self) -> Option<&crate::library::Library> {
+    pub fn library(&self) -> Option<&crate::module::library::Library> {
         match &self.kind {
             ModuleKind::Library(library) => Some(library),
             ModuleKind::Command(_) => None,

@@ -13,9 +13,12 @@
 //! [`locate`], which every build calls, can check it without hashing anything.
 
 mod component;
+pub mod doctor;
 mod download;
 mod extract;
 mod install;
+pub mod pins;
+pub mod prepare;
 mod record;
 
 use std::ffi::OsString;
@@ -26,11 +29,11 @@ use anyhow::{Context, Result};
 
 use crate::Shell;
 use crate::diagnostic::Diagnostic;
-use crate::pins::{self, Pins, ToolchainKind};
 use component::{Component, PythonSource};
 /// Fetching a URL or a local file into a new file, hashing it on the way (also used by xtask
 /// for the wheel recipes' sources).
 pub use download::download;
+use pins::{Pins, ToolchainKind};
 use record::Problem;
 
 /// Where pywasm keeps the SDK and its caches: `PYWASM_HOME`, else `<user cache dir>/pywasm`.

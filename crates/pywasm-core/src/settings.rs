@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::diagnostic::{Located, Origin};
-use crate::imports::StdlibMode;
-use crate::postprocess::optimize::{Optimize, Profile};
-use crate::preinit::Teardown;
-use crate::pycompile::Docstrings;
+use crate::module::postprocess::optimize::{Optimize, Profile};
+use crate::module::preinit::Teardown;
+use crate::python::imports::StdlibMode;
+use crate::python::pycompile::Docstrings;
 use crate::size::SizeSetting;
 
 /// `[tool.pywasm]` as users write it.
@@ -104,11 +104,11 @@ pub struct PywasmConfig {
     /// Functions hosts call: `wasm_name = "package.module:function"`. A project with exports
     /// builds a library module (a WASI reactor, see docs/abi.md) instead of a command.
     #[schemars(with = "Option<BTreeMap<String, String>>")]
-    pub exports: Option<crate::library::NameTable>,
+    pub exports: Option<crate::module::library::NameTable>,
     /// Host functions the Python code calls as `pywasm.host.name(value)`: `name = "wasm_module"`
     /// imports `wasm_module.name`. Library modules only.
     #[schemars(with = "Option<BTreeMap<String, String>>")]
-    pub imports: Option<crate::library::NameTable>,
+    pub imports: Option<crate::module::library::NameTable>,
 }
 
 /// What `tmp-size` is when not set.

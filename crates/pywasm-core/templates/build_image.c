@@ -1,7 +1,7 @@
 /*
  * Where a pre-initialised module's image comes from: not from the module's own data (no image is
  * linked in) but from the build, which preopens a directory holding it while it runs the module
- * to take the snapshot (crates/pywasm-core/src/preinit.rs). The bytes land in the heap, and the
+ * to take the snapshot (crates/pywasm-core/src/module/preinit.rs). The bytes land in the heap, and the
  * snapshot carries them from there on: every run finds the image where the build left it.
  *
  * This keeps the linked module the same for every edit of the app, so the build reuses its link

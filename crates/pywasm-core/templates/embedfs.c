@@ -2,7 +2,7 @@
  * A read-only file system embedded in the module: the calls of templates/wasi_fs.c for
  * descriptors of the embedded tree, so the module needs no preopened directory from the host.
  *
- * The image layout is bundle.rs's (crates/pywasm-core/src/bundle.rs): pywasm generates
+ * The image layout is bundle.rs's (crates/pywasm-core/src/module/bundle.rs): pywasm generates
  * pywasm_image_format.h from it, and the structs below are checked against that header when this
  * file compiles. Compressed files are inflated by templates/inflate.c.
  */

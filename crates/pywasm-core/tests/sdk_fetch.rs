@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use pywasm_core::Shell;
 use pywasm_core::fsutil::sha256_hex;
-use pywasm_core::pins::{self, Pins, ToolchainKind};
+use pywasm_core::sdk::pins::{self, Pins, ToolchainKind};
 use pywasm_core::sdk::{self, FetchOptions, SdkError, SdkHome};
 
 const SDK_TOP: &str = "wasi-sdk-25.0-x86_64-linux";
@@ -604,7 +604,7 @@ fn a_local_python_tree_is_used_in_place() {
         fs_err::write(tree.join(rel), "x").unwrap();
     }
     let mut pins = fx.pins.clone();
-    pins.python.source = pywasm_core::pins::PythonSourceKind::Path;
+    pins.python.source = pywasm_core::sdk::pins::PythonSourceKind::Path;
     pins.python.path = Some(tree.clone());
     let sdk = sdk::fetch(
         &pins,

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pywasm_core::pins::{Pins, ToolchainKind};
+use pywasm_core::runner::testing::{TestHost, TestOptions};
+use pywasm_core::sdk::pins::{Pins, ToolchainKind};
 use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{MessageFormat, Shell, Verbosity};
-use pywasm_core::testing::{TestHost, TestOptions};
 use pywasm_core::{BuildOptions, LockOptions, build, lock};
 
 #[derive(Parser)]
@@ -103,7 +103,7 @@ enum Command {
         #[arg(long, value_parser = pywasm_core::size::parse_size)]
         max_memory: Option<u64>,
         /// Stop the module after this long, e.g. 500ms, 10s, 2m.
-        #[arg(long, value_parser = pywasm_core::run::parse_duration)]
+        #[arg(long, value_parser = pywasm_core::runner::run::parse_duration)]
         timeout: Option<std::time::Duration>,
         /// Stop the module after this many units of wasmtime fuel (about one per instruction).
         #[arg(long)]
@@ -159,7 +159,7 @@ fn main() -> ExitCode {
         fuel,
     } = cli.command
     {
-        let options = pywasm_core::run::RunOptions {
+        let options = pywasm_core::runner::run::RunOptions {
             module,
             args,
             dirs: dirs.iter().map(|d| split_dir(d)).collect(),
@@ -188,7 +188,7 @@ fn main() -> ExitCode {
             compare,
             args,
         };
-        return match pywasm_core::testing::test(&options, &shell) {
+        return match pywasm_core::runner::testing::test(&options, &shell) {
             Ok(code) => ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)),
             Err(err) => {
                 shell.error(&err);
@@ -225,7 +225,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
                 offline,
                 ..BuildOptions::default()
             };
-            let world = pywasm_core::wit::world(&options, shell)?;
+            let world = pywasm_core::module::wit::world(&options, shell)?;
             match output {
                 Some(path) => pywasm_core::fsutil::atomic_write(&path, world.as_bytes()),
                 None => print_stdout(&world),
@@ -237,7 +237,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             files,
             verify,
         } => {
-            let report = pywasm_core::inspect::inspect(&module, verify)?;
+            let report = pywasm_core::runner::inspect::inspect(&module, verify)?;
             if json {
                 print_stdout(&format!("{}\n", report.to_json()?))?;
             } else {
@@ -255,7 +255,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
         Command::Doctor => {
             let pins = Pins::embedded()?;
             let home = SdkHome::from_env()?;
-            let report = pywasm_core::doctor::diagnose(&pins, &home);
+            let report = pywasm_core::sdk::doctor::diagnose(&pins, &home);
             print_stdout(&report.text())?;
             if report.failed() {
                 anyhow::bail!("some checks failed; see the fixes above");
@@ -284,7 +284,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             let pins = Pins::embedded()?;
             let home = SdkHome::from_env()?;
             let sdk = sdk::fetch(&pins, &home, shell, &FetchOptions { force, toolchain })?;
-            pywasm_core::prepare::warm_caches(&sdk, &home, shell)
+            pywasm_core::sdk::prepare::warm_caches(&sdk, &home, shell)
         }
     }
 }
@@ -314,9 +314,9 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
 }
 
 /// `pywasm run`: the module's exit code, or the limit's, becomes ours.
-fn run_module(options: &pywasm_core::run::RunOptions) -> ExitCode {
+fn run_module(options: &pywasm_core::runner::run::RunOptions) -> ExitCode {
     let cache = SdkHome::from_env().ok().map(|home| home.cache("cwasm"));
-    match pywasm_core::run::run(options, cache) {
+    match pywasm_core::runner::run::run(options, cache) {
         Ok(ending) => {
             if let Some(message) = ending.message() {
                 eprintln!("error: {message}");

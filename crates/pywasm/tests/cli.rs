@@ -136,7 +136,7 @@ fn inspect_verifies_modules_and_reports_tampering() {
     // One byte changed inside an embedded file.
     // The image stores the source compressed, exactly as `deflated` compresses it.
     let source = std::fs::read(repo().join("examples/hello/src/hello/cli.py")).expect("source");
-    let stored = pywasm_core::bundle::deflated(&source)
+    let stored = pywasm_core::module::bundle::deflated(&source)
         .expect("deflate")
         .expect("the source compresses");
     let mut bytes = std::fs::read(&output).expect("module");

@@ -159,7 +159,7 @@ fn parse_timings(stdout: &[u8]) -> Result<BTreeMap<String, u64>> {
 
 /// The minimum size of the module's memory, from its memory section.
 fn initial_pages(wasm: &[u8]) -> Result<u64> {
-    match pywasm_core::describe::memory_layout(wasm)? {
+    match pywasm_core::module::describe::memory_layout(wasm)? {
         Some(layout) => Ok(layout.initial_pages),
         None => bail!("the module has no memory"),
     }

@@ -389,7 +389,7 @@ pub(super) fn empty_program_row(shell: &Shell, tools: &Tools, runs: usize) -> Re
     let sdk = installed_sdk()?;
     let dir = tools.work.path().join("empty");
     fs_err::create_dir_all(&dir)?;
-    pywasm_core::link::warm_toolchain(&sdk, &dir, shell)?;
+    pywasm_core::module::link::warm_toolchain(&sdk, &dir, shell)?;
     let check = |run: &Run| -> Result<()> {
         if (run.code, run.stdout.as_str()) != (0, "\n") {
             bail!(

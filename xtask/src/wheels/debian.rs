@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use pywasm_core::Shell;
 use pywasm_core::diagnostic::Diagnostic;
-use pywasm_core::pins::SourcePin;
 use pywasm_core::sdk;
+use pywasm_core::sdk::pins::SourcePin;
 
 /// Pool roots (URLs ending in `.../pool` or `.../pool/updates`) to try, in order, instead of
 /// those derived from the host's apt sources: for hosts without apt, or a private mirror.

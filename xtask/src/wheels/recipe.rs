@@ -161,7 +161,7 @@ impl Recipe {
 
 impl ModuleSpec {
     pub fn default_init(&self) -> String {
-        pywasm_core::extensions::default_init(&self.name)
+        pywasm_core::python::extensions::default_init(&self.name)
     }
 
     pub fn init(&self) -> String {

@@ -8,9 +8,9 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use pywasm_core::diagnostic::Diagnostic;
 use pywasm_core::fsutil::sha256_file;
-use pywasm_core::pins::{SourceOrigin, SourcePin};
 use pywasm_core::process;
 use pywasm_core::sdk::SdkHome;
+use pywasm_core::sdk::pins::{SourceOrigin, SourcePin};
 use pywasm_core::{Shell, fsutil};
 
 use super::debian;

@@ -264,7 +264,7 @@ impl Builder<'_> {
             .args(OPTIMISE)
             .arg("-c")
             .args(self.prefix_maps())
-            .args(pywasm_core::link::python_cflags(self.sdk))
+            .args(pywasm_core::module::link::python_cflags(self.sdk))
             .args(cflags.iter().map(|f| self.vars(f)))
             .arg(source)
             .arg("-o")
@@ -308,7 +308,7 @@ impl Builder<'_> {
 const OPTIMISE: [&str; 2] = ["-O2", "-g0"];
 
 fn emulation_defines() -> Vec<String> {
-    pywasm_core::link::emulation_defines().collect()
+    pywasm_core::module::link::emulation_defines().collect()
 }
 
 /// `CARGO`/`RUSTC` from the environment as `PYWASM_CARGO`/`PYWASM_RUSTC`, else Debian's

@@ -3,8 +3,8 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::*;
-use crate::imports::StdlibMode;
-use crate::postprocess::optimize::{Optimize, Profile};
+use crate::module::postprocess::optimize::{Optimize, Profile};
+use crate::python::imports::StdlibMode;
 use crate::settings::{DEFAULT_STACK_SIZE, DEFAULT_TMP_SIZE};
 
 fn parse(text: &str) -> Result<Manifest> {

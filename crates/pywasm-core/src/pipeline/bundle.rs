@@ -8,9 +8,9 @@ use anyhow::Result;
 
 use super::Context;
 use super::select::Selected;
-use crate::bundle::ImageBuilder;
-use crate::describe::FileDigest;
-use crate::preinit;
+use crate::module::bundle::ImageBuilder;
+use crate::module::describe::FileDigest;
+use crate::module::preinit;
 use crate::shell::{human_size, timed};
 
 /// The image, written to a file of its own.

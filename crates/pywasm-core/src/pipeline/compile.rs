@@ -3,12 +3,12 @@
 use anyhow::{Result, bail};
 
 use super::{Context, display_rel, site_host};
-use crate::collect::{self, Collected, FileEntry};
-use crate::install::Installed;
-use crate::library::ModuleKind;
 use crate::manifest::EntryPoint;
+use crate::module::library::ModuleKind;
 use crate::plan::BuildPlan;
-use crate::pycompile::{Compilation, Compiler};
+use crate::python::collect::{self, Collected, FileEntry};
+use crate::python::install::Installed;
+use crate::python::pycompile::{Compilation, Compiler};
 use crate::shell::timed;
 
 /// The bytecode and imports of the three places files come from.

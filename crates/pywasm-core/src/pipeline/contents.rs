@@ -3,11 +3,11 @@
 use anyhow::Result;
 
 use super::select::Selected;
-use crate::extensions::ExtensionModule;
-use crate::install::{self, InstalledDist};
-use crate::lock::Source;
+use crate::python::extensions::ExtensionModule;
+use crate::python::install::{self, InstalledDist};
+use crate::python::lock::Source;
+use crate::python::wheel::Platform;
 use crate::shell::human_size;
-use crate::wheel::Platform;
 
 #[derive(Clone, Debug, Default)]
 pub struct Contents {

@@ -7,7 +7,7 @@ use super::Context;
 use super::bundle::Image;
 use super::select::Selected;
 use crate::shell::timed;
-use crate::{codegen, postprocess};
+use crate::{module::codegen, module::postprocess};
 
 /// A module that passed validation.
 pub(super) struct Linked {
@@ -24,13 +24,13 @@ pub(super) fn link(cx: &Context, selected: &Selected, image: &Image) -> Result<L
             &image.path,
             image.size,
         )?;
-        let linked = crate::link::link(
+        let linked = crate::module::link::link(
             cx.sdk,
             &generated,
             &selected.extensions,
             cx.work,
             cx.plan,
-            &crate::link::LinkCache {
+            &crate::module::link::LinkCache {
                 objects: cx.home.cache("objects"),
                 modules: cx.home.cache("linked"),
             },

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::{display_rel, inputs};
 use crate::Shell;
-use crate::resolve::{self, Resolution};
+use crate::python::resolve::{self, Resolution};
 use crate::sdk::SdkHome;
 use crate::shell::seconds;
 

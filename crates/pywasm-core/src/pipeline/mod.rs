@@ -22,17 +22,17 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
-use crate::collect::{self, Collected};
-use crate::install::{self, Installed};
 use crate::manifest::Manifest;
-use crate::pins::{Pins, ToolchainKind};
+use crate::module::postprocess::optimize::Optimize;
 use crate::plan::BuildPlan;
-use crate::postprocess::optimize::Optimize;
-use crate::resolve::{self, Resolution};
+use crate::python::collect::{self, Collected};
+use crate::python::install::{self, Installed};
+use crate::python::resolve::{self, Resolution};
+use crate::sdk::pins::{Pins, ToolchainKind};
 use crate::sdk::{self, Sdk, SdkHome};
 use crate::settings::Overrides;
 use crate::shell::{human_size, seconds, timed};
-use crate::{Shell, checksum};
+use crate::{Shell, module::checksum};
 
 pub use contents::Contents;
 pub use lock::{LockOptions, lock};
@@ -72,7 +72,7 @@ pub struct BuildOptions {
     pub debug: bool,
     /// Build the module `pywasm test` runs instead of the app's.
     #[arg(skip)]
-    pub tests: Option<crate::testing::TestBuild>,
+    pub tests: Option<crate::runner::testing::TestBuild>,
 }
 
 #[derive(Clone, Debug)]
@@ -223,7 +223,7 @@ fn collect(cx: &Context) -> Result<Collected> {
         let plan = cx.plan;
         let mut sources = plan.sources.clone();
         if plan.library().is_some() {
-            sources.push(crate::library::write_guest_package(
+            sources.push(crate::module::library::write_guest_package(
                 cx.work,
                 plan.output_kind.wit().is_some(),
             )?);

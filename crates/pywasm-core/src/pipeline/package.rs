@@ -7,15 +7,15 @@ use super::Context;
 use super::bundle::Image;
 use super::select::Selected;
 use super::snapshot::Snapshotted;
-use crate::describe::{self, BuildManifest};
 use crate::fsutil::sha256_hex;
-use crate::lock::Source;
+use crate::module::describe::{self, BuildManifest};
+use crate::module::postprocess;
+use crate::module::postprocess::optimize::{self, Optimize};
 use crate::plan::{BuildPlan, OutputKind};
-use crate::postprocess;
-use crate::postprocess::optimize::{self, Optimize};
+use crate::python::lock::Source;
+use crate::python::wheel::Platform;
 use crate::sdk::Sdk;
 use crate::shell::{human_size, timed};
-use crate::wheel::Platform;
 
 /// The module after binaryen (or after stripping).
 pub(super) struct Optimized {
@@ -171,7 +171,7 @@ fn manifest(plan: &BuildPlan, sdk: &Sdk, selected: &Selected, image: &Image) -> 
         },
         entry: plan.kind.display(),
         library: plan.library().map(|l| describe::LibraryAbi {
-            abi: crate::library::ABI_VERSION,
+            abi: crate::module::library::ABI_VERSION,
             exports: l
                 .exports
                 .iter()

@@ -8,15 +8,15 @@ use anyhow::Result;
 
 use super::compile::Compiled;
 use super::{Context, site_host};
-use crate::builtins::{self, Builtin};
-use crate::collect::{Collected, FileEntry};
-use crate::extensions::Extensions;
-use crate::imports::{ImportGraph, StdlibMode};
-use crate::install::{self, Installed, InstalledDist};
-use crate::preinit::Unavailable;
-use crate::pycompile::Bytecode;
+use crate::module::preinit::Unavailable;
+use crate::python::builtins::{self, Builtin};
+use crate::python::collect::{Collected, FileEntry};
+use crate::python::extensions::Extensions;
+use crate::python::imports::{ImportGraph, StdlibMode};
+use crate::python::install::{self, Installed, InstalledDist};
+use crate::python::pycompile::Bytecode;
+use crate::python::stdlib;
 use crate::shell::timed;
-use crate::stdlib;
 
 /// The stdlib C modules this CPython for WASI lacks, and the `cargo xtask build-wheel` recipe
 /// whose wheel provides each.

@@ -8,9 +8,9 @@ use super::bundle::Image;
 use super::link::Linked;
 use super::select::Selected;
 use crate::fsutil::sha256_hex;
-use crate::library::ModuleKind;
-use crate::postprocess;
-use crate::preinit::{self, Training};
+use crate::module::library::ModuleKind;
+use crate::module::postprocess;
+use crate::module::preinit::{self, Training};
 use crate::shell::{human_size, timed};
 
 /// The module the later stages take: the snapshot, or the linked module when `preinit` is off.

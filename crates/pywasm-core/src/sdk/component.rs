@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::pins::{Pins, PypiToolPins, PythonSourceKind, ToolchainKind};
+use crate::sdk::pins::{Pins, PypiToolPins, PythonSourceKind, ToolchainKind};
 
 /// The digest reported for a `[python] source = "path"` tree, which nothing verifies.
 pub(crate) const LOCAL_DIGEST: &str = "unverified-local-path";

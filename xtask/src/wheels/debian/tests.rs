@@ -3,7 +3,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use pywasm_core::pins::SourceOrigin;
+use pywasm_core::sdk::pins::SourceOrigin;
 
 use super::*;
 

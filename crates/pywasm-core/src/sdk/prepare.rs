@@ -1,0 +1,34 @@
+//! Fills the caches that depend on the SDK alone, so that a project's first build does not pay
+//! for them: the stdlib's bytecode (and python3.11.wasm's compiled code, which making it needs),
+//! and the C toolchain's own libraries (zig builds wasi-libc on first use). `fetch-sdk` runs it;
+//! a build that finds the caches empty fills them the same way.
+
+use anyhow::Result;
+
+use crate::module::link;
+use crate::plan::GuestLayout;
+use crate::python::pycompile::{Compiler, Docstrings};
+use crate::sdk::{Sdk, SdkHome};
+use crate::shell::timed;
+use crate::{Shell, python::collect};
+
+pub fn warm_caches(sdk: &Sdk, home: &SdkHome, shell: &Shell) -> Result<()> {
+    timed(shell, "Prepared", || {
+        let guest = GuestLayout::for_python(&sdk.python.minor);
+        let files = collect::stdlib_files(&sdk.python.stdlib_dir(), &guest.stdlib_dir)?;
+        let compiler = Compiler::new(&sdk.python, home, shell)?;
+        let compiled = compiler.stdlib(&files, Docstrings::default(), &home.cache("pyc"))?;
+        let work = tempfile::Builder::new()
+            .prefix("pywasm-prepare-")
+            .tempdir()?;
+        link::warm_toolchain(sdk, work.path(), shell)?;
+        Ok((
+            (),
+            format!(
+                "stdlib bytecode ({} modules) and the C runtime of {}",
+                compiled.bytecode.len(),
+                sdk.toolchain.kind.name()
+            ),
+        ))
+    })
+}
