@@ -7,7 +7,7 @@
 pub mod diagnostic;
 pub mod fsutil;
 pub mod init;
-pub mod manifest;
+pub(crate) mod manifest;
 pub mod module;
 pub mod pipeline;
 pub mod plan;

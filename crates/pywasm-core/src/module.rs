@@ -5,11 +5,11 @@
 //! publishing with a checksum (`checksum`).
 
 pub mod bundle;
-pub mod checksum;
-pub mod codegen;
+pub(crate) mod checksum;
+pub(crate) mod codegen;
 pub mod describe;
 pub mod library;
 pub mod link;
 pub mod postprocess;
-pub mod preinit;
+pub(crate) mod preinit;
 pub mod wit;

@@ -4,14 +4,14 @@
 //! (`collect`), compiling them to bytecode (`pycompile`), and choosing what the bundle keeps
 //! from its import graph (`imports`, `stdlib`, `builtins`).
 
-pub mod builtins;
-pub mod collect;
+pub(crate) mod builtins;
+pub(crate) mod collect;
 pub mod extensions;
-pub mod imports;
-pub mod install;
+pub(crate) mod imports;
+pub(crate) mod install;
 pub mod lock;
 pub mod pip;
-pub mod pycompile;
+pub(crate) mod pycompile;
 pub mod resolve;
-pub mod stdlib;
+pub(crate) mod stdlib;
 pub mod wheel;

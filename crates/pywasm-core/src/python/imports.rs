@@ -94,11 +94,6 @@ impl ImportGraph {
             .cloned()
             .collect()
     }
-
-    /// Whether `module` has a source file in one of the roots.
-    pub fn contains(&self, module: &str) -> bool {
-        self.edges.contains_key(module)
-    }
 }
 
 /// Python modules CPython imports by itself, which no `import` statement in the bundle shows:

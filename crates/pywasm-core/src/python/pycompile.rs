@@ -438,7 +438,8 @@ mod tests {
     /// script's logic, from the imports it finds to the result file it writes.
     #[test]
     fn the_compile_script_passes_its_own_tests() {
-        let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/python/pycompile/test_compile.py");
+        let tests =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/python/pycompile/test_compile.py");
         let out = std::process::Command::new("python3")
             .arg("-I")
             .arg(&tests)
