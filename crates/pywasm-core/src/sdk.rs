@@ -12,7 +12,7 @@
 //! Each directory in `sdk/` carries a `.pywasm-sdk.json` record of what it holds, so that
 //! [`locate`], which every build calls, can check it without hashing anything.
 
-mod component;
+mod part;
 pub mod doctor;
 mod download;
 mod extract;
@@ -29,7 +29,7 @@ use anyhow::{Context, Result};
 
 use crate::Shell;
 use crate::diagnostic::Diagnostic;
-use component::{Component, PythonSource};
+use part::{Part, PythonSource};
 /// Fetching a URL or a local file into a new file, hashing it on the way (also used by xtask
 /// for the wheel recipes' sources).
 pub use download::download;
@@ -260,7 +260,7 @@ pub fn ensure(
 /// is already there and intact unless `opts.force`.
 pub fn fetch(pins: &Pins, home: &SdkHome, shell: &Shell, opts: &FetchOptions) -> Result<Sdk> {
     let kind = opts.toolchain.unwrap_or(pins.toolchain.default);
-    match component::python(pins)? {
+    match part::python(pins)? {
         PythonSource::Archive(c) => {
             install::install(home, shell, &c, opts.force)?;
         }
@@ -273,11 +273,11 @@ pub fn fetch(pins: &Pins, home: &SdkHome, shell: &Shell, opts: &FetchOptions) ->
             ),
         ),
     }
-    let tool = component::toolchain(pins, kind, &pins::host())?;
+    let tool = part::toolchain(pins, kind, &pins::host())?;
     install::install(home, shell, &tool, opts.force)?;
     // Set up once, build offline: the library optimising builds load comes along where it is
     // pinned for this host.
-    if let Ok(binaryen) = component::binaryen(pins, &pins::host()) {
+    if let Ok(binaryen) = part::binaryen(pins, &pins::host()) {
         install::install(home, shell, &binaryen, opts.force)?;
     }
     locate(pins, home, kind).context("the SDK was fetched but does not check out")
@@ -301,7 +301,7 @@ pub fn ensure_binaryen(
     offline: bool,
 ) -> Result<Binaryen> {
     let host = pins::host();
-    let c = component::binaryen(pins, &host).map_err(|e| {
+    let c = part::binaryen(pins, &host).map_err(|e| {
         Diagnostic::new(e.to_string()).help(
             "`optimize = \"size\"` and `\"speed\"` run binaryen, which has no build for this \
              host; set `optimize = \"none\"` (the default) in `[tool.pywasm]`",
@@ -313,22 +313,22 @@ pub fn ensure_binaryen(
         Err(e) => return Err(e.into()),
     };
     Ok(Binaryen {
-        library: root.join(component::binaryen_library(&host)),
+        library: root.join(part::binaryen_library(&host)),
         identity: c.identity,
     })
 }
 
 fn locate_python(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Result<PythonSdk, SdkError> {
     let minor = pins.python_minor().to_owned();
-    let (root, identity, digest) = match component::python(pins).map_err(unsupported)? {
+    let (root, identity, digest) = match part::python(pins).map_err(unsupported)? {
         PythonSource::Archive(c) => {
             let root = check_component(pins, home, &c, kind)?;
             (root, c.identity, c.sha256)
         }
         PythonSource::Local(path) => {
             check_local_python(&path, &pins.python.version, &minor)?;
-            let identity = component::local_python_identity(&pins.python.version, &path);
-            (path, identity, component::LOCAL_DIGEST.to_owned())
+            let identity = part::local_python_identity(&pins.python.version, &path);
+            (path, identity, part::LOCAL_DIGEST.to_owned())
         }
     };
     Ok(PythonSdk {
@@ -345,7 +345,7 @@ fn locate_toolchain(
     home: &SdkHome,
     kind: ToolchainKind,
 ) -> Result<Toolchain, SdkError> {
-    let c = component::toolchain(pins, kind, &pins::host()).map_err(unsupported)?;
+    let c = part::toolchain(pins, kind, &pins::host()).map_err(unsupported)?;
     let root = check_component(pins, home, &c, kind)?;
     if kind == ToolchainKind::Zig {
         check_zig_version(&root, &pins.toolchain.zig.version).map_err(|detail| {
@@ -365,7 +365,7 @@ fn locate_toolchain(
     })
 }
 
-fn unsupported(e: component::Unpinned) -> SdkError {
+fn unsupported(e: part::Unpinned) -> SdkError {
     SdkError::Unsupported {
         what: e.what,
         host: e.host,
@@ -376,7 +376,7 @@ fn unsupported(e: component::Unpinned) -> SdkError {
 fn check_component(
     pins: &Pins,
     home: &SdkHome,
-    c: &Component,
+    c: &Part,
     kind: ToolchainKind,
 ) -> Result<PathBuf, SdkError> {
     let dir = home.sdk_dir().join(&c.dir_name);
@@ -398,7 +398,7 @@ fn check_component(
 
 /// A local tree is the user's own, so only its landmarks are checked.
 fn check_local_python(root: &Path, version: &str, minor: &str) -> Result<(), SdkError> {
-    let landmarks = component::python_landmarks(minor);
+    let landmarks = part::python_landmarks(minor);
     let Some(absent) = landmarks.iter().find(|rel| !root.join(rel).is_file()) else {
         return Ok(());
     };

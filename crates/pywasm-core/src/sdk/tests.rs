@@ -41,7 +41,7 @@ fn write_file(path: &Path, text: &str, mode: u32) {
 }
 
 fn python_tree(root: &Path) {
-    for rel in component::python_landmarks("3.11") {
+    for rel in part::python_landmarks("3.11") {
         write_file(&root.join(rel), "x", 0o644);
     }
 }

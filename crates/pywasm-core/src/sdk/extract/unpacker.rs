@@ -6,7 +6,7 @@ use std::path::{Component as PathPart, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::sdk::component::Layout;
+use crate::sdk::part::Layout;
 
 /// Maps archive paths to destination paths for a [`Layout`] and writes entries safely.
 pub(super) struct Unpacker<'a> {

