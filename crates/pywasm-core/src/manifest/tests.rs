@@ -11,6 +11,14 @@ fn parse(text: &str) -> Result<Manifest> {
     Manifest::parse(Path::new("/p/pyproject.toml"), text)
 }
 
+/// The error `text` is refused with, as rendered for users.
+fn error(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(err) => format!("{err:#}"),
+    }
+}
+
 #[test]
 fn entry_from_tool_table() {
     let m = parse("[project]\nname = \"hello\"\nversion = \"1.2\"\n[tool.pywasm]\nentry = \"hello.cli:main\"\n").unwrap();
@@ -33,11 +41,15 @@ fn entry_defaults_to_the_single_script() {
 
 #[test]
 fn several_scripts_need_an_explicit_entry() {
-    let err = parse("[project]\nname = \"x\"\n[project.scripts]\na = \"x:a\"\nb = \"x:b\"\n")
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("2 scripts (`a`, `b`)"), "{err}");
-    assert!(err.contains("/p/pyproject.toml:3:1"), "{err}");
+    let err = error("[project]\nname = \"x\"\n[project.scripts]\na = \"x:a\"\nb = \"x:b\"\n");
+    insta::assert_snapshot!(err, @r#"
+    cannot choose an entry point: `[project.scripts]` has 2 scripts (`a`, `b`)
+     --> /p/pyproject.toml:3:1
+      |
+    3 | [project.scripts]
+      | ^^^^^^^^^^^^^^^^^
+      = help: set `entry = "package.module:function"` under `[tool.pywasm]`
+    "#);
 }
 
 #[test]
@@ -46,26 +58,35 @@ fn stack_size_is_bounded_and_aligned() {
     assert_eq!(parse(head).unwrap().settings.stack_size, DEFAULT_STACK_SIZE);
     let m = parse(&format!("{head}stack-size = \"2 MiB\"\n")).unwrap();
     assert_eq!(m.settings.stack_size, 2 << 20);
-    for (value, problem) in [
-        ("\"32 KiB\"", "32768 bytes is outside 64 KiB to 64 MiB"),
-        ("100004", "100004 bytes is not a multiple of 16"),
-    ] {
-        let err = parse(&format!("{head}stack-size = {value}\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(&format!("`stack-size`: {problem}")), "{err}");
-        assert!(err.contains("/p/pyproject.toml:5:"), "{err}");
-    }
+    insta::assert_snapshot!(error(&format!("{head}stack-size = \"32 KiB\"\n")), @r#"
+    `stack-size`: 32768 bytes is outside 64 KiB to 64 MiB
+     --> /p/pyproject.toml:5:14
+      |
+    5 | stack-size = "32 KiB"
+      |              ^^^^^^^^
+      = help: for instance `stack-size = "2 MiB"`
+    "#);
+    insta::assert_snapshot!(error(&format!("{head}stack-size = 100004\n")), @r#"
+    `stack-size`: 100004 bytes is not a multiple of 16
+     --> /p/pyproject.toml:5:14
+      |
+    5 | stack-size = 100004
+      |              ^^^^^^
+      = help: for instance `stack-size = "2 MiB"`
+    "#);
 }
 
 #[test]
 fn unknown_keys_are_refused_with_their_location() {
-    let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\nentyr = 1\n")
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("unknown field `entyr`"), "{err}");
-    assert!(err.contains("--> /p/pyproject.toml:5:1"), "{err}");
-    assert!(err.contains("5 | entyr = 1"), "{err}");
+    let err = error("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\nentyr = 1\n");
+    insta::assert_snapshot!(err, @r"
+    invalid `pyproject.toml`: unknown field `entyr`, expected one of `entry`, `sources`, `output`, `extras`, `wheels`, `without-extensions`, `require-extensions`, `optimize`, `profile`, `component`, `component-exit-codes`, `stdlib`, `include`, `exclude`, `preinit`, `preinit-imports`, `preinit-train`, `preinit-train-args`, `teardown`, `stdlib-sources`, `docstrings`, `tmp-size`, `stack-size`, `test-paths`, `exports`, `imports`
+     --> /p/pyproject.toml:5:1
+      |
+    5 | entyr = 1
+      | ^^^^^
+      = help: see the README's configuration section for every `[tool.pywasm]` key
+    ");
 }
 
 #[test]
@@ -105,11 +126,14 @@ fn optimize_and_component_are_typed() {
         (None, Profile::Release)
     );
     let err =
-        parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\noptimize = \"fast\"\n")
-            .unwrap_err()
-            .to_string();
-    assert!(err.contains("unknown variant `fast`"), "{err}");
-    assert!(err.contains("--> /p/pyproject.toml:5:"), "{err}");
+        error("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\noptimize = \"fast\"\n");
+    insta::assert_snapshot!(err, @r#"
+    invalid `pyproject.toml`: unknown variant `fast`, expected one of `size`, `speed`, `none`
+     --> /p/pyproject.toml:5:12
+      |
+    5 | optimize = "fast"
+      |            ^^^^^^
+    "#);
 }
 
 #[test]
@@ -125,43 +149,55 @@ fn tmp_size_takes_bytes_or_a_unit() {
             .tmp_size,
         0
     );
-    let err = format!(
-        "{:#}",
-        parse(&format!("{head}tmp-size = \"4 PB\"\n")).unwrap_err()
-    );
-    assert!(
-        err.contains("`tmp-size`: `4 PB` has an unknown unit"),
-        "{err}"
-    );
-    assert!(err.contains("/p/pyproject.toml:5:12"), "{err}");
-    assert!(err.contains("tmp-size = \"64 MiB\""), "{err}");
+    insta::assert_snapshot!(error(&format!("{head}tmp-size = \"4 PB\"\n")), @r#"
+    `tmp-size`: `4 PB` has an unknown unit; use K, M or G
+     --> /p/pyproject.toml:5:12
+      |
+    5 | tmp-size = "4 PB"
+      |            ^^^^^^
+      = help: for instance `tmp-size = "64 MiB"`, or `0` for no /tmp
+    "#);
 }
 
 #[test]
 fn malformed_toml_points_at_the_line() {
-    let err = parse("[project]\nname = \"x\nversion = 1\n")
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("/p/pyproject.toml:2:"), "{err}");
+    insta::assert_snapshot!(error("[project]\nname = \"x\nversion = 1\n"), @r#"
+    invalid `pyproject.toml`: invalid basic string, expected `"`
+     --> /p/pyproject.toml:2:10
+      |
+    2 | name = "x
+      |          ^
+    "#);
 }
 
 #[test]
 fn bad_entry_syntax() {
-    let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x.main\"\n")
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("not of the form `module:function`"), "{err}");
-    assert!(err.contains("pyproject.toml:4:9"), "{err}");
-    let err = parse("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:1st\"\n")
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("not a valid Python function name"), "{err}");
+    let err = error("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x.main\"\n");
+    insta::assert_snapshot!(err, @r#"
+    invalid `[tool.pywasm] entry`: `x.main` is not of the form `module:function`
+     --> /p/pyproject.toml:4:9
+      |
+    4 | entry = "x.main"
+      |         ^^^^^^^^
+      = help: write it as `entry = "package.module:function"`
+    "#);
+    let err = error("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:1st\"\n");
+    insta::assert_snapshot!(err, @r#"
+    invalid `[tool.pywasm] entry`: `1st` in `x:1st` is not a valid Python function name
+     --> /p/pyproject.toml:4:9
+      |
+    4 | entry = "x:1st"
+      |         ^^^^^^^
+      = help: write it as `entry = "package.module:function"`
+    "#);
 }
 
 #[test]
 fn no_entry_at_all() {
-    let err = parse("[project]\nname = \"x\"\n").unwrap_err().to_string();
-    assert!(err.contains("no entry point"), "{err}");
+    insta::assert_snapshot!(error("[project]\nname = \"x\"\n"), @r#"
+    `/p/pyproject.toml` names no entry point: there is no `[tool.pywasm] entry` and no `[project.scripts]`
+      = help: set `entry = "package.module:function"` under `[tool.pywasm]`
+    "#);
 }
 
 #[test]

@@ -162,7 +162,7 @@ pub fn read(
     let mut out = Vec::new();
     for (name, target) in exports.into_inner() {
         let name_origin = at(name.span());
-        check_name(name.get_ref(), &name_origin, "export")?;
+        check_name(name.get_ref(), &name_origin, "an export")?;
         if let Some(import) = imports.iter().find(|i| &i.name == name.get_ref()) {
             return Err(name_origin.error(
                 &format!("`{}` is both an export and a host import", import.name),
@@ -198,7 +198,7 @@ fn host_imports(table: NameTable, at: &dyn Fn(Range<usize>) -> Origin) -> Result
     let mut out = Vec::new();
     for (name, module) in table.into_inner() {
         let origin = at(name.span());
-        check_name(name.get_ref(), &origin, "host import")?;
+        check_name(name.get_ref(), &origin, "a host import")?;
         let module_origin = at(module.span());
         let wasm_module = module.get_ref().trim();
         if wasm_module.is_empty()
@@ -221,12 +221,12 @@ fn host_imports(table: NameTable, at: &dyn Fn(Range<usize>) -> Origin) -> Result
 }
 
 /// Export and import names are Python identifiers (`host.name` must work) that are also plain
-/// wasm and C names, and not the ABI's own.
+/// wasm and C names, and not the ABI's own. `what` comes with its article: `an export`.
 fn check_name(name: &str, origin: &Origin, what: &str) -> Result<()> {
     let plain = name.is_ascii() && crate::manifest::is_identifier(name);
     if !plain {
         return Err(origin.error(
-            &format!("`{name}` cannot be a {what} name"),
+            &format!("`{name}` cannot be {what} name"),
             Some("use letters, digits and underscores, not starting with a digit"),
         ));
     }
