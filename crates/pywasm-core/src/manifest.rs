@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diagnostic::{Located, Origin};
+use crate::diagnostic::{Diagnostic, Located, Origin};
 use crate::module::library::ModuleKind;
 use crate::settings::{PywasmConfig, Settings};
 
@@ -159,7 +159,7 @@ impl Manifest {
         let file: PyProjectFile = toml::from_str(text).map_err(|e| match e.span() {
             Some(span) => Origin::new(path, text, span).error(
                 &format!("invalid `pyproject.toml`: {}", e.message().trim()),
-                help_for(e.message()),
+                Some(help_for(e.message())),
             ),
             None => anyhow::anyhow!("invalid `{}`: {}", path.display(), e.message().trim()),
         })?;
@@ -168,8 +168,8 @@ impl Manifest {
 
         let Some(project) = file.project else {
             anyhow::bail!(
-                "`{}` has no `[project]` table\n  = help: add `[project]` with `name` and `version` (PEP 621)",
-                path.display()
+                Diagnostic::new(format!("`{}` has no `[project]` table", path.display()))
+                    .help("add `[project]` with `name` and `version` (PEP 621)")
             );
         };
         let project_span = project.span();
@@ -309,8 +309,11 @@ fn default_entry(
     let help = "set `entry = \"package.module:function\"` under `[tool.pywasm]`";
     let Some(scripts) = scripts else {
         anyhow::bail!(
-            "`{}` names no entry point: there is no `[tool.pywasm] entry` and no `[project.scripts]`\n  = help: {help}",
-            path.display()
+            Diagnostic::new(format!(
+                "`{}` names no entry point: there is no `[tool.pywasm] entry` and no `[project.scripts]`",
+                path.display()
+            ))
+            .help(help)
         );
     };
     let span = scripts.span();
@@ -341,10 +344,14 @@ fn default_entry(
     Ok(entry)
 }
 
-fn help_for(message: &str) -> Option<&'static str> {
-    message
-        .contains("unknown field")
-        .then_some("see the README's configuration section for every `[tool.pywasm]` key")
+fn help_for(message: &str) -> &'static str {
+    if message.contains("unknown field") {
+        "see the README's configuration section for every `[tool.pywasm]` key"
+    } else if message.contains("invalid type") || message.contains("unknown variant") {
+        "see the README's configuration section for what each key takes"
+    } else {
+        "fix the TOML syntax at this place"
+    }
 }
 
 #[cfg(test)]

@@ -12,11 +12,11 @@
 //! Each directory in `sdk/` carries a `.pywasm-sdk.json` record of what it holds, so that
 //! [`locate`], which every build calls, can check it without hashing anything.
 
-mod part;
 pub mod doctor;
 mod download;
 mod extract;
 mod install;
+mod part;
 pub mod pins;
 pub mod prepare;
 mod record;
@@ -29,10 +29,10 @@ use anyhow::{Context, Result};
 
 use crate::Shell;
 use crate::diagnostic::Diagnostic;
-use part::{Part, PythonSource};
 /// Fetching a URL or a local file into a new file, hashing it on the way (also used by xtask
 /// for the wheel recipes' sources).
 pub use download::download;
+use part::{Part, PythonSource};
 use pins::{Pins, ToolchainKind};
 use record::Problem;
 

@@ -100,9 +100,16 @@ impl Lock {
         }
         let text = fs_err::read_to_string(&path)?;
         let lock: Lock = toml::from_str(&text).map_err(|e| {
-            let at = crate::diagnostic::locate(&path, &text, e.span());
-            Diagnostic::new(format!("`{at}`: {}", e.message().trim()))
-                .help("the lock is written by pywasm; delete it and run `pywasm lock`")
+            let diagnostic = Diagnostic::new(format!(
+                "`{}` is not a lock pywasm can read: {}",
+                path.display(),
+                e.message().trim()
+            ))
+            .help("the lock is written by pywasm; delete it and run `pywasm lock`");
+            match e.span() {
+                Some(span) => diagnostic.at(crate::diagnostic::Origin::new(&path, &text, span)),
+                None => diagnostic,
+            }
         })?;
         if lock.version != FORMAT {
             bail!(

@@ -283,19 +283,20 @@ impl<'a> Compiler<'a> {
             preopens,
         )?;
         if !result.errors.is_empty() {
-            let reports: Vec<String> = result
-                .errors
-                .iter()
-                .take(10)
-                .map(|e| syntax_error(e, &host_of).to_string())
-                .collect();
+            // The first error in full; the others, one line each, as notes.
+            let mut first = syntax_error(&result.errors[0], &host_of);
+            for other in result.errors.iter().skip(1).take(9) {
+                let other = syntax_error(other, &host_of);
+                let place = other.span.as_ref().map_or(String::new(), |s| {
+                    format!(" at {}:{}:{}", s.path.display(), s.line, s.column)
+                });
+                first = first.note(format!("also {}{place}", other.message));
+            }
             let more = result.errors.len().saturating_sub(10);
-            let tail = if more > 0 {
-                format!("\n... and {more} more")
-            } else {
-                String::new()
-            };
-            bail!("{}{tail}", reports.join("\n\n"));
+            if more > 0 {
+                first = first.note(format!("and {more} more"));
+            }
+            bail!(first);
         }
         if let Some((entry, entry_file)) = result.undefined.first().and_then(|i| entries.get(*i)) {
             let message = format!(
@@ -402,32 +403,30 @@ fn entry_attr_head(entry: &EntryPoint) -> &str {
     entry.attr.split('.').next().unwrap_or(&entry.attr)
 }
 
-fn syntax_error(e: &SyntaxErrorReport, host_of: &BTreeMap<String, PathBuf>) -> anyhow::Error {
+fn syntax_error(e: &SyntaxErrorReport, host_of: &BTreeMap<String, PathBuf>) -> Diagnostic {
     let host = host_of
         .get(&e.filename)
         .cloned()
         .unwrap_or_else(|| PathBuf::from(&e.filename));
     let message = format!("{}: {} in `{}`", e.kind, e.message, host.display());
+    let diagnostic = Diagnostic::new(message)
+        .help("fix the syntax error; pywasm compiles every source at build time");
     let (Some(line), Some(text)) = (e.line, e.text.as_deref()) else {
         let place = e.line.map_or(String::new(), |l| format!(":{l}"));
-        return anyhow::anyhow!("{message}\n  --> {}{place}", host.display());
+        return diagnostic.note(format!("at {}{place}", host.display()));
     };
     let source_line = text.trim_end_matches(['\n', '\r']).to_string();
     let column = e.column.unwrap_or(1).max(1);
     let width = e
         .end_column
         .map_or(1, |end| end.saturating_sub(column).max(1));
-    let origin = Origin {
+    diagnostic.at(Origin {
         path: host,
         line,
         column,
         source_line,
         width,
-    };
-    origin.error(
-        &message,
-        Some("fix the syntax error; pywasm compiles every source at build time"),
-    )
+    })
 }
 
 #[cfg(test)]

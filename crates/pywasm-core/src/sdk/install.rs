@@ -7,20 +7,15 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use super::part::{Fetch, Part};
 use super::download::{self, PipFile};
 use super::extract::{self, Format};
+use super::part::{Fetch, Part};
 use super::{SdkHome, record};
 use crate::Shell;
 
 /// Makes sure `sdk/<c.dir_name>` holds `c`, fetching it unless it is there and intact (or
 /// `force`). Returns its path.
-pub(crate) fn install(
-    home: &SdkHome,
-    shell: &Shell,
-    c: &Part,
-    force: bool,
-) -> Result<PathBuf> {
+pub(crate) fn install(home: &SdkHome, shell: &Shell, c: &Part, force: bool) -> Result<PathBuf> {
     let final_dir = home.sdk_dir().join(&c.dir_name);
     if !force && record::check(&final_dir, &c.identity).is_ok() {
         shell.status("Fresh", &format!("{} (`{}`)", c.what, final_dir.display()));

@@ -77,11 +77,7 @@ impl std::fmt::Display for Unpinned {
 
 impl std::error::Error for Unpinned {}
 
-pub(crate) fn toolchain(
-    pins: &Pins,
-    kind: ToolchainKind,
-    host: &str,
-) -> Result<Part, Unpinned> {
+pub(crate) fn toolchain(pins: &Pins, kind: ToolchainKind, host: &str) -> Result<Part, Unpinned> {
     match kind {
         ToolchainKind::Zig => zig(pins, host),
         ToolchainKind::WasiSdk => wasi_sdk(pins, host),
