@@ -133,6 +133,7 @@ fn optimize_and_component_are_typed() {
       |
     5 | optimize = "fast"
       |            ^^^^^^
+      = help: see the README's configuration section for what each key takes
     "#);
 }
 
@@ -167,6 +168,7 @@ fn malformed_toml_points_at_the_line() {
       |
     2 | name = "x
       |          ^
+      = help: fix the TOML syntax at this place
     "#);
 }
 

@@ -12,7 +12,12 @@ use crate::plan::{BuildPlan, OutputKind};
 use crate::python::builtins::Builtin;
 use crate::python::extensions::ExtensionModule;
 
-const MAIN_TEMPLATE: &str = include_str!("../../templates/main.c.in");
+/// main.c, in three parts that share its static state: start and run, the snapshot, the library.
+const MAIN_TEMPLATE: &str = concat!(
+    include_str!("../../templates/main.c.in"),
+    include_str!("../../templates/main_snapshot.c.in"),
+    include_str!("../../templates/main_library.c.in"),
+);
 const IMAGE_TEMPLATE: &str = include_str!("../../templates/image.S.in");
 /// The header every generated C source includes.
 pub const FS_H: (&str, &str) = ("pywasm_fs.h", include_str!("../../templates/pywasm_fs.h"));
@@ -38,9 +43,21 @@ const BUILD_IMAGE_C: (&str, &str) = (
 /// that ignore the flag (node).
 const RUNTIME_C: [(&str, &str); 5] = [
     ("wasi_fs.c", include_str!("../../templates/wasi_fs.c")),
-    ("embedfs.c", include_str!("../../templates/embedfs.c")),
+    (
+        "embedfs.c",
+        concat!(
+            include_str!("../../templates/embedfs.c"),
+            include_str!("../../templates/embedfs_calls.c"),
+        ),
+    ),
     ("inflate.c", include_str!("../../templates/inflate.c")),
-    ("memfs.c", include_str!("../../templates/memfs.c")),
+    (
+        "memfs.c",
+        concat!(
+            include_str!("../../templates/memfs.c"),
+            include_str!("../../templates/memfs_calls.c"),
+        ),
+    ),
     ("clock.c", include_str!("../../templates/clock.c")),
 ];
 
