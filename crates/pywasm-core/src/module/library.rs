@@ -47,7 +47,11 @@ const GUEST_PACKAGE: [(&str, &str); 4] = [
 ];
 
 /// The typed exports of a library built as a component, added to the package in such builds.
-const GUEST_COMPONENT: [(&str, &str); 2] = [
+const GUEST_COMPONENT: [(&str, &str); 3] = [
+    (
+        "_annotations.py",
+        include_str!("../../templates/guest/pywasm/_annotations.py"),
+    ),
     (
         "_canon.py",
         include_str!("../../templates/guest/pywasm/_canon.py"),

@@ -9,7 +9,7 @@ import traceback
 
 import _pywasm_canon
 
-from . import _canon, _exports
+from . import _annotations, _canon, _exports
 
 _FUNCTIONS = []  # (Function, python function) in export order
 _RECORDS = {}
@@ -48,15 +48,15 @@ def register(package, exports, imports):
         function, params, returns = _exports.signature(index)
         try:
             typed = [
-                (_canon.identifier(p, f"parameter `{p}`"), _canon.type_of(a, f"parameter `{p}`", _RECORDS))
+                (_annotations.identifier(p, f"parameter `{p}`"), _annotations.type_of(a, f"parameter `{p}`", _RECORDS))
                 for p, a, _ in params
             ]
             result = (
                 None
                 if returns in (None, type(None))
-                else _canon.type_of(returns, "the return value", _RECORDS)
+                else _annotations.type_of(returns, "the return value", _RECORDS)
             )
-            _canon.unique([p for p, _, _ in params], "its parameters")
+            _annotations.unique([p for p, _, _ in params], "its parameters")
             for record in _RECORDS.values():
                 if record.name in imports:
                     raise _canon.WitError(
@@ -71,7 +71,7 @@ def register(package, exports, imports):
 def describe():
     """What the build needs to wrap the module, as JSON: the WIT world and each export's
     core parameters."""
-    world = _canon.world(
+    world = _annotations.world(
         _WORLD["package"], [f for f, _ in _FUNCTIONS], _WORLD["imports"], _RECORDS
     )
     exports = [
