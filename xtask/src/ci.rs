@@ -28,17 +28,6 @@ pub fn ci(shell: &Shell) -> Result<()> {
         "check the wasmer host's formatting",
         &mut wasmer::host_cargo(&["fmt", "--", "--check"]),
     )?;
-    // pywasm-core's package holds everything it embeds (tests/packaged.rs checks the paths; the
-    // verifying build would compile its dependencies a second time, with its features alone).
-    let package = [
-        "package",
-        "-p",
-        "pywasm-core",
-        "--allow-dirty",
-        "--no-verify",
-    ];
-    shell.status("Running", &format!("cargo {}", package.join(" ")));
-    run_streaming(shell, "package pywasm-core", cargo().args(package))?;
     let rust_checks = spawn_rust_checks(shell);
     let phase = Instant::now();
     let prepared = fetch_sdk(shell, &default_fetch()).and_then(|()| {
@@ -70,6 +59,7 @@ pub fn ci(shell: &Shell) -> Result<()> {
         .and_then(|checked| checked);
     prepared?;
     checked?;
+    package_core(shell)?;
     // The benchmark once, with one run per figure, so that it keeps working; its figures come
     // from full runs (`cargo xtask bench`), never from CI.
     shell.status(
@@ -120,6 +110,42 @@ pub fn ci(shell: &Shell) -> Result<()> {
     if failed > 0 {
         anyhow::bail!("{failed} tests failed");
     }
+    Ok(())
+}
+
+/// `cargo package -p pywasm-core` with its verifying build: the crate holds everything it embeds
+/// and builds on its own. That build is a workspace of its own, without this workspace's
+/// `[profile]` tables; given them through `--config` (read from Cargo.toml, where they are
+/// written once), it reuses the dependencies the tests were built with instead of compiling
+/// every one again with other settings (31 s instead of 10.5 minutes, measured on a warm cache).
+fn package_core(shell: &Shell) -> Result<()> {
+    let manifest = repo_root().join("Cargo.toml");
+    let text = fs_err::read_to_string(&manifest)?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("cannot parse `{}`", manifest.display()))?;
+    let profile = table
+        .get("profile")
+        .cloned()
+        .with_context(|| format!("`{}` has no [profile] table", manifest.display()))?;
+    let mut config = toml::Table::new();
+    config.insert("profile".into(), profile);
+    let dir = tempfile::tempdir().context("cannot create a directory for the profile")?;
+    let path = dir.path().join("profile.toml");
+    fs_err::write(&path, toml::to_string(&config)?)?;
+    let mut package = cargo();
+    package
+        .args(["package", "-p", "pywasm-core", "--allow-dirty", "--config"])
+        .arg(&path);
+    shell.status("Running", &pywasm_core::process::display(&package));
+    let start = Instant::now();
+    run_streaming(shell, "package and build pywasm-core", &mut package)?;
+    shell.status(
+        "Finished",
+        &format!(
+            "the pywasm-core package in {}",
+            shell::seconds(start.elapsed())
+        ),
+    );
     Ok(())
 }
 
