@@ -112,75 +112,33 @@ fn package_name(name: &str) -> Result<String> {
     Ok(package)
 }
 
+/// The files of a new project, rendered from `templates/init/` (`{{name}}`, `{{package}}`).
+const SCAFFOLD: [(&str, &str); 5] = [
+    (
+        "pyproject.toml",
+        include_str!("../templates/init/pyproject.toml"),
+    ),
+    ("src/{{package}}/__init__.py", "\"\"\"{{name}}.\"\"\"\n"),
+    (
+        "src/{{package}}/cli.py",
+        include_str!("../templates/init/cli.py"),
+    ),
+    (
+        "tests/test_cli.py",
+        include_str!("../templates/init/test_cli.py"),
+    ),
+    (".gitignore", include_str!("../templates/init/gitignore")),
+];
+
 fn scaffold(name: &str, package: &str) -> Vec<(PathBuf, String)> {
-    let pyproject = format!(
-        r#"[project]
-name = "{name}"
-version = "0.1.0"
-description = "A Python program compiled to WebAssembly with pywasm"
-requires-python = ">=3.11"
-dependencies = []
-
-[project.scripts]
-{name} = "{package}.cli:main"
-
-[tool.pywasm]
-# The function the module runs; what it returns is the exit status.
-entry = "{package}.cli:main"
-output = "dist/{name}.wasm"
-
-# The tests run natively: `pytest`, or `PYTHONPATH=src python -m unittest discover -s tests`;
-# and inside the module, as it will run: `pywasm test` (`--compare` runs both).
-[tool.pytest.ini_options]
-pythonpath = ["src"]
-"#
-    );
-    let cli = format!(
-        r#""""The entry point: `pywasm build` compiles this project into dist/{name}.wasm, whose start runs
-`main()` with the module's arguments in sys.argv."""
-
-import sys
-
-
-def greet(name: str) -> str:
-    return f"Hello, {{name}}!"
-
-
-def main() -> int:
-    names = sys.argv[1:] or ["world"]
-    for name in names:
-        print(greet(name))
-    return 0
-"#
-    );
-    let test = format!(
-        r#"import unittest
-
-from {package}.cli import greet
-
-
-class GreetTest(unittest.TestCase):
-    def test_greets_by_name(self):
-        self.assertEqual(greet("pywasm"), "Hello, pywasm!")
-
-
-if __name__ == "__main__":
-    unittest.main()
-"#
-    );
-    vec![
-        ("pyproject.toml".into(), pyproject),
-        (
-            PathBuf::from("src").join(package).join("__init__.py"),
-            format!("\"\"\"{name}.\"\"\"\n"),
-        ),
-        (PathBuf::from("src").join(package).join("cli.py"), cli),
-        (PathBuf::from("tests").join("test_cli.py"), test),
-        (
-            ".gitignore".into(),
-            "dist/\n__pycache__/\n.pywasm/\n".into(),
-        ),
-    ]
+    let render = |text: &str| {
+        text.replace("{{name}}", name)
+            .replace("{{package}}", package)
+    };
+    SCAFFOLD
+        .iter()
+        .map(|(path, text)| (PathBuf::from(render(path)), render(text)))
+        .collect()
 }
 
 #[cfg(test)]

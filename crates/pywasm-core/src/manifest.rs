@@ -147,8 +147,9 @@ impl Manifest {
         let path = dir.join("pyproject.toml");
         if !path.is_file() {
             anyhow::bail!(
-                "no `pyproject.toml` in `{}`\n  = help: run pywasm in a Python project directory, or pass one: `pywasm build path/to/project`",
-                dir.display()
+                Diagnostic::new(format!("no `pyproject.toml` in `{}`", dir.display())).help(
+                    "run pywasm in a Python project directory, or pass one: `pywasm build path/to/project`"
+                )
             );
         }
         let text = fs_err::read_to_string(&path)?;

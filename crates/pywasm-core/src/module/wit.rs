@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use crate::diagnostic::Diagnostic;
 use crate::manifest::Manifest;
 use crate::module::library::ModuleKind;
 use crate::{BuildOptions, Shell};
@@ -15,11 +16,15 @@ pub fn world(options: &BuildOptions, shell: &Shell) -> Result<String> {
     let manifest = Manifest::load(&options.project_dir)?;
     if let ModuleKind::Command(entry) = &manifest.kind {
         bail!(
-            "`{}` is a command (entry point `{}`), which has no WIT world of its own\n  = help: \
-             `pywasm wit` is for library projects, whose `[tool.pywasm.exports]` become the \
-             world's exports; see docs/abi.md",
-            manifest.path.display(),
-            entry.display()
+            Diagnostic::new(format!(
+                "`{}` is a command (entry point `{}`), which has no WIT world of its own",
+                manifest.path.display(),
+                entry.display()
+            ))
+            .help(
+                "`pywasm wit` is for library projects, whose `[tool.pywasm.exports]` become the \
+                 world's exports; see docs/abi.md"
+            )
         );
     }
     let scratch = tempfile::Builder::new()

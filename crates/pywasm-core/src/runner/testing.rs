@@ -16,7 +16,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::diagnostic::{Located, Origin};
+use crate::diagnostic::{Diagnostic, Located, Origin};
 use crate::manifest::{EntryPoint, Manifest};
 use crate::pipeline::{self, BuildOptions};
 use crate::plan::{SourceKind, SourceRoot};
@@ -133,8 +133,11 @@ impl TestBuild {
         }
         if paths.is_empty() {
             bail!(
-                "no tests: `{}` has no `tests` directory\n  = help: put your tests in `tests/`, or list where they are in `[tool.pywasm] test-paths`",
-                manifest.dir.display()
+                Diagnostic::new(format!(
+                    "no tests: `{}` has no `tests` directory",
+                    manifest.dir.display()
+                ))
+                .help("put your tests in `tests/`, or list where they are in `[tool.pywasm] test-paths`")
             );
         }
         let runner = TestRunner::detect(&paths)?;
@@ -396,7 +399,10 @@ fn node(shell: &Shell) -> Result<PathBuf> {
     let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if node_major(&version) < MIN_NODE {
         bail!(
-            "node {version} is too old for WASI preview1 modules\n  = help: install node {MIN_NODE} or newer"
+            Diagnostic::new(format!(
+                "node {version} is too old for WASI preview1 modules"
+            ))
+            .help(format!("install node {MIN_NODE} or newer"))
         );
     }
     Ok(node)
