@@ -54,10 +54,17 @@ impl Diagnostic {
     }
 
     /// The diagnostic an error carries, if any: the error itself, a context added to it (which
-    /// `chain()` shows only as its wrapper), or a cause further down.
-    pub fn find(err: &anyhow::Error) -> Option<&Diagnostic> {
-        err.downcast_ref::<Diagnostic>()
-            .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Diagnostic>()))
+    /// `chain()` shows only as its wrapper), or a cause further down; or the diagnostic of a
+    /// typed error callers match on (`SdkError`).
+    pub fn find(err: &anyhow::Error) -> Option<Diagnostic> {
+        let own = err
+            .downcast_ref::<Diagnostic>()
+            .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Diagnostic>()));
+        own.cloned().or_else(|| {
+            err.chain()
+                .find_map(|e| e.downcast_ref::<crate::sdk::SdkError>())
+                .map(crate::sdk::SdkError::diagnostic)
+        })
     }
 }
 
@@ -199,13 +206,13 @@ mod tests {
     fn is_found_under_context() {
         let err = anyhow::Error::from(Diagnostic::new("inner")).context("outer");
         assert_eq!(
-            Diagnostic::find(&err).map(|d| d.message.as_str()),
-            Some("inner")
+            Diagnostic::find(&err).map(|d| d.message),
+            Some("inner".to_string())
         );
         let err = anyhow::anyhow!("cause").context(Diagnostic::new("as context"));
         assert_eq!(
-            Diagnostic::find(&err).map(|d| d.message.as_str()),
-            Some("as context")
+            Diagnostic::find(&err).map(|d| d.message),
+            Some("as context".to_string())
         );
     }
 }

@@ -162,7 +162,13 @@ impl Manifest {
                 &format!("invalid `pyproject.toml`: {}", e.message().trim()),
                 Some(help_for(e.message())),
             ),
-            None => anyhow::anyhow!("invalid `{}`: {}", path.display(), e.message().trim()),
+            None => Diagnostic::new(format!(
+                "invalid `{}`: {}",
+                path.display(),
+                e.message().trim()
+            ))
+            .help(help_for(e.message()))
+            .into(),
         })?;
         let at = |span: Range<usize>| Origin::new(path, text, span);
         let dir = crate::fsutil::parent_dir(path).to_path_buf();
@@ -195,7 +201,8 @@ impl Manifest {
             .version
             .map_or_else(|| "0.0.0".to_string(), |v| v.into_inner());
         let config = file.tool.and_then(|t| t.pywasm).unwrap_or_default();
-        let settings = Settings::read(&config, &at)?;
+        // Its errors are reported after the project's other ones, the order they always had.
+        let settings = Settings::read(&config, &at);
 
         let mut entry_points = project.entry_points.clone().unwrap_or_default();
         if let Some(scripts) = &project.scripts {
@@ -289,7 +296,7 @@ impl Manifest {
             output,
             deps,
             entry_points,
-            settings,
+            settings: settings?,
             test_paths_set: config.test_paths.is_some(),
             test_paths: match config.test_paths {
                 Some(paths) => located(Some(paths.into_inner())),

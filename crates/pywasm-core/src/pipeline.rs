@@ -1,7 +1,8 @@
 //! The build driver. Each stage is a function from the previous stages' named outputs to its
 //! own, reading settings only from the [`BuildPlan`] in its [`Context`]; no stage changes what
-//! another returned (a stage that narrows one takes it by value and returns a new type). The
-//! driver, [`build`], is the list of calls; each stage prints its status line with its timing.
+//! another returned (a stage that narrows one takes it by value and returns a new type).
+//! [`build`] finds the inputs and makes the plan; `run` is the list of stage calls, each of
+//! which reports itself in a status line with its timing.
 //!
 //! ```text
 //! plan → resolve → collect → install → compile → select → bundle → link → snapshot → optimize
@@ -88,7 +89,8 @@ pub struct BuildOutcome {
     pub wit: Option<String>,
 }
 
-/// What every stage reads: the plan and the machine. Stages write only below `work`.
+/// What every stage reads: the plan and the machine. Stages write below `work` and into the
+/// caches of `home`, whose entries are keyed by their inputs' hashes.
 pub(crate) struct Context<'a> {
     pub shell: &'a Shell,
     pub home: &'a SdkHome,
@@ -118,7 +120,7 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     let plan = BuildPlan::new(manifest, &sdk.python.minor, options)?;
     let binaryen = match plan.settings.optimize_level() {
         Optimize::None => None,
-        _ => Some(sdk::ensure_binaryen(&pins, &home, shell, options.offline)?),
+        _ => Some(sdk::ensure_binaryen(&pins, &home, shell, plan.offline)?),
     };
     shell.status(
         "Building",
@@ -219,7 +221,7 @@ fn resolve(cx: &Context) -> Result<Resolution> {
 }
 
 fn collect(cx: &Context) -> Result<Collected> {
-    timed(cx.shell, "Collected", || {
+    let collected = timed(cx.shell, "Collected", || {
         let plan = cx.plan;
         let mut sources = plan.sources.clone();
         if plan.library().is_some() {
@@ -229,12 +231,13 @@ fn collect(cx: &Context) -> Result<Collected> {
             )?);
         }
         let app = collect::app_files(&sources, &plan.guest.app_dir)?;
-        // Checked here, so that a wrong entry point stops the build before anything installs.
-        compile::entry_files(plan, &app)?;
         let stdlib = collect::stdlib_files(&cx.sdk.python.stdlib_dir(), &plan.guest.stdlib_dir)?;
         let message = format!("{} app files, {} stdlib files", app.len(), stdlib.len());
         Ok((Collected { app, stdlib }, message))
-    })
+    })?;
+    // Checked here, so that a wrong entry point stops the build before anything installs.
+    compile::entry_files(cx.plan, &collected.app)?;
+    Ok(collected)
 }
 
 fn install(cx: &Context, resolution: &Resolution) -> Result<Installed> {

@@ -1,13 +1,13 @@
 //! The build plan: plain data derived from `pyproject.toml` and the command line, and everything
-//! the later stages need to know about the project, resolved once. Nothing here touches the
-//! file system.
+//! the later stages need to know about the project, resolved once. Only finding the source
+//! roots looks at the file system; nothing here writes to it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
-use crate::diagnostic::Origin;
+use crate::diagnostic::{Diagnostic, Origin};
 use crate::manifest::{DependencySpec, Manifest};
 use crate::module::library::{ModuleKind, WitNames};
 use crate::settings::Settings;
@@ -63,10 +63,6 @@ pub enum OutputKind {
 }
 
 impl OutputKind {
-    pub fn is_component(&self) -> bool {
-        !matches!(self, OutputKind::Module)
-    }
-
     /// The WIT names of a library component.
     pub fn wit(&self) -> Option<&WitNames> {
         match self {
@@ -91,16 +87,10 @@ impl BuildPlan {
             None => source_date_epoch_from_env()?,
         };
         let settings = manifest.settings.clone().with(&options.overrides);
-        let mut sources = crate::python::collect::source_roots(&manifest)?;
-        let mut kind = manifest.kind.clone();
-        let mut lock_dir = manifest.dir.clone();
-        let mut default_output = manifest.output.clone();
-        if let Some(tests) = &options.tests {
-            tests.extend_sources(&mut sources);
-            kind = ModuleKind::Command(crate::runner::testing::TestBuild::entry());
-            lock_dir = tests.dir.clone();
-            default_output = tests.output(&manifest.name);
-        }
+        let kind = match &options.tests {
+            Some(_) => ModuleKind::Command(crate::runner::testing::TestBuild::entry()),
+            None => manifest.kind.clone(),
+        };
         let output_kind = match &kind {
             _ if !settings.component => OutputKind::Module,
             ModuleKind::Library(library) => {
@@ -110,6 +100,14 @@ impl BuildPlan {
                 exit_codes: settings.component_exit_codes,
             },
         };
+        let mut sources = crate::python::collect::source_roots(&manifest)?;
+        let mut lock_dir = manifest.dir.clone();
+        let mut default_output = manifest.output.clone();
+        if let Some(tests) = &options.tests {
+            tests.extend_sources(&mut sources);
+            lock_dir = tests.dir.clone();
+            default_output = tests.output(&manifest.name);
+        }
         let output = match &options.output {
             Some(out) if out.is_absolute() => out.clone(),
             Some(out) => std::env::current_dir()
@@ -149,10 +147,12 @@ impl BuildPlan {
 
 fn source_date_epoch_from_env() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if !value.trim().is_empty() => value.trim().parse().with_context(|| {
-            format!(
+        Ok(value) if !value.trim().is_empty() => value.trim().parse().map_err(|_| {
+            Diagnostic::new(format!(
                 "`SOURCE_DATE_EPOCH` must be a whole number of seconds since 1970, not `{value}`"
-            )
+            ))
+            .help("set it to a number such as `315532800`, or unset it for that default")
+            .into()
         }),
         _ => Ok(DEFAULT_SOURCE_DATE_EPOCH),
     }

@@ -187,29 +187,59 @@ pub struct FetchOptions {
 }
 
 /// Why the SDK cannot be used as it is. Callers match on it: a missing SDK can be fetched, a
-/// damaged one needs a person to decide.
-#[derive(Debug, thiserror::Error)]
+/// damaged one needs a person to decide. Users read it as its [`SdkError::diagnostic`].
+#[derive(Debug)]
 pub enum SdkError {
-    #[error("not in the SDK cache `{}`: {what}\nhelp: {fix}", .home.display())]
     Missing {
         what: String,
         home: PathBuf,
         fix: String,
     },
-    #[error("{what} in `{}` is damaged: {detail}\nhelp: {fix}", .path.display())]
     Damaged {
         what: String,
         path: PathBuf,
         detail: String,
         fix: String,
     },
-    #[error("the pins have no {what} for this host ({host}); they have it for: {pinned}")]
     Unsupported {
         what: String,
         host: String,
         pinned: String,
     },
 }
+
+impl SdkError {
+    pub fn diagnostic(&self) -> Diagnostic {
+        match self {
+            SdkError::Missing { what, home, fix } => {
+                Diagnostic::new(format!("not in the SDK cache `{}`: {what}", home.display()))
+                    .help(fix)
+            }
+            SdkError::Damaged {
+                what,
+                path,
+                detail,
+                fix,
+            } => Diagnostic::new(format!(
+                "{what} in `{}` is damaged: {detail}",
+                path.display()
+            ))
+            .help(fix),
+            SdkError::Unsupported { what, host, pinned } => Diagnostic::new(format!(
+                "the pins have no {what} for this host ({host}); they have it for: {pinned}"
+            ))
+            .help("build on one of those hosts, or pin a build for this one in `wasi-sdk.toml`"),
+        }
+    }
+}
+
+impl std::fmt::Display for SdkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.diagnostic().fmt(f)
+    }
+}
+
+impl std::error::Error for SdkError {}
 
 /// Finds the pinned CPython and toolchain in `home` and checks them without hashing: cheap
 /// enough for every build.

@@ -229,9 +229,11 @@ impl Settings {
             exclude: located(&config.exclude),
             preinit: config.preinit.unwrap_or(default.preinit),
             preinit_imports: module_names(located(&config.preinit_imports))?,
-            preinit_train: match config.preinit_train {
-                Some(false) => None,
-                _ => Some(config.preinit_train_args.clone().unwrap_or_default()),
+            preinit_train: match (config.preinit_train, &config.preinit_train_args) {
+                (Some(false), _) => None,
+                (_, Some(args)) => Some(args.clone()),
+                (Some(true), None) => Some(Vec::new()),
+                (None, None) => default.preinit_train,
             },
             teardown: config.teardown.unwrap_or(default.teardown),
             stdlib_sources: config.stdlib_sources.unwrap_or(default.stdlib_sources),

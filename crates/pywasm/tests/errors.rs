@@ -14,9 +14,8 @@ use std::process::{Command, Output};
 /// Command-line mistakes clap refuses before pywasm runs: exit code 2, clap's own wording.
 const USAGE_ERRORS: &[&str] = &["cli_unknown_optimize"];
 
-/// Errors that have no `= help:` line yet. Findings of issue 18, to fix in src, then remove
-/// here: the test fails when an error gains or loses its help without this list changing.
-/// (`help_for` in manifest.rs only helps with unknown keys, not other TOML and serde errors.)
+/// Errors that have no `= help:` line (none today): the test fails when an error gains or loses
+/// its help without this list changing.
 const WITHOUT_HELP: &[&str] = &[];
 
 /// Errors shown without a `--> path:line:column` (the first ones have a place they could point
@@ -30,8 +29,8 @@ const WITHOUT_LOCATION: &[&str] = &[
     "offline_without_lock",
 ];
 
-/// Errors that are text, not a `Diagnostic`: their JSON error event has `"diagnostic": null`
-/// (a syntax error is rendered as one, then flattened into a string by `bail!`).
+/// Errors that are text, not a `Diagnostic` (none today): their JSON error event would have
+/// `"diagnostic": null`.
 const NOT_DIAGNOSTICS: &[&str] = &[];
 
 fn repo() -> PathBuf {

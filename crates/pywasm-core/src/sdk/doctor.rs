@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use crate::Shell;
+use crate::diagnostic::Diagnostic;
 use crate::python::pip::Pip;
 use crate::sdk::pins::{Pins, ToolchainKind};
 use crate::sdk::{self, SdkHome};
@@ -88,7 +89,8 @@ fn sdk_check(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Check {
             fix: None,
         },
         Err(err) => {
-            let (detail, fix) = split_help(&err.to_string());
+            let diagnostic = err.diagnostic();
+            let (detail, fix) = (diagnostic.message, diagnostic.help);
             let fix = fix.or_else(|| Some("run `pywasm fetch-sdk`".into()));
             Check {
                 what,
@@ -111,7 +113,10 @@ fn pip_check(target_minor: &str) -> Check {
             fix: None,
         },
         Err(err) => {
-            let (detail, fix) = split_help(&format!("{err:#}"));
+            let (detail, fix) = match Diagnostic::find(&err) {
+                Some(found) => (found.message.clone(), found.help.clone()),
+                None => (format!("{err:#}"), None),
+            };
             Check {
                 what: "pip".into(),
                 status: Status::Fail,
@@ -154,17 +159,6 @@ fn runtime_check() -> Check {
         },
         detail: found.join(", "),
         fix,
-    }
-}
-
-/// An error's text and its `help:` line (written `  = help: ` or `help: `), apart.
-fn split_help(text: &str) -> (String, Option<String>) {
-    match text
-        .split_once("\n  = help: ")
-        .or_else(|| text.split_once("\nhelp: "))
-    {
-        Some((detail, fix)) => (detail.to_string(), Some(fix.to_string())),
-        None => (text.to_string(), None),
     }
 }
 

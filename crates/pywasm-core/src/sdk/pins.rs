@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::diagnostic::Diagnostic;
+
 /// The repository's `wasi-sdk.toml`, compiled into the binary.
 pub const EMBEDDED: &str = include_str!("../../wasi-sdk.toml");
 
@@ -74,7 +76,10 @@ impl ToolchainKind {
         match name {
             "zig" => Ok(ToolchainKind::Zig),
             "wasi-sdk" => Ok(ToolchainKind::WasiSdk),
-            other => bail!("unknown toolchain `{other}`; expected `zig` or `wasi-sdk`"),
+            other => bail!(
+                Diagnostic::new(format!("unknown toolchain `{other}`"))
+                    .help("use `zig` or `wasi-sdk`")
+            ),
         }
     }
 }

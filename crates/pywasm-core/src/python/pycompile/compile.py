@@ -1,4 +1,4 @@
-"""pywasm's bytecode compiler (crate::pycompile). It runs inside the SDK's python3.11.wasm, the
+"""pywasm's bytecode compiler (crate::python::pycompile). It runs inside the SDK's python3.11.wasm, the
 very CPython that later runs the bytecode: `python -S -c <this file> /out/jobs.json`.
 
 It reads the job file, writes one unchecked hash-based `.pyc` per source below `/out` (at the

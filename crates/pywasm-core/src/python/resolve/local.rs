@@ -50,7 +50,10 @@ impl LocalWheels {
                         WheelName::parse(&name).map_err(|e| {
                             entry.origin.error(
                                 &format!("`{}` is not a wheel: {e:#}", source.display()),
-                                None,
+                                Some(
+                                    "list wheel files (`name-version-tags.whl`) or sdists \
+                                     (`.tar.gz`, `.zip`), as pip names them",
+                                ),
                             )
                         })?;
                     }
