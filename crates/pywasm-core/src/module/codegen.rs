@@ -318,19 +318,13 @@ fn runtime_sources(plan: &BuildPlan) -> Vec<(&'static str, &'static str)> {
     if plan.settings.preinit {
         sources.push(BUILD_IMAGE_C);
     }
-    match &plan.kind {
-        ModuleKind::Command(_)
-            if plan.output_kind == (OutputKind::CommandComponent { exit_codes: true }) =>
-        {
-            sources.push(EXIT_CODE_C)
-        }
-        ModuleKind::Command(_) => {}
-        ModuleKind::Library(_) => {
-            sources.push(LIBRARY_C);
-            if plan.output_kind.wit().is_some() {
-                sources.push(COMPONENT_C);
-            }
-        }
+    if plan.library().is_some() {
+        sources.push(LIBRARY_C);
+    }
+    match &plan.output_kind {
+        OutputKind::Module | OutputKind::CommandComponent { exit_codes: false } => {}
+        OutputKind::CommandComponent { exit_codes: true } => sources.push(EXIT_CODE_C),
+        OutputKind::LibraryComponent(_) => sources.push(COMPONENT_C),
     }
     sources
 }

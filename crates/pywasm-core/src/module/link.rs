@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::Result;
 
 use crate::module::codegen::Generated;
-use crate::plan::BuildPlan;
+use crate::plan::{BuildPlan, OutputKind};
 use crate::python::extensions::Extensions;
 use crate::sdk::Sdk;
 use crate::{Shell, process};
@@ -60,8 +60,9 @@ pub fn link(
         if library {
             flags.push("-DPYWASM_LIBRARY".into());
         }
-        if plan.output_kind.wit().is_some() {
-            flags.push("-DPYWASM_COMPONENT".into());
+        match plan.output_kind {
+            OutputKind::LibraryComponent(_) => flags.push("-DPYWASM_COMPONENT".into()),
+            OutputKind::Module | OutputKind::CommandComponent { .. } => {}
         }
         // zig's cc writes DWARF unless told not to; only `--debug` keeps it.
         if !plan.debug {
