@@ -108,6 +108,22 @@ pub struct Located<T> {
     pub origin: Origin,
 }
 
+impl Located<String> {
+    /// Each string of a TOML list with its place; `at` turns a span into one.
+    pub fn list<'a>(
+        items: impl IntoIterator<Item = &'a toml::Spanned<String>>,
+        at: &dyn Fn(Range<usize>) -> Origin,
+    ) -> Vec<Located<String>> {
+        items
+            .into_iter()
+            .map(|s| Located {
+                origin: at(s.span()),
+                value: s.get_ref().clone(),
+            })
+            .collect()
+    }
+}
+
 /// A place in a file: `pyproject.toml:7:9`, the line itself and how many characters the value
 /// spans, rendered under the message.
 #[derive(Clone, Debug, Serialize)]

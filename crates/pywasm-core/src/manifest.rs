@@ -264,15 +264,8 @@ impl Manifest {
         } else {
             dir.join(output)
         };
-        let located = |list: Option<Vec<Spanned<String>>>| -> Vec<Located<String>> {
-            list.unwrap_or_default()
-                .into_iter()
-                .map(|s| Located {
-                    origin: at(s.span()),
-                    value: s.into_inner(),
-                })
-                .collect()
-        };
+        let located =
+            |list: Option<Vec<Spanned<String>>>| Located::list(list.iter().flatten(), &at);
         let deps = DependencySpec {
             dependencies: located(project.dependencies),
             optional: project

@@ -206,16 +206,8 @@ impl Settings {
     /// `pyproject.toml` into a place for errors.
     pub fn read(config: &PywasmConfig, at: &dyn Fn(Range<usize>) -> Origin) -> Result<Settings> {
         let default = Settings::default();
-        let located = |list: &Option<Spanned<Vec<Spanned<String>>>>| -> Vec<Located<String>> {
-            list.as_ref()
-                .map(|l| l.get_ref().as_slice())
-                .unwrap_or_default()
-                .iter()
-                .map(|s| Located {
-                    origin: at(s.span()),
-                    value: s.get_ref().clone(),
-                })
-                .collect()
+        let located = |list: &Option<Spanned<Vec<Spanned<String>>>>| {
+            Located::list(list.iter().flat_map(|l| l.get_ref()), at)
         };
         Ok(Settings {
             optimize: config.optimize.or(default.optimize),
