@@ -188,8 +188,10 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
 fn run(cx: &Context) -> Result<Built> {
     let resolved = resolve(cx)?;
     let collected = collect(cx)?;
+    // Found before anything installs, so that a wrong entry point stops the build early.
+    let entries = compile::entry_files(cx.plan, &collected.app)?;
     let installed = install(cx, &resolved)?;
-    let compiled = compile::compile(cx, &collected, &installed)?;
+    let compiled = compile::compile(cx, &collected, &entries, &installed)?;
     let selected = select::select(cx, collected, installed, compiled)?;
     let image = bundle::bundle(cx, &selected)?;
     let linked = link::link(cx, &selected, &image)?;
@@ -221,7 +223,7 @@ fn resolve(cx: &Context) -> Result<Resolution> {
 }
 
 fn collect(cx: &Context) -> Result<Collected> {
-    let collected = timed(cx.shell, "Collected", || {
+    timed(cx.shell, "Collected", || {
         let plan = cx.plan;
         let mut sources = plan.sources.clone();
         if plan.library().is_some() {
@@ -234,10 +236,7 @@ fn collect(cx: &Context) -> Result<Collected> {
         let stdlib = collect::stdlib_files(&cx.sdk.python.stdlib_dir(), &plan.guest.stdlib_dir)?;
         let message = format!("{} app files, {} stdlib files", app.len(), stdlib.len());
         Ok((Collected { app, stdlib }, message))
-    })?;
-    // Checked here, so that a wrong entry point stops the build before anything installs.
-    compile::entry_files(cx.plan, &collected.app)?;
-    Ok(collected)
+    })
 }
 
 fn install(cx: &Context, resolution: &Resolution) -> Result<Installed> {

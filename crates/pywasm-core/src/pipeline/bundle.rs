@@ -18,6 +18,8 @@ pub(super) struct Image {
     /// In a directory of its own, which a pre-initialised build's snapshot run is given.
     pub path: PathBuf,
     pub size: usize,
+    /// Its sha256, which the snapshot's cache key names.
+    pub sha256: String,
     /// Every embedded file with its sha256, for the module's manifest.
     pub digests: Vec<FileDigest>,
 }
@@ -75,6 +77,7 @@ pub(super) fn bundle(cx: &Context, selected: &Selected) -> Result<Image> {
         let image = Image {
             path: path.clone(),
             size: image.len(),
+            sha256: crate::fsutil::sha256_hex(&image),
             digests,
         };
         Ok((image, message))

@@ -21,9 +21,9 @@ pub(super) struct Compiled {
 pub(super) fn compile(
     cx: &Context,
     collected: &Collected,
+    entry_files: &[(&EntryPoint, FileEntry)],
     installed: &Installed,
 ) -> Result<Compiled> {
-    let entry_files = entry_files(cx.plan, &collected.app)?;
     timed(cx.shell, "Compiled", || {
         let (plan, home) = (cx.plan, cx.home);
         let compiler = Compiler::new(&cx.sdk.python, home, cx.shell)?;

@@ -41,14 +41,13 @@ pub(super) fn snapshot(
         let args = sha256_hex(format!("{args:?}").as_bytes());
         format!("-train-{}", &args[..16])
     });
-    let image_bytes = fs_err::read(&image.path)?;
     let cached = cx.home.cache("preinit").join(format!(
         "{}-{}{training}.wasm",
         sha256_hex(&linked),
-        &sha256_hex(&image_bytes)[..32]
+        &image.sha256[..32]
     ));
     // What the snapshot adds besides the image, which the linked module leaves out.
-    let before = linked.len() + image_bytes.len();
+    let before = linked.len() + image.size;
     let describe = |after: usize, how: &str| {
         format!(
             "interpreter started and `{}` imported at build time (+{}){how}",
