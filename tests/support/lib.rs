@@ -135,11 +135,14 @@ impl Project {
         self.build_with(|_| {})
     }
 
-    /// Adds `line` (`key = value`) to the project's `[tool.pywasm]` table.
+    /// Adds `line` (`key = value`) to the project's `[tool.pywasm]` table, which it adds at
+    /// the end when there is none.
     pub fn configure(&self, line: &str) {
         let pyproject = self.root.join("pyproject.toml");
-        let text = fs_err::read_to_string(&pyproject).expect("read pyproject.toml");
-        assert!(text.contains("[tool.pywasm]\n"), "no [tool.pywasm] table");
+        let mut text = fs_err::read_to_string(&pyproject).expect("read pyproject.toml");
+        if !text.contains("[tool.pywasm]\n") {
+            text.push_str("\n[tool.pywasm]\n");
+        }
         let text = text.replacen("[tool.pywasm]\n", &format!("[tool.pywasm]\n{line}\n"), 1);
         fs_err::write(&pyproject, text).expect("write pyproject.toml");
     }
@@ -345,12 +348,22 @@ pub fn run_native(source_root: &Path, entry: &str, inv: &Invocation) -> Result<O
 /// Like [`run_native`], with several directories in front of `sys.path`, in order (sources,
 /// then a `--target` directory holding the same wheels as the module).
 pub fn run_native_on(paths: &[&Path], entry: &str, inv: &Invocation) -> Result<Outcome> {
+    run_python_on(&native_python()?, paths, entry, inv)
+}
+
+/// [`run_native_on`] with the given native CPython.
+pub fn run_python_on(
+    python: &Path,
+    paths: &[&Path],
+    entry: &str,
+    inv: &Invocation,
+) -> Result<Outcome> {
     let (module, attr) = entry.split_once(':').context("entry is module:function")?;
     let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let script = format!(
         "import sys\nsys.argv = sys.argv[1:]\nsys.path[0:0] = {paths:?}\nimport {module} as m\nsys.exit(m.{attr}())\n"
     );
-    let mut cmd = Command::new(native_python()?);
+    let mut cmd = Command::new(python);
     cmd.args(["-I", "-S", "-B", "-c", &script])
         .args(&inv.args)
         .envs(inv.env.iter().map(|(k, v)| (k, v)));
@@ -482,6 +495,20 @@ pub fn native_python() -> Result<PathBuf> {
     .map_err(anyhow::Error::msg)
 }
 
+/// The native CPython `minor` that the SDK built beside CPython for WASI (`native/`), else a
+/// `python3.x` on PATH.
+pub fn native_python_for(minor: &str) -> Result<PathBuf> {
+    let pins = pywasm_core::sdk::pins::Pins::embedded()?.with_python(Some(minor))?;
+    let sdk = pywasm_core::sdk::locate(&pins, &home(), pins.toolchain.default)?;
+    if let Some(python) = sdk.python.native_python() {
+        return Ok(python);
+    }
+    if minor == "3.11" {
+        return native_python();
+    }
+    bail!("no native CPython {minor}: the SDK of CPython {minor} has no `native/`")
+}
+
 /// Builds nothing; runs `wasm` in wasmtime and node and `entry` natively, and asserts all three
 /// agree on stdout and the exit code. Returns the native outcome for further checks.
 pub fn assert_same_as_native(
@@ -500,7 +527,24 @@ pub fn assert_same_as_native_on(
     entry: &str,
     inv: &Invocation,
 ) -> Outcome {
-    let native = run_native_on(paths, entry, inv).expect("native run");
+    assert_same_as_python(
+        &native_python().expect("native CPython"),
+        wasm,
+        paths,
+        entry,
+        inv,
+    )
+}
+
+/// [`assert_same_as_native_on`] against the given native CPython.
+pub fn assert_same_as_python(
+    python: &Path,
+    wasm: &Path,
+    paths: &[&Path],
+    entry: &str,
+    inv: &Invocation,
+) -> Outcome {
+    let native = run_python_on(python, paths, entry, inv).expect("native run");
     let wasmtime = run_wasmtime(wasm, inv).expect("wasmtime run");
     let node = run_node(wasm, inv).expect("node run");
     for (runtime, got) in [("wasmtime", &wasmtime), ("node", &node)] {

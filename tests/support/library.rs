@@ -380,7 +380,33 @@ pub fn call_natively(
     calls: &[(&str, Vec<u8>)],
     scratch: &Path,
 ) -> Result<Vec<Answer>> {
-    let output = native_request(path, exports, hosts, calls, scratch, NativeMode::Answers)?;
+    call_natively_in(
+        &crate::native_python()?,
+        path,
+        exports,
+        hosts,
+        calls,
+        scratch,
+    )
+}
+
+/// [`call_natively`] in the given native CPython.
+pub fn call_natively_in(
+    python: &Path,
+    path: &[&Path],
+    exports: &[(&str, &str)],
+    hosts: &[&str],
+    calls: &[(&str, Vec<u8>)],
+    scratch: &Path,
+) -> Result<Vec<Answer>> {
+    let request = Request {
+        path,
+        exports,
+        hosts,
+        calls,
+        scratch,
+    };
+    let output = request.run(python, NativeMode::Answers)?;
     answers(&output)
 }
 
@@ -433,35 +459,64 @@ pub fn native_request(
     scratch: &Path,
     mode: NativeMode,
 ) -> Result<String> {
-    let mut dirs: Vec<String> = vec![
-        repo()
-            .join("crates/pywasm-core/templates/guest")
-            .display()
-            .to_string(),
-    ];
-    dirs.extend(path.iter().map(|p| p.display().to_string()));
-    let mut request = json!({
-        "path": dirs,
-        "exports": exports.iter().map(|(n, s)| json!([n, s])).collect::<Vec<_>>(),
-        "hosts": hosts,
-        "calls": calls_json(calls),
-        "events": matches!(mode, NativeMode::Events),
-    });
-    if let NativeMode::Timings(repeat) = mode {
-        request["repeat"] = json!(repeat);
+    let request = Request {
+        path,
+        exports,
+        hosts,
+        calls,
+        scratch,
+    };
+    request.run(&crate::native_python()?, mode)
+}
+
+/// One request to `library_native.py`.
+struct Request<'a> {
+    path: &'a [&'a Path],
+    exports: &'a [(&'a str, &'a str)],
+    hosts: &'a [&'a str],
+    calls: &'a [(&'a str, Vec<u8>)],
+    scratch: &'a Path,
+}
+
+impl Request<'_> {
+    fn run(&self, python: &Path, mode: NativeMode) -> Result<String> {
+        let Request {
+            path,
+            exports,
+            hosts,
+            calls,
+            scratch,
+        } = *self;
+        let mut dirs: Vec<String> = vec![
+            repo()
+                .join("crates/pywasm-core/templates/guest")
+                .display()
+                .to_string(),
+        ];
+        dirs.extend(path.iter().map(|p| p.display().to_string()));
+        let mut request = json!({
+            "path": dirs,
+            "exports": exports.iter().map(|(n, s)| json!([n, s])).collect::<Vec<_>>(),
+            "hosts": hosts,
+            "calls": calls_json(calls),
+            "events": matches!(mode, NativeMode::Events),
+        });
+        if let NativeMode::Timings(repeat) = mode {
+            request["repeat"] = json!(repeat);
+        }
+        let file = scratch.join("native-request.json");
+        fs_err::write(&file, request.to_string())?;
+        let out = Command::new(python)
+            .args(["-I", "-S", "-B"])
+            .arg(repo().join("tests/support/library_native.py"))
+            .arg(&file)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "native run failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
-    let file = scratch.join("native-request.json");
-    fs_err::write(&file, request.to_string())?;
-    let out = Command::new(crate::native_python()?)
-        .args(["-I", "-S", "-B"])
-        .arg(repo().join("tests/support/library_native.py"))
-        .arg(&file)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "native run failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

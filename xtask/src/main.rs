@@ -84,6 +84,10 @@ struct FetchSdk {
     /// Fetch and unpack again even what is already there and intact
     #[arg(long)]
     force: bool,
+    /// The CPython versions, e.g. `--python 3.13 --python 3.14` [default: the pins' default];
+    /// those pinned as release tarballs are built
+    #[arg(long, value_name = "VERSION")]
+    python: Vec<String>,
     /// The pins file [default: the repository's `wasi-sdk.toml`]
     #[arg(long, value_name = "FILE")]
     pins: Option<PathBuf>,
@@ -122,14 +126,20 @@ fn fetch_sdk(shell: &Shell, args: &FetchSdk) -> Result<()> {
         force: args.force,
         toolchain: args.toolchain,
     };
-    let got = sdk::fetch(&pins, &home, shell, &opts)?;
-    pywasm_core::sdk::prepare::warm_caches(&got, &home, shell)?;
+    let mut versions = Vec::new();
+    let mut kind = None;
+    for pins in pins.each_python(&args.python)? {
+        let got = sdk::fetch(&pins, &home, shell, &opts)?;
+        pywasm_core::sdk::prepare::warm_caches(&got, &home, shell)?;
+        versions.push(got.python.version);
+        kind = Some(got.toolchain.kind);
+    }
     shell.stage_done(
         "Finished",
         &format!(
             "SDK (CPython {}, {}) in `{}`",
-            got.python.version,
-            got.toolchain.kind.name(),
+            versions.join(", "),
+            kind.map_or("", |k| k.name()),
             home.root().display()
         ),
         start.elapsed(),
@@ -177,6 +187,7 @@ fn default_fetch() -> FetchSdk {
     FetchSdk {
         toolchain: None,
         force: false,
+        python: Vec::new(),
         pins: None,
     }
 }

@@ -6,7 +6,6 @@
 //! rebuilds. Every built wheel is also copied into `$PYWASM_HOME/wheels/index/`, a find-links
 //! directory `pywasm build` always offers to pip.
 
-mod debian;
 mod recipe;
 mod sources;
 mod steps;

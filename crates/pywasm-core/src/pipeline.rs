@@ -116,8 +116,9 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         None => manifest,
     };
     let kind = toolchain_kind(options, &pins)?;
+    let plan = BuildPlan::new(manifest, &pins, options)?;
+    let pins = pins.with_python(plan.settings.python.as_deref())?;
     let sdk = sdk::ensure(&pins, &home, shell, kind, options.offline)?;
-    let plan = BuildPlan::new(manifest, &sdk.python.minor, options)?;
     let binaryen = match plan.settings.optimize_level() {
         Optimize::None => None,
         _ => Some(sdk::ensure_binaryen(&pins, &home, shell, plan.offline)?),

@@ -74,12 +74,12 @@ impl OutputKind {
 
 impl BuildPlan {
     /// Resolves the manifest and the command line into the plan, once: the settings with their
-    /// overrides, the output kind and path, the source roots, the guest layout of CPython
-    /// `python_minor`. Reads `SOURCE_DATE_EPOCH` and, for a relative `--output`, the current
+    /// overrides, the output kind and path, the source roots, the guest layout of the chosen
+    /// CPython. Reads `SOURCE_DATE_EPOCH` and, for a relative `--output`, the current
     /// directory.
     pub fn new(
         manifest: Manifest,
-        python_minor: &str,
+        pins: &crate::sdk::pins::Pins,
         options: &crate::pipeline::BuildOptions,
     ) -> Result<BuildPlan> {
         let source_date_epoch = match options.source_date_epoch {
@@ -125,7 +125,9 @@ impl BuildPlan {
             sources,
             output,
             source_date_epoch,
-            guest: GuestLayout::for_python(python_minor),
+            guest: GuestLayout::for_python(
+                settings.python.as_deref().unwrap_or(pins.python_minor()),
+            ),
             settings,
             debug: options.debug,
             deps: manifest.deps,

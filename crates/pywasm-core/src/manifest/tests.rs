@@ -80,7 +80,7 @@ fn stack_size_is_bounded_and_aligned() {
 fn unknown_keys_are_refused_with_their_location() {
     let err = error("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\nentyr = 1\n");
     insta::assert_snapshot!(err, @r"
-    invalid `pyproject.toml`: unknown field `entyr`, expected one of `entry`, `sources`, `output`, `extras`, `wheels`, `without-extensions`, `require-extensions`, `optimize`, `profile`, `component`, `component-exit-codes`, `stdlib`, `include`, `exclude`, `preinit`, `preinit-imports`, `preinit-train`, `preinit-train-args`, `teardown`, `stdlib-sources`, `docstrings`, `tmp-size`, `stack-size`, `test-paths`, `exports`, `imports`
+    invalid `pyproject.toml`: unknown field `entyr`, expected one of `python`, `entry`, `sources`, `output`, `extras`, `wheels`, `without-extensions`, `require-extensions`, `optimize`, `profile`, `component`, `component-exit-codes`, `stdlib`, `include`, `exclude`, `preinit`, `preinit-imports`, `preinit-train`, `preinit-train-args`, `teardown`, `stdlib-sources`, `docstrings`, `tmp-size`, `stack-size`, `test-paths`, `exports`, `imports`
      --> /p/pyproject.toml:5:1
       |
     5 | entyr = 1

@@ -118,8 +118,7 @@ pub fn link(
         .map(|l| format!("-l{l}"))
         .collect();
     flags.push(format!("-L{}", python.lib_dir().display()));
-    flags.push(format!("-lpython{}", python.minor));
-    flags.extend(["-lexpat".into(), "-lmpdec".into()]);
+    flags.extend(python.libraries()?.iter().map(|l| format!("-l{l}")));
     flags.extend(runtime_link_flags(plan.debug, plan.settings.stack_size));
     if library {
         // A reactor: wasi-libc's `_initialize` runs the constructors, main.c's start among them.

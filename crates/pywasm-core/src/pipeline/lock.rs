@@ -29,6 +29,7 @@ pub struct LockOptions {
 pub fn lock(options: &LockOptions, shell: &Shell) -> Result<Resolution> {
     let start = Instant::now();
     let (pins, home, manifest) = inputs(&options.home, &options.project_dir)?;
+    let pins = pins.with_python(manifest.settings.python.as_deref())?;
     let cx = resolve::ResolveContext {
         shell,
         home: &home,

@@ -1,4 +1,4 @@
-//! Unpacking wheels (zip) and tarballs (`.tar.gz`) into a fresh directory, refusing any entry
+//! Unpacking wheels (zip) and tarballs (`.tar.gz`, `.tar.xz`) into a fresh directory, refusing any entry
 //! that would land outside it: absolute paths, `..`, links pointing out, and writes through a
 //! link the archive itself planted.
 
@@ -16,6 +16,7 @@ use unpacker::Unpacker;
 pub(crate) enum Format {
     Zip,
     TarGz,
+    TarXz,
 }
 
 impl Format {
@@ -24,9 +25,12 @@ impl Format {
             Ok(Format::Zip)
         } else if file.ends_with(".tar.gz") || file.ends_with(".tgz") {
             Ok(Format::TarGz)
+        } else if file.ends_with(".tar.xz") {
+            Ok(Format::TarXz)
         } else {
             bail!(
-                "cannot unpack `{file}`: only `.whl`, `.zip`, `.tar.gz` and `.tgz` archives are supported"
+                "cannot unpack `{file}`: only `.whl`, `.zip`, `.tar.gz`, `.tgz` and `.tar.xz` \
+                 archives are supported"
             )
         }
     }
@@ -37,16 +41,22 @@ pub(crate) fn extract(archive: &Path, format: Format, layout: &Layout, dest: &Pa
     let mut out = Unpacker::new(layout, dest)?;
     match format {
         Format::Zip => extract_zip(archive, &mut out),
-        Format::TarGz => extract_tar_gz(archive, &mut out),
+        Format::TarGz => {
+            let file = BufReader::new(fs_err::File::open(archive)?);
+            extract_tar(flate2::read::GzDecoder::new(file), &mut out)
+        }
+        Format::TarXz => {
+            let file = BufReader::new(fs_err::File::open(archive)?);
+            extract_tar(xz2::read::XzDecoder::new(file), &mut out)
+        }
     }
     .with_context(|| format!("failed to unpack `{}`", archive.display()))?;
     out.finish()
 }
 
-fn extract_tar_gz(archive: &Path, out: &mut Unpacker<'_>) -> Result<()> {
-    let file = fs_err::File::open(archive)?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::new(file)));
-    for entry in tar.entries().context("not a readable tar.gz archive")? {
+fn extract_tar(reader: impl std::io::Read, out: &mut Unpacker<'_>) -> Result<()> {
+    let mut tar = tar::Archive::new(reader);
+    for entry in tar.entries().context("not a readable tar archive")? {
         let mut entry = entry.context("a damaged tar entry")?;
         let raw = entry
             .path()

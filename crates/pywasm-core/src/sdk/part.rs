@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::sdk::pins::{Pins, PypiToolPins, PythonSourceKind, ToolchainKind};
+use crate::sdk::pins::{CpythonRelease, Pins, PypiToolPins, PythonSourceKind, ToolchainKind};
 
 /// The digest reported for a `[python] source = "path"` tree, which nothing verifies.
 pub(crate) const LOCAL_DIGEST: &str = "unverified-local-path";
@@ -20,6 +20,8 @@ pub(crate) enum Fetch {
     },
     /// `http://`, `https://`, `file://` or a local path.
     Url(String),
+    /// CPython's release tarball, built here (`super::cpython`).
+    Release(Box<super::cpython::Release>),
 }
 
 /// Which part of an archive is kept, and where it lands.
@@ -204,6 +206,12 @@ pub(crate) fn python(pins: &Pins) -> Result<PythonSource, Unpinned> {
             );
             (source, s.file.clone(), &s.sha256, &s.subdir, identity)
         }
+        PythonSourceKind::Release => {
+            let r = py.release.as_ref().ok_or_else(absent)?;
+            return Ok(PythonSource::Archive(Box::new(release(
+                pins, r, landmarks,
+            )?)));
+        }
         PythonSourceKind::Url => {
             let u = py.url.as_ref().ok_or_else(absent)?;
             let file = file_name_of(&u.url);
@@ -228,6 +236,35 @@ pub(crate) fn python(pins: &Pins) -> Result<PythonSource, Unpinned> {
         executables: Vec::new(),
         what,
     })))
+}
+
+/// A CPython built from its release tarball with the pinned zig for this host. Its key (the
+/// directory's name, and the digest builds record) covers the tarball, zig and the recipe.
+fn release(pins: &Pins, pin: &CpythonRelease, landmarks: Vec<String>) -> Result<Part, Unpinned> {
+    let py = &pins.python;
+    let zig = zig(pins, &super::pins::host())?;
+    let recipe = crate::fsutil::sha256_hex(super::cpython::RECIPE.as_bytes());
+    let identity = format!(
+        "CPython {} (built from {} sha256:{} with {}, recipe sha256:{recipe})",
+        py.version, pin.file, pin.sha256, zig.identity
+    );
+    let key = crate::fsutil::sha256_hex(identity.as_bytes());
+    Ok(Part {
+        what: format!("CPython {}", py.version),
+        dir_name: dir_name("python", &py.version, &key),
+        fetch: Fetch::Release(Box::new(super::cpython::Release {
+            version: py.version.clone(),
+            minor: pins.python_minor().to_owned(),
+            pin: pin.clone(),
+            zig_dir: zig.dir_name,
+        })),
+        file: pin.file.clone(),
+        sha256: key,
+        layout: Layout::AsIs,
+        identity,
+        landmarks,
+        executables: Vec::new(),
+    })
 }
 
 /// The files that make a tree a CPython for WASI a build can use.

@@ -12,15 +12,64 @@ use crate::diagnostic::Diagnostic;
 pub const EMBEDDED: &str = include_str!("../../wasi-sdk.toml");
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "PinsFile")]
 pub struct Pins {
     pub toolchain: ToolchainPins,
+    /// The CPython builds use: `[python] default`, or the version [`Pins::with_python`] chose.
     pub python: PythonPins,
+    /// Every pinned CPython, by minor version (`3.13`).
+    pub pythons: BTreeMap<String, PythonPins>,
+    /// The minor version of `[python] default`.
+    pub default_python: String,
     /// binaryen's C library, which `optimize = "size" | "speed"` loads.
     pub binaryen: PypiToolPins,
     /// Sources of the WASI extension wheels `cargo xtask build-wheel` builds, by name.
     #[serde(default)]
     pub sources: BTreeMap<String, SourcePin>,
+}
+
+/// `wasi-sdk.toml` as written; [`Pins`] is it with the default CPython chosen.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinsFile {
+    toolchain: ToolchainPins,
+    python: PythonTable,
+    binaryen: PypiToolPins,
+    #[serde(default)]
+    sources: BTreeMap<String, SourcePin>,
+}
+
+/// `[python]`: the default minor version and one table per version.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PythonTable {
+    default: String,
+    versions: BTreeMap<String, PythonPins>,
+}
+
+impl TryFrom<PinsFile> for Pins {
+    type Error = String;
+    fn try_from(file: PinsFile) -> Result<Pins, String> {
+        let python = file
+            .python
+            .versions
+            .get(&file.python.default)
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "[python] default is \"{}\", which has no `[python.versions.\"{}\"]` table",
+                    file.python.default, file.python.default
+                )
+            })?;
+        Ok(Pins {
+            toolchain: file.toolchain,
+            python,
+            pythons: file.python.versions,
+            default_python: file.python.default,
+            binaryen: file.binaryen,
+            sources: file.sources,
+        })
+    }
 }
 
 /// One pinned source archive for a wheel recipe.
@@ -126,6 +175,8 @@ pub struct PythonPins {
     pub pypi_sdist: Option<PypiSdist>,
     pub url: Option<UrlArchive>,
     pub path: Option<PathBuf>,
+    /// `source = "release"`: CPython's release tarball, built here.
+    pub release: Option<CpythonRelease>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -134,6 +185,21 @@ pub enum PythonSourceKind {
     PypiSdist,
     Url,
     Path,
+    /// Built here from CPython's release tarball (`crate::sdk::cpython`).
+    Release,
+}
+
+/// CPython's release tarball, and where it may be fetched from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CpythonRelease {
+    /// The name the file is kept under in `$PYWASM_HOME/sources/` (and Debian's name for it).
+    pub file: String,
+    pub sha256: String,
+    /// The Debian source package whose orig tarball it is, fetched from its pool path.
+    pub debian_package: Option<String>,
+    /// Upstream's release URL, for hosts without Debian's pools.
+    pub url: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -200,8 +266,11 @@ impl Pins {
             .values()
             .map(|f| &f.sha256)
             .chain(self.toolchain.wasi_sdk.hosts.values().map(|f| &f.sha256))
-            .chain(self.python.pypi_sdist.iter().map(|s| &s.sha256))
-            .chain(self.python.url.iter().map(|s| &s.sha256));
+            .chain(self.pythons.values().flat_map(|p| {
+                let sdist = p.pypi_sdist.iter().map(|s| &s.sha256);
+                let url = p.url.iter().map(|s| &s.sha256);
+                sdist.chain(url).chain(p.release.iter().map(|r| &r.sha256))
+            }));
         for digest in digests {
             if digest.len() != 64
                 || !digest
@@ -211,27 +280,107 @@ impl Pins {
                 bail!("`{digest}` is not a sha256 digest (64 lowercase hex digits)");
             }
         }
-        let source_present = match self.python.source {
-            PythonSourceKind::PypiSdist => self.python.pypi_sdist.is_some(),
-            PythonSourceKind::Url => self.python.url.is_some(),
-            PythonSourceKind::Path => self.python.path.is_some(),
-        };
-        if !source_present {
-            bail!(
-                "[python] source is {:?} but that table is missing",
-                self.python.source
-            );
+        for (minor, python) in &self.pythons {
+            let source_present = match python.source {
+                PythonSourceKind::PypiSdist => python.pypi_sdist.is_some(),
+                PythonSourceKind::Url => python.url.is_some(),
+                PythonSourceKind::Path => python.path.is_some(),
+                PythonSourceKind::Release => python.release.is_some(),
+            };
+            if !source_present {
+                bail!(
+                    "[python.versions.\"{minor}\"] source is {:?} but that table is missing",
+                    python.source
+                );
+            }
+            if minor_of(&python.version) != minor {
+                bail!(
+                    "[python.versions.\"{minor}\"] pins version {}, which is not a {minor}",
+                    python.version
+                );
+            }
         }
         Ok(())
     }
 
     /// `3.11` from `3.11.8`.
     pub fn python_minor(&self) -> &str {
-        let v = &self.python.version;
-        match v.match_indices('.').nth(1) {
-            Some((i, _)) => &v[..i],
-            None => v,
+        minor_of(&self.python.version)
+    }
+
+    /// These pins with `minor` as the CPython builds use; `None` keeps the default. The error
+    /// names the versions pinned.
+    pub fn with_python(mut self, minor: Option<&str>) -> Result<Pins, UnknownPython> {
+        if let Some(minor) = minor {
+            self.python = self
+                .pythons
+                .get(minor)
+                .cloned()
+                .ok_or_else(|| UnknownPython {
+                    asked: minor.to_owned(),
+                    pinned: self.pythons.keys().cloned().collect(),
+                })?;
         }
+        Ok(self)
+    }
+}
+
+impl Pins {
+    /// These pins once for each of `versions` (checked), or for the default when it is empty.
+    pub fn each_python(&self, versions: &[String]) -> Result<Vec<Pins>> {
+        if versions.is_empty() {
+            return Ok(vec![self.clone()]);
+        }
+        versions
+            .iter()
+            .map(|v| {
+                self.clone().with_python(Some(v)).map_err(|unknown| {
+                    anyhow::Error::new(
+                        Diagnostic::new(unknown.to_string())
+                            .help(format!("pass `--python` one of {}", unknown.choices())),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// A CPython version the pins do not have.
+#[derive(Debug)]
+pub struct UnknownPython {
+    pub asked: String,
+    pub pinned: Vec<String>,
+}
+
+impl UnknownPython {
+    /// `3.11, 3.13 or 3.14`.
+    pub fn choices(&self) -> String {
+        match self.pinned.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            Some((last, _)) => last.clone(),
+            None => "none".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for UnknownPython {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pywasm has no CPython {}: it builds CPython {}",
+            self.asked,
+            self.choices()
+        )
+    }
+}
+
+impl std::error::Error for UnknownPython {}
+
+/// `3.11` from `3.11.8`.
+fn minor_of(version: &str) -> &str {
+    match version.match_indices('.').nth(1) {
+        Some((i, _)) => &version[..i],
+        None => version,
     }
 }
 
@@ -278,6 +427,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused_with_their_line() {
         let text = EMBEDDED.replacen("[python]\n", "[python]\nflavour = 1\n", 1);
+        assert_ne!(text, EMBEDDED);
         let err = Pins::parse(&text, Path::new("wasi-sdk.toml"))
             .unwrap_err()
             .to_string();

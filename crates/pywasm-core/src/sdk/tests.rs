@@ -24,6 +24,8 @@ package = "icpp-binaryen"
 version = "116.0.1"
 [binaryen.hosts]
 [python]
+default = "3.11"
+[python.versions."3.11"]
 version = "3.11.8"
 source = "path"
 path = "{python}"

@@ -209,9 +209,35 @@ fn zip_entries_that_climb_out_are_refused() {
     assert!(!dir.path().join("evil").exists());
 }
 
+/// A release tarball as CPython ships it: tar in xz, one top-level directory.
+#[test]
+fn tar_xz_unpacks_like_tar_gz() {
+    let gz = tar_gz(&[
+        Entry::File("Python-3.13.5/configure", b"#!/bin/sh", 0o755),
+        Entry::File("Python-3.13.5/Lib/os.py", b"import abc", 0o644),
+        Entry::File("../evil", b"x", 0o644),
+    ]);
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut tar).unwrap();
+    let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+    std::io::Write::write_all(&mut xz, &tar).unwrap();
+    let bytes = xz.finish().unwrap();
+    let (dir, result) = unpack(&bytes, Format::TarXz, &Layout::StripTop);
+    // The entry that climbs out fails the whole archive, after the ones before it landed.
+    assert!(format!("{:#}", result.unwrap_err()).contains("../evil"));
+    let out = dir.path().join("out");
+    assert_eq!(fs_err::read(out.join("Lib/os.py")).unwrap(), b"import abc");
+    let mode = fs_err::metadata(out.join("configure"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+}
+
 #[test]
 fn formats_come_from_the_file_name() {
     assert_eq!(Format::of("z.whl").unwrap(), Format::Zip);
     assert_eq!(Format::of("s.tar.gz").unwrap(), Format::TarGz);
-    assert!(Format::of("s.tar.xz").is_err());
+    assert_eq!(Format::of("s.tar.xz").unwrap(), Format::TarXz);
+    assert!(Format::of("s.tar.bz2").is_err());
 }

@@ -9,10 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use pywasm_core::Shell;
-use pywasm_core::diagnostic::Diagnostic;
-use pywasm_core::sdk;
-use pywasm_core::sdk::pins::SourcePin;
+
+use crate::Shell;
+use crate::diagnostic::Diagnostic;
 
 /// Pool roots (URLs ending in `.../pool` or `.../pool/updates`) to try, in order, instead of
 /// those derived from the host's apt sources: for hosts without apt, or a private mirror.
@@ -21,9 +20,17 @@ pub const MIRRORS_VAR: &str = "PYWASM_DEBIAN_POOLS";
 /// Every pinned Debian source lives in the `main` component.
 const COMPONENT: &str = "main";
 
+/// One file of a Debian source package, as the pins name it.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolFile<'a> {
+    pub package: &'a str,
+    pub file: &'a str,
+    pub sha256: &'a str,
+}
+
 /// Fetches `pin.file` into `scratch`, trying each place in turn; the error names every place
 /// tried and what each answered.
-pub fn fetch(shell: &Shell, pin: &SourcePin, scratch: &Path) -> Result<PathBuf> {
+pub fn fetch(shell: &Shell, pin: PoolFile<'_>, scratch: &Path) -> Result<PathBuf> {
     let roots = pool_roots()?;
     if roots.is_empty() {
         bail!(
@@ -45,21 +52,21 @@ pub fn fetch(shell: &Shell, pin: &SourcePin, scratch: &Path) -> Result<PathBuf> 
 /// Tries `roots` in order for the pinned file.
 pub fn fetch_from(
     shell: &Shell,
-    pin: &SourcePin,
+    pin: PoolFile<'_>,
     roots: &[String],
     scratch: &Path,
 ) -> Result<PathBuf> {
-    let dest = scratch.join(&pin.file);
+    let dest = scratch.join(pin.file);
     let mut tried = Vec::new();
     for root in roots {
         let url = format!(
             "{}/{COMPONENT}/{}/{}/{}",
             root.trim_end_matches('/'),
-            pool_prefix(&pin.package),
+            pool_prefix(pin.package),
             pin.package,
-            escape(&pin.file)
+            escape(pin.file)
         );
-        match sdk::download(shell, &url, &dest) {
+        match super::download(shell, &url, &dest) {
             Ok(digest) if digest == pin.sha256 => return Ok(dest),
             Ok(digest) => tried.push(format!("{url}: another file (sha256 {digest})")),
             Err(err) => tried.push(format!("{url}: {}", err.root_cause())),

@@ -3,8 +3,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use pywasm_core::sdk::pins::SourceOrigin;
-
 use super::*;
 
 /// A loopback HTTP server answering GET requests from `files` (path → body), 404 otherwise;
@@ -43,14 +41,16 @@ fn serve(files: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>>) {
 
 const BODY: &[u8] = b"the pinned upstream archive";
 
-fn pin(body: &[u8]) -> SourcePin {
-    SourcePin {
-        from: SourceOrigin::Debian,
-        package: "libxml2".into(),
-        version: "2.9.14".into(),
-        file: "libxml2_2.9.14+dfsg.orig.tar.xz".into(),
-        sha256: pywasm_core::fsutil::sha256_hex(body),
+fn pin(sha256: &str) -> PoolFile<'_> {
+    PoolFile {
+        package: "libxml2",
+        file: "libxml2_2.9.14+dfsg.orig.tar.xz",
+        sha256,
     }
+}
+
+fn digest() -> String {
+    crate::fsutil::sha256_hex(BODY)
 }
 
 const POOL_PATH: &str = "/main/libx/libxml2/libxml2_2.9.14%2Bdfsg.orig.tar.xz";
@@ -65,7 +65,7 @@ fn the_next_place_serves_what_the_first_lacks() {
         format!("{base}/debian/pool/"),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let got = fetch_from(&Shell::quiet(), &pin(BODY), &roots, dir.path()).unwrap();
+    let got = fetch_from(&Shell::quiet(), pin(&digest()), &roots, dir.path()).unwrap();
     assert_eq!(got, dir.path().join("libxml2_2.9.14+dfsg.orig.tar.xz"));
     assert_eq!(fs_err::read(&got).unwrap(), BODY);
     assert_eq!(
@@ -85,7 +85,7 @@ fn a_failure_names_every_place_tried() {
     let (base, _) = serve(files);
     let roots = [format!("{base}/a/pool"), format!("{base}/b/pool")];
     let dir = tempfile::tempdir().unwrap();
-    let err = fetch_from(&Shell::quiet(), &pin(BODY), &roots, dir.path()).unwrap_err();
+    let err = fetch_from(&Shell::quiet(), pin(&digest()), &roots, dir.path()).unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains(&format!("{base}/a/pool{POOL_PATH}: another file (sha256 "))

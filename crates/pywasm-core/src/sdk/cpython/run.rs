@@ -1,0 +1,149 @@
+//! Running the build's long steps: output into a log file, a status line with the time each
+//! took, a count of compiled files on the terminal meanwhile, and the log's end in the error
+//! when a step fails.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::Shell;
+use crate::process;
+
+/// One step: its log's name and what the status line says when it is done.
+pub(super) struct Step {
+    name: &'static str,
+    done: &'static str,
+    /// Count the compiler's runs in the output, for the terminal.
+    counts_compiles: bool,
+}
+
+impl Step {
+    pub(super) fn new(name: &'static str, done: &'static str) -> Step {
+        Step {
+            name,
+            done,
+            counts_compiles: false,
+        }
+    }
+
+    pub(super) fn compiling(name: &'static str, done: &'static str) -> Step {
+        Step {
+            counts_compiles: true,
+            ..Step::new(name, done)
+        }
+    }
+}
+
+pub(super) struct Steps<'a> {
+    shell: &'a Shell,
+    what: &'a str,
+    logs: &'a Path,
+}
+
+impl<'a> Steps<'a> {
+    pub(super) fn new(shell: &'a Shell, what: &'a str, logs: &'a Path) -> Steps<'a> {
+        Steps { shell, what, logs }
+    }
+
+    /// Runs `cmd` with stdout and stderr into `<logs>/<step>.log`.
+    pub(super) fn run(&self, step: Step, cmd: &mut Command) -> Result<()> {
+        let log_path = self.logs.join(format!("{}.log", step.name));
+        let start = Instant::now();
+        self.shell.command(&process::display(cmd));
+        self.shell.stage_started(step.name);
+        let mut log = fs_err::File::create(&log_path)?;
+        writeln!(log, "$ {}", process::display(cmd))?;
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("failed to start `{}`", process::display(cmd)))?;
+        // stderr joins stdout in the log through a thread, so that neither pipe fills up.
+        let stderr = child.stderr.take().context("no stderr pipe")?;
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let tx_err = tx.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx_err.send(line);
+            }
+        });
+        let stdout = child.stdout.take().context("no stdout pipe")?;
+        let out_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let bar = self.progress(&step);
+        let mut compiled = 0u64;
+        for line in rx {
+            writeln!(log, "{line}")?;
+            if step.counts_compiles && is_compile(&line) {
+                compiled += 1;
+                bar.set_message(format!("{}: {} ({compiled} files)", self.what, step.name));
+            }
+        }
+        let _ = reader.join();
+        let _ = out_reader.join();
+        bar.finish_and_clear();
+        let status = child
+            .wait()
+            .with_context(|| format!("failed to wait for `{}`", process::display(cmd)))?;
+        log.flush()?;
+        if !status.success() {
+            bail!(
+                "failed to build {}: `{}` exited with {status}\n{}\n(the whole log: `{}`)",
+                self.what,
+                process::display(cmd),
+                tail(&log_path, 40),
+                log_path.display()
+            );
+        }
+        let counted = if compiled > 0 {
+            format!(", {compiled} C files")
+        } else {
+            String::new()
+        };
+        self.shell.stage_done(
+            "Built",
+            &format!("{}: {}{counted}", self.what, step.done),
+            start.elapsed(),
+        );
+        Ok(())
+    }
+
+    fn progress(&self, step: &Step) -> indicatif::ProgressBar {
+        if !self.shell.interactive() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner:.cyan} {msg} [{elapsed}]")
+        {
+            bar.set_style(style);
+        }
+        bar.set_message(format!("{}: {}", self.what, step.name));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    }
+}
+
+/// A compiler run as make echoes it (`wasm-cc -c ...`, `gcc ... -c ...`).
+fn is_compile(line: &str) -> bool {
+    line.split_whitespace().any(|w| w == "-c") && !line.starts_with(' ')
+}
+
+/// The last `n` lines of `path`, indented, for an error message.
+fn tail(path: &PathBuf, n: usize) -> String {
+    let text = fs_err::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..]
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
