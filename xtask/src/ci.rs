@@ -30,15 +30,9 @@ pub fn ci(shell: &Shell) -> Result<()> {
     )?;
     let rust_checks = spawn_rust_checks(shell);
     let phase = Instant::now();
-    // Every pinned CPython: the default for every test, the others for tests/versions.rs.
-    let every_python = crate::FetchSdk {
-        python: pywasm_core::sdk::pins::Pins::load(&crate::default_pins())?
-            .pythons
-            .into_keys()
-            .collect(),
-        ..default_fetch()
-    };
-    let prepared = fetch_sdk(shell, &every_python).and_then(|()| {
+    let mut python_builds = None;
+    let prepared = fetch_sdk(shell, &default_fetch()).and_then(|()| {
+        python_builds = Some(PythonBuilds::start(shell)?);
         // Downloads, mostly: beside the wheel builds.
         std::thread::scope(|scope| {
             let runtimes = scope.spawn(|| runtimes::install(shell, &repo_root()));
@@ -107,7 +101,14 @@ pub fn ci(shell: &Shell) -> Result<()> {
         "Running",
         "cargo test --workspace (two test binaries at a time)",
     );
-    let testrun::Totals { passed, failed } = testrun::run(shell, cargo)?;
+    let gates = python_builds
+        .map(|builds| testrun::Gate {
+            suite: "versions",
+            wait: Box::new(move || builds.wait()),
+        })
+        .into_iter()
+        .collect();
+    let testrun::Totals { passed, failed } = testrun::run(shell, cargo, gates)?;
     shell.status(
         "Finished",
         &format!("all checks in {}", shell::seconds(start.elapsed())),
@@ -121,46 +122,113 @@ pub fn ci(shell: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// `cargo package -p pywasm-core`, then `cargo check` of the packaged crate, unpacked on its own:
-/// the crate holds everything it embeds (`include_str!` is expanded by a check) and compiles
-/// outside the workspace. cargo's own verifying build does the same with code generation, and
-/// no artifact of the workspace's builds serves it: xtask's dependencies (cargo_metadata,
-/// plotters) turn on features of serde_core, serde_json and others that pywasm-core alone does
-/// not, so it compiled about 55 crates again, 7.2 of a cold run's 57 minutes.
+/// The CPythons besides the default, built from source (about five minutes each on two cores)
+/// by `cargo xtask fetch-sdk` in a process of its own at low priority, from the wheels phase
+/// on: only tests/versions.rs needs them, and it runs last, so the builds fill the cores the
+/// wheel builds, the bench's smoke run and the test suites leave idle.
+struct PythonBuilds {
+    child: std::process::Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    start: Instant,
+}
+
+impl PythonBuilds {
+    fn start(shell: &Shell) -> Result<PythonBuilds> {
+        let pins = pywasm_core::sdk::pins::Pins::load(&crate::default_pins())?;
+        let others: Vec<&String> = pins
+            .pythons
+            .keys()
+            .filter(|minor| **minor != pins.default_python)
+            .collect();
+        let dir = tempfile::tempdir().context("cannot create a directory for the build's log")?;
+        let log = dir.path().join("fetch-sdk.log");
+        let out = fs_err::File::create(&log)?.into_parts().0;
+        let mut cmd = Command::new("nice");
+        cmd.args(["-n", "10"])
+            .arg(std::env::current_exe().context("cannot tell where xtask runs from")?)
+            .arg("fetch-sdk");
+        for minor in &others {
+            cmd.args(["--python", minor.as_str()]);
+        }
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        shell.status(
+            "Running",
+            &format!(
+                "{} (in the background)",
+                pywasm_core::process::display(&cmd)
+            ),
+        );
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start `{}`", pywasm_core::process::display(&cmd)))?;
+        Ok(PythonBuilds {
+            child,
+            log,
+            _dir: dir,
+            start: Instant::now(),
+        })
+    }
+
+    /// Waits for the builds, prints their log, and fails as they did.
+    fn wait(mut self) -> Result<()> {
+        let status = self.child.wait().context("cannot wait for fetch-sdk")?;
+        let log = fs_err::read_to_string(&self.log).unwrap_or_default();
+        eprint!("\n     Running the CPython builds (in the background)\n{log}");
+        eprintln!(
+            "    Finished the CPython builds in {}",
+            shell::seconds(self.start.elapsed())
+        );
+        if !status.success() {
+            anyhow::bail!("building the other CPython versions failed: {status}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PythonBuilds {
+    /// A CI that stops before the tests does not leave the builds running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `cargo package -p pywasm-core` with its verifying build: the crate holds everything it embeds
+/// and builds on its own. That build is a workspace of its own, without this workspace's
+/// `[profile]` tables; given them through `--config` (read from Cargo.toml, where they are
+/// written once), it compiles its dependencies as every other build here does, and finds most
+/// of them built by the test build: only crates whose features differ are compiled again. Keep
+/// it so: a dependency of xtask or the tests that turns on a feature of a crate pywasm-core
+/// uses makes the verify compile that crate and all above it again (cargo_metadata did, through
+/// serde_core, for about 55 crates and 7.2 of a cold run's 57 minutes). `cargo tree -e
+/// features` of `-p pywasm-core` and of `--workspace` show the difference; now it is
+/// simd-adler32 alone (plotters' PNG encoder), six small crates.
 fn package_core(shell: &Shell) -> Result<()> {
-    let start = Instant::now();
+    let manifest = repo_root().join("Cargo.toml");
+    let text = fs_err::read_to_string(&manifest)?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("cannot parse `{}`", manifest.display()))?;
+    let profile = table
+        .get("profile")
+        .cloned()
+        .with_context(|| format!("`{}` has no [profile] table", manifest.display()))?;
+    let mut config = toml::Table::new();
+    config.insert("profile".into(), profile);
+    let dir = tempfile::tempdir().context("cannot create a directory for the profile")?;
+    let path = dir.path().join("profile.toml");
+    fs_err::write(&path, toml::to_string(&config)?)?;
     let mut package = cargo();
-    package.args([
-        "package",
-        "-p",
-        "pywasm-core",
-        "--allow-dirty",
-        "--no-verify",
-    ]);
+    package
+        .args(["package", "-p", "pywasm-core", "--allow-dirty", "--config"])
+        .arg(&path);
     shell.status("Running", &pywasm_core::process::display(&package));
-    run_streaming(shell, "package pywasm-core", &mut package)?;
-    let name = format!("pywasm-core-{}", env!("CARGO_PKG_VERSION"));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let crate_file = target.join("package").join(format!("{name}.crate"));
-    let dir = tempfile::tempdir().context("cannot create a directory for the package")?;
-    let mut unpack = Command::new("tar");
-    unpack
-        .arg("-xzf")
-        .arg(&crate_file)
-        .arg("-C")
-        .arg(dir.path());
-    pywasm_core::process::run(shell, "unpack the packaged crate", &mut unpack)?;
-    let mut check = cargo();
-    check
-        .arg("check")
-        .arg("--manifest-path")
-        .arg(dir.path().join(&name).join("Cargo.toml"))
-        // The workspace's lints are for its own builds; the clippy driver is not wanted here.
-        .env_remove("RUSTC_WORKSPACE_WRAPPER");
-    shell.status("Running", &pywasm_core::process::display(&check));
-    run_streaming(shell, "check the packaged pywasm-core", &mut check)?;
+    let start = Instant::now();
+    run_streaming(shell, "package and build pywasm-core", &mut package)?;
     shell.status(
         "Finished",
         &format!(
@@ -325,6 +393,56 @@ fn actionlint(shell: &Shell, files: &[PathBuf]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each package of the graph with the feature sets it is built with, by `cargo tree`.
+    fn features(select: &[&str]) -> std::collections::BTreeMap<String, Vec<String>> {
+        let out = cargo()
+            .arg("tree")
+            .args(select)
+            .args(["-e", "features,normal,build", "--prefix", "none"])
+            .args(["-f", "{p}|{f}"])
+            .current_dir(repo_root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut map = std::collections::BTreeMap::<String, Vec<String>>::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some((package, features)) = line.split_once('|') else {
+                continue;
+            };
+            // `name v1.2.3`, without a path dependency's directory.
+            let name = package.split(" (").next().unwrap_or(package).to_owned();
+            let features = features.trim_end_matches(" (*)").to_owned();
+            let sets = map.entry(name).or_default();
+            if !sets.contains(&features) {
+                sets.push(features);
+                sets.sort();
+            }
+        }
+        map
+    }
+
+    /// The package verify finds its dependencies built only where pywasm-core alone turns on
+    /// the features the whole workspace does (see `package_core`); a new difference would make
+    /// a cold CI compile its crate and everything above it again.
+    #[test]
+    fn pywasm_core_alone_builds_its_dependencies_as_the_workspace_does() {
+        let alone = features(&["-p", "pywasm-core"]);
+        let workspace = features(&["--workspace"]);
+        let differ: Vec<String> = alone
+            .iter()
+            .filter_map(|(name, sets)| {
+                let theirs = workspace.get(name)?;
+                (theirs != sets).then(|| format!("{name}: {sets:?} alone, {theirs:?} in all"))
+            })
+            .collect();
+        assert_eq!(differ.len(), 1, "{differ:#?}");
+        assert!(differ[0].starts_with("simd-adler32 "), "{differ:#?}");
+    }
 
     /// The release workflow passes actionlint, and actionlint does catch a broken one.
     #[test]

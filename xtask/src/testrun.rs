@@ -33,6 +33,14 @@ const LONGEST_FIRST: &[&str] = &[
     "preinit",
 ];
 
+/// A suite that must wait for something (an SDK built in the background) before it runs; it
+/// runs after every other suite, so that the others fill the wait.
+pub struct Gate {
+    /// The test target's name (`versions`).
+    pub suite: &'static str,
+    pub wait: Box<dyn FnOnce() -> Result<()> + Send>,
+}
+
 /// What every suite's summary lines add up to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -80,7 +88,7 @@ struct Profile {
 /// Builds the workspace's tests (nothing, when CI's background build already did), runs every
 /// test binary with at most [`AT_ONCE`] running, printing each one's output whole when it ends,
 /// then the doc-tests; returns the totals.
-pub fn run(shell: &Shell, cargo: impl Fn() -> Command) -> Result<Totals> {
+pub fn run(shell: &Shell, cargo: impl Fn() -> Command, gates: Vec<Gate>) -> Result<Totals> {
     let mut list = cargo();
     list.args([
         "test",
@@ -91,6 +99,8 @@ pub fn run(shell: &Shell, cargo: impl Fn() -> Command) -> Result<Totals> {
     let out = pywasm_core::process::run(shell, "list the test binaries", &mut list)?;
     let mut suites = suites(&String::from_utf8_lossy(&out.stdout))?;
     suites.sort_by_key(|suite| longest_first_rank(&suite.name));
+    suites.sort_by_key(|suite| gates.iter().any(|g| g.suite == target_of(&suite.name)));
+    let gates = Arc::new(Mutex::new(gates));
     let start = Instant::now();
     let queue = Arc::new(Mutex::new(suites.into_iter().collect::<VecDeque<_>>()));
     let state = Arc::new(Mutex::new(State::default()));
@@ -98,6 +108,7 @@ pub fn run(shell: &Shell, cargo: impl Fn() -> Command) -> Result<Totals> {
         .map(|_| {
             let queue = Arc::clone(&queue);
             let state = Arc::clone(&state);
+            let gates = Arc::clone(&gates);
             // A binary that fails to run is recorded and the others still run: every suite's
             // outcome is worth having from one CI run.
             std::thread::spawn(move || {
@@ -113,7 +124,17 @@ pub fn run(shell: &Shell, cargo: impl Fn() -> Command) -> Result<Totals> {
                         .expect("the state's lock")
                         .running
                         .push(suite.name.clone());
-                    let ran = run_suite(&suite);
+                    let gate = {
+                        let mut gates = gates.lock().expect("the gates' lock");
+                        let at = gates.iter().position(|g| g.suite == target_of(&suite.name));
+                        at.map(|i| gates.remove(i))
+                    };
+                    let ran = match gate {
+                        Some(gate) => (gate.wait)()
+                            .with_context(|| format!("{} could not run", suite.name))
+                            .and_then(|()| run_suite(&suite)),
+                        None => run_suite(&suite),
+                    };
                     let mut state = state.lock().expect("the state's lock");
                     state.running.retain(|name| name != &suite.name);
                     match ran {
@@ -167,11 +188,16 @@ pub fn run(shell: &Shell, cargo: impl Fn() -> Command) -> Result<Totals> {
 /// Where a suite named `target (kind)` goes in the run order: its place in [`LONGEST_FIRST`],
 /// or after all of them. The sort is stable, so the rest keep cargo's order.
 fn longest_first_rank(name: &str) -> usize {
-    let target = name.split(" (").next().unwrap_or(name);
+    let target = target_of(name);
     LONGEST_FIRST
         .iter()
         .position(|slow| *slow == target)
         .unwrap_or(LONGEST_FIRST.len())
+}
+
+/// `deps` of `deps (test)`.
+fn target_of(name: &str) -> &str {
+    name.split(" (").next().unwrap_or(name)
 }
 
 /// The test executables in cargo's JSON messages, in the order cargo built them.

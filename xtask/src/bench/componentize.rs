@@ -101,26 +101,34 @@ fn componentize_py(
     })
 }
 
+/// The source directory of the wasmtime-wasi this workspace builds, as `cargo metadata` says.
+fn wasmtime_wasi_dir() -> Result<PathBuf> {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+    cmd.args(["metadata", "--format-version", "1"])
+        .current_dir(crate::repo_root());
+    let out = run(&Shell::quiet(), "read the dependency graph", &mut cmd)?;
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("cargo metadata printed no JSON")?;
+    let manifest = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "wasmtime-wasi")
+        .and_then(|p| p["manifest_path"].as_str())
+        .context("wasmtime-wasi is not in the dependency graph")?;
+    Path::new(manifest)
+        .parent()
+        .map(Path::to_path_buf)
+        .context("wasmtime-wasi's manifest has no directory")
+}
+
 /// The `wasi:cli` WIT packages of the wasmtime-wasi this workspace builds, laid out the way
 /// componentize-py reads them, and a world that is exactly `wasi:cli/command`.
 fn wasi_cli_wit(work: &Path) -> Result<PathBuf> {
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .current_dir(crate::repo_root())
-        .exec()
-        .context("cargo metadata failed")?;
-    let package = metadata
-        .packages
-        .iter()
-        .find(|p| p.name.as_str() == "wasmtime-wasi")
-        .context("wasmtime-wasi is not in the dependency graph")?;
-    let deps = package
-        .manifest_path
-        .parent()
-        .context("wasmtime-wasi's manifest has no directory")?
-        .join("src/p2/wit/deps");
+    let deps = wasmtime_wasi_dir()?.join("src/p2/wit/deps");
     let wit = work.join("wit");
     let mut version = None;
-    for entry in fs_err::read_dir(deps.as_std_path())? {
+    for entry in fs_err::read_dir(&deps)? {
         let path = entry?.path();
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
