@@ -176,9 +176,9 @@ impl PythonBuilds {
     fn wait(mut self) -> Result<()> {
         let status = self.child.wait().context("cannot wait for fetch-sdk")?;
         let log = fs_err::read_to_string(&self.log).unwrap_or_default();
-        eprint!("\n     Running the CPython builds (in the background)\n{log}");
-        eprintln!(
-            "    Finished the CPython builds in {}",
+        // The log's last line is fetch-sdk's own, with the time the builds took.
+        eprint!(
+            "\n     Running the CPython builds (in the background, started {} ago)\n{log}",
             shell::seconds(self.start.elapsed())
         );
         if !status.success() {
