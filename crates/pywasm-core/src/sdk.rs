@@ -2,11 +2,13 @@
 //! under `PYWASM_HOME`.
 //!
 //! Layout below the home directory:
-//! - `sdk/python-<version>-<sha12>/`: the pinned `subdir` of the CPython archive (`include/`,
-//!   `lib/`, `bin/`);
+//! - `sdk/python-<version>-<sha12>/`: a CPython for WASI (`include/`, `lib/`, `bin/`): the
+//!   pinned `subdir` of a prebuilt archive, or one built from a release tarball (`cpython`),
+//!   with the native CPython of the same version in `native/`;
 //! - `sdk/zig-<version>-<sha12>/`: the unpacked `ziglang` wheel (`ziglang/zig`, ...);
 //! - `sdk/wasi-sdk-<version>-<sha12>/`: the release tarball without its top-level directory;
 //! - `tmp/`: work in progress, renamed into `sdk/` only once complete;
+//! - `sources/`: pinned source archives (`sources`); `logs/`: the CPython builds' logs;
 //! - `cache/<name>/`: the other stages' caches.
 //!
 //! Each directory in `sdk/` carries a `.pywasm-sdk.json` record of what it holds, so that
@@ -16,6 +18,7 @@ mod cpython;
 pub mod debian;
 pub mod doctor;
 mod download;
+mod error;
 mod extract;
 mod install;
 mod part;
@@ -35,6 +38,8 @@ use crate::diagnostic::Diagnostic;
 /// Fetching a URL or a local file into a new file, hashing it on the way (also used by xtask
 /// for the wheel recipes' sources).
 pub use download::download;
+pub use error::SdkError;
+use error::fetch_fix;
 use part::{Part, PythonSource};
 use pins::{Pins, ToolchainKind};
 use record::Problem;
@@ -215,61 +220,6 @@ pub struct FetchOptions {
     /// `None`: the pins' default toolchain.
     pub toolchain: Option<ToolchainKind>,
 }
-
-/// Why the SDK cannot be used as it is. Callers match on it: a missing SDK can be fetched, a
-/// damaged one needs a person to decide. Users read it as its [`SdkError::diagnostic`].
-#[derive(Debug)]
-pub enum SdkError {
-    Missing {
-        what: String,
-        home: PathBuf,
-        fix: String,
-    },
-    Damaged {
-        what: String,
-        path: PathBuf,
-        detail: String,
-        fix: String,
-    },
-    Unsupported {
-        what: String,
-        host: String,
-        pinned: String,
-    },
-}
-
-impl SdkError {
-    pub fn diagnostic(&self) -> Diagnostic {
-        match self {
-            SdkError::Missing { what, home, fix } => {
-                Diagnostic::new(format!("not in the SDK cache `{}`: {what}", home.display()))
-                    .help(fix)
-            }
-            SdkError::Damaged {
-                what,
-                path,
-                detail,
-                fix,
-            } => Diagnostic::new(format!(
-                "{what} in `{}` is damaged: {detail}",
-                path.display()
-            ))
-            .help(fix),
-            SdkError::Unsupported { what, host, pinned } => Diagnostic::new(format!(
-                "the pins have no {what} for this host ({host}); they have it for: {pinned}"
-            ))
-            .help("build on one of those hosts, or pin a build for this one in `wasi-sdk.toml`"),
-        }
-    }
-}
-
-impl std::fmt::Display for SdkError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.diagnostic().fmt(f)
-    }
-}
-
-impl std::error::Error for SdkError {}
 
 /// Finds the pinned CPython and toolchain in `home` and checks them without hashing: cheap
 /// enough for every build.
@@ -492,48 +442,6 @@ fn check_zig_version(root: &Path, pinned: &str) -> Result<(), String> {
             "`zig version` prints `{actual}`, but the pins ask for `{pinned}`"
         ))
     }
-}
-
-/// The exact command that fetches what is missing (or, with `force`, replaces what is damaged).
-fn fetch_fix(pins: &Pins, home: &SdkHome, kind: ToolchainKind, force: bool) -> String {
-    let mut cmd = if invoked_as_pywasm() {
-        Command::new("pywasm")
-    } else {
-        let mut cmd = Command::new("cargo");
-        cmd.arg("xtask");
-        cmd
-    };
-    cmd.arg("fetch-sdk");
-    if pins.python_minor() != pins.default_python {
-        cmd.args(["--python", pins.python_minor()]);
-    }
-    if kind != pins.toolchain.default {
-        cmd.args(["--toolchain", kind.name()]);
-    }
-    if force {
-        cmd.arg("--force");
-    }
-    // A home given explicitly (not from the environment) must be named, or the command would
-    // fetch into another directory.
-    let from_env = SdkHome::from_env().map(|h| h.root).ok();
-    if from_env.as_deref() != Some(home.root()) {
-        cmd.env("PYWASM_HOME", home.root());
-    }
-    let verb = if force {
-        "replace it"
-    } else {
-        "download and verify it"
-    };
-    format!("run `{}` to {verb}", crate::process::display(&cmd))
-}
-
-/// The `pywasm` binary tells users its own command; everything else (xtask, tests) runs from a
-/// checkout, where `cargo xtask` is the way.
-fn invoked_as_pywasm() -> bool {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.file_stem().map(|s| s == "pywasm"))
-        .unwrap_or(false)
 }
 
 #[cfg(test)]
