@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use pywasm_tests::library::{
-    Answer, WazeroLimits, call_in_wasmtime, call_in_wazero, call_natively, call_on_every_host,
+    Answer, UDF_EXPORTS, WazeroLimits, call_in_wasmtime, call_in_wazero, call_natively,
+    call_on_every_host, udf_calls,
 };
 use pywasm_tests::wasmer::call_in_wasmer;
 use pywasm_tests::*;
@@ -346,17 +347,8 @@ fn the_udf_example_scores_rows_as_natively_on_every_host() {
         r#"{"id": 2, "name": "gadget", "amount": 3}"#,
         r#"{"id": 3, "name": "", "amount": -1.25, "tags": []}"#,
     ];
-    let mut calls: Vec<(&str, Vec<u8>)> = rows
-        .iter()
-        .map(|r| ("score", r.as_bytes().to_vec()))
-        .collect();
-    calls.push(("echo", "ünïcode ✓".as_bytes().to_vec()));
-    calls.push(("noop", Vec::new()));
-    let exports = [
-        ("echo", "udf.rows:echo"),
-        ("noop", "udf.rows:noop"),
-        ("score", "udf.rows:score"),
-    ];
+    let calls = udf_calls(&rows);
+    let exports = UDF_EXPORTS;
     let native = call_natively(
         &[&project.root.join("src")],
         &exports,

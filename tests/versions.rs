@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use pywasm_tests::library::{Answer, call_natively_in, call_on_every_host};
+use pywasm_tests::library::{Answer, UDF_EXPORTS, call_natively_in, call_on_every_host, udf_calls};
 use pywasm_tests::wasmer::run_wasmer;
 use pywasm_tests::{Invocation, Project, assert_same_as_python, native_python_for};
 
@@ -110,17 +110,8 @@ fn the_udf_library_answers_as_native_on_every_version() {
         r#"{"id": 3, "name": "", "amount": -1.25, "tags": []}"#,
         r#"{"id": "x"}"#,
     ];
-    let mut calls: Vec<(&str, Vec<u8>)> = rows
-        .iter()
-        .map(|r| ("score", r.as_bytes().to_vec()))
-        .collect();
-    calls.push(("echo", "ünïcode ✓".as_bytes().to_vec()));
-    calls.push(("noop", Vec::new()));
-    let exports = [
-        ("echo", "udf.rows:echo"),
-        ("noop", "udf.rows:noop"),
-        ("score", "udf.rows:score"),
-    ];
+    let calls = udf_calls(&rows);
+    let exports = UDF_EXPORTS;
     for minor in VERSIONS {
         let python = native_python_for(minor).expect("native CPython");
         let project = Project::example("udf");

@@ -449,6 +449,24 @@ pub enum NativeMode {
     Timings(usize),
 }
 
+/// `examples/udf`'s exports, as `[tool.pywasm.exports]` names them.
+pub const UDF_EXPORTS: [(&str, &str); 3] = [
+    ("echo", "udf.rows:echo"),
+    ("noop", "udf.rows:noop"),
+    ("score", "udf.rows:score"),
+];
+
+/// Calls of `examples/udf`: `score` on each row, then `echo` of non-ASCII text and `noop`.
+pub fn udf_calls<'a>(rows: &[&str]) -> Vec<(&'a str, Vec<u8>)> {
+    let mut calls: Vec<(&str, Vec<u8>)> = rows
+        .iter()
+        .map(|r| ("score", r.as_bytes().to_vec()))
+        .collect();
+    calls.push(("echo", "ünïcode ✓".as_bytes().to_vec()));
+    calls.push(("noop", Vec::new()));
+    calls
+}
+
 /// Runs `library_native.py` on one request (pywasm's guest package first on `sys.path`, then
 /// `path`); returns its output.
 pub fn native_request(

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::Shell;
-use crate::diagnostic::Diagnostic;
 
 /// Pool roots (URLs ending in `.../pool` or `.../pool/updates`) to try, in order, instead of
 /// those derived from the host's apt sources: for hosts without apt, or a private mirror.
@@ -28,23 +27,12 @@ pub struct PoolFile<'a> {
     pub sha256: &'a str,
 }
 
-/// Fetches `pin.file` into `scratch`, trying each place in turn; the error names every place
-/// tried and what each answered.
+/// Fetches `pin.file` into `scratch`, trying each pool in turn; the error names every URL tried
+/// and what each answered.
 pub fn fetch(shell: &Shell, pin: PoolFile<'_>, scratch: &Path) -> Result<PathBuf> {
     let roots = pool_roots()?;
     if roots.is_empty() {
-        bail!(
-            Diagnostic::new(format!(
-                "`{}` comes from Debian's source package `{}`, and this host has no Debian apt \
-                 sources to fetch it from",
-                pin.file, pin.package
-            ))
-            .help(format!(
-                "set {MIRRORS_VAR} to the pool URL of a Debian mirror (`<mirror>/debian/pool`), \
-                 or put the file (sha256 {}) into `$PYWASM_HOME/sources/`",
-                pin.sha256
-            ))
-        );
+        bail!("this host has no Debian apt sources, and {MIRRORS_VAR} is not set");
     }
     fetch_from(shell, pin, &roots, scratch)
 }
@@ -73,22 +61,8 @@ pub fn fetch_from(
         }
     }
     let _ = fs_err::remove_file(&dest);
-    bail!(
-        Diagnostic::new(format!(
-            "no place serves `{}` (sha256 {}); tried:\n{}",
-            pin.file,
-            pin.sha256,
-            tried
-                .iter()
-                .map(|t| format!("    {t}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ))
-        .help(format!(
-            "set {MIRRORS_VAR} to the pool URLs of a Debian mirror that has it \
-             (`<mirror>/debian/pool`), or put the file into `$PYWASM_HOME/sources/`"
-        ))
-    )
+    // `sources::obtain` turns this into the error users see, with what to do.
+    bail!("{}", tried.join("; "))
 }
 
 /// Debian's pool directory of a source package: `libx` for `libxml2`, `z` for `zlib`.

@@ -82,13 +82,25 @@ pub fn obtain(
                 .collect::<Vec<_>>()
                 .join("\n")
         ))
-        .help(format!(
-            "put the file into `{}` (it is checked against the sha256), or set {} to the pool \
-             URLs of a Debian mirror that has it (`<mirror>/debian/pool`)",
-            dir.display(),
-            debian::MIRRORS_VAR
-        ))
+        .help(help(&dir, places))
     )
+}
+
+/// Where else the file may come from.
+fn help(dir: &Path, places: &[Place<'_>]) -> String {
+    let put = format!(
+        "put the file into `{}` (it is checked against the sha256)",
+        dir.display()
+    );
+    if places.iter().any(|p| matches!(p, Place::Debian { .. })) {
+        format!(
+            "{put}, or set {} to the pool URLs of a Debian mirror that has it \
+             (`<mirror>/debian/pool`)",
+            debian::MIRRORS_VAR
+        )
+    } else {
+        put
+    }
 }
 
 fn fetch_one(shell: &Shell, pin: Pinned<'_>, place: &Place<'_>, scratch: &Path) -> Result<PathBuf> {
@@ -116,5 +128,72 @@ fn describe(place: &Place<'_>) -> String {
         Place::Debian { package } => format!("Debian's source package `{package}`"),
         Place::Url(url) => format!("`{url}`"),
         Place::Other(_) => "pip".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pinned<'a>(file: &'a str, sha256: &'a str) -> Pinned<'a> {
+        Pinned {
+            what: "CPython 3.99.0",
+            file,
+            sha256,
+        }
+    }
+
+    /// The first place with the pinned file wins, over one that serves another file; the file
+    /// is kept, and the next call needs no place at all.
+    #[test]
+    fn the_pinned_file_is_fetched_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = SdkHome::at(dir.path().join("home"));
+        let (wrong, right) = (dir.path().join("wrong"), dir.path().join("right"));
+        fs_err::write(&wrong, b"another build").unwrap();
+        fs_err::write(&right, b"the release").unwrap();
+        let sha = crate::fsutil::sha256_hex(b"the release");
+        let (wrong, right) = (wrong.display().to_string(), right.display().to_string());
+        let places = [Place::Url(&wrong), Place::Url(&right)];
+        let got = obtain(&Shell::quiet(), &home, pinned("x.tar.xz", &sha), &places).unwrap();
+        assert_eq!(got, home.root().join("sources/x.tar.xz"));
+        assert_eq!(fs_err::read(&got).unwrap(), b"the release");
+        let again = obtain(&Shell::quiet(), &home, pinned("x.tar.xz", &sha), &[]).unwrap();
+        assert_eq!(again, got);
+        let left: Vec<_> = fs_err::read_dir(home.root().join("sources"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["x.tar.xz"]);
+    }
+
+    /// When no place has it, the error names each place and its answer, says where to put the
+    /// file, and nothing is kept.
+    #[test]
+    fn a_failure_names_every_place_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = SdkHome::at(dir.path().join("home"));
+        let wrong = dir.path().join("wrong");
+        fs_err::write(&wrong, b"another build").unwrap();
+        let (wrong, absent) = (
+            wrong.display().to_string(),
+            dir.path().join("absent").display().to_string(),
+        );
+        let places = [Place::Url(&wrong), Place::Url(&absent)];
+        let sha = "0".repeat(64);
+        let err = obtain(&Shell::quiet(), &home, pinned("x.tar.xz", &sha), &places).unwrap_err();
+        let text = crate::shell::render_error(&err);
+        assert!(text.contains("no place serves `x.tar.xz`"), "{text}");
+        assert!(
+            text.contains(&format!("`{wrong}`: another file (sha256 ")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("`{absent}`: ")), "{text}");
+        assert!(text.contains("help: put the file into"), "{text}");
+        assert!(!text.contains(debian::MIRRORS_VAR), "{text}");
+        let left = fs_err::read_dir(home.root().join("sources"))
+            .unwrap()
+            .count();
+        assert_eq!(left, 0);
     }
 }
