@@ -147,3 +147,54 @@ fn tail(path: &PathBuf, n: usize) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failing step's error shows the end of its log (stdout and stderr both) and names the
+    /// whole log, which stays.
+    #[test]
+    fn a_failing_step_shows_the_end_of_its_log() {
+        let logs = tempfile::tempdir().unwrap();
+        let shell = Shell::quiet();
+        let steps = Steps::new(&shell, "CPython 3.99.0", logs.path());
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "for i in $(seq 1 60); do echo line $i; done; echo 'wasm-ld: error: undefined symbol' >&2; exit 3",
+        ]);
+        let err = steps
+            .run(Step::compiling("cross-make", "compiled"), &mut cmd)
+            .unwrap_err()
+            .to_string();
+        let log = logs.path().join("cross-make.log");
+        assert!(err.contains("failed to build CPython 3.99.0"), "{err}");
+        assert!(err.contains("wasm-ld: error: undefined symbol"), "{err}");
+        assert!(
+            err.contains("line 60") && !err.contains("line 20\n"),
+            "{err}"
+        );
+        assert!(err.contains(&log.display().to_string()), "{err}");
+        let text = fs_err::read_to_string(&log).unwrap();
+        assert!(text.starts_with("$ sh -c"), "{text}");
+        assert!(
+            text.contains("line 1\n") && text.contains("undefined symbol"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn compiler_runs_are_counted_and_continuations_are_not() {
+        assert!(is_compile(
+            "wasm-cc -c -O2 ../Objects/abstract.c -o Objects/abstract.o"
+        ));
+        assert!(is_compile(
+            "gcc -fPIC -c ../Modules/_json.c -o Modules/_json.o"
+        ));
+        assert!(!is_compile("      -DGITVERSION=x -c"));
+        assert!(!is_compile(
+            "wasm-ar rcs libpython3.13.a Modules/getbuildinfo.o"
+        ));
+    }
+}
