@@ -17,7 +17,7 @@ use wasmtime::component::{Component, Linker, ResourceTable, Val};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::library::lookup_answer;
+use crate::library::{lookup_answer, run_native_script};
 use crate::repo;
 
 struct Host {
@@ -175,32 +175,17 @@ pub fn call_component_natively(
     calls: &[(&str, Value)],
     scratch: &Path,
 ) -> Result<Vec<Value>> {
-    let mut dirs: Vec<String> = vec![
-        repo()
-            .join("crates/pywasm-core/templates/guest")
-            .display()
-            .to_string(),
-    ];
-    dirs.extend(path.iter().map(|p| p.display().to_string()));
     let request = json!({
-        "path": dirs,
         "exports": exports.iter().map(|(n, s)| json!([n, s])).collect::<Vec<_>>(),
         "calls": calls.iter().map(|(n, a)| json!([n, a])).collect::<Vec<_>>(),
     });
-    let file = scratch.join("component-request.json");
-    fs_err::write(&file, request.to_string())?;
-    let out = Command::new(crate::native_python()?)
-        .args(["-I", "-S", "-B"])
-        .arg(repo().join("tests/support/component_native.py"))
-        .arg(&file)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "native run failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = run_native_script(
+        &crate::native_python()?,
+        "component_native.py",
+        path,
+        request,
+        scratch,
+    )?;
     serde_json::from_str(text.trim()).with_context(|| format!("not a list of outcomes: {text}"))
 }
 

@@ -505,15 +505,7 @@ impl Request<'_> {
             calls,
             scratch,
         } = *self;
-        let mut dirs: Vec<String> = vec![
-            repo()
-                .join("crates/pywasm-core/templates/guest")
-                .display()
-                .to_string(),
-        ];
-        dirs.extend(path.iter().map(|p| p.display().to_string()));
         let mut request = json!({
-            "path": dirs,
             "exports": exports.iter().map(|(n, s)| json!([n, s])).collect::<Vec<_>>(),
             "hosts": hosts,
             "calls": calls_json(calls),
@@ -522,19 +514,40 @@ impl Request<'_> {
         if let NativeMode::Timings(repeat) = mode {
             request["repeat"] = json!(repeat);
         }
-        let file = scratch.join("native-request.json");
-        fs_err::write(&file, request.to_string())?;
-        let out = Command::new(python)
-            .args(["-I", "-S", "-B"])
-            .arg(repo().join("tests/support/library_native.py"))
-            .arg(&file)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "native run failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        run_native_script(python, "library_native.py", path, request, scratch)
     }
+}
+
+/// Runs `tests/support/<script>` under `python` on `request`, written into `scratch`, with
+/// pywasm's guest package and then `path` as the request's `path` (what the script puts in
+/// front of `sys.path`); returns what it printed.
+pub(crate) fn run_native_script(
+    python: &Path,
+    script: &str,
+    path: &[&Path],
+    mut request: Value,
+    scratch: &Path,
+) -> Result<String> {
+    let mut dirs: Vec<String> = vec![
+        repo()
+            .join("crates/pywasm-core/templates/guest")
+            .display()
+            .to_string(),
+    ];
+    dirs.extend(path.iter().map(|p| p.display().to_string()));
+    request["path"] = json!(dirs);
+    let file = scratch.join(format!("{script}.request.json"));
+    fs_err::write(&file, request.to_string())?;
+    let out = Command::new(python)
+        .args(["-I", "-S", "-B"])
+        .arg(repo().join("tests/support").join(script))
+        .arg(&file)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "native run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -110,7 +110,7 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 }
 
 /// The last `lines` lines of `text`, so one failing compiler cannot flood the screen.
-fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     let skip = all.len().saturating_sub(lines);
     let mut out = String::new();
@@ -121,7 +121,7 @@ fn tail(text: &str, lines: usize) -> String {
     out
 }
 
-fn indent(text: &str) -> String {
+pub(crate) fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()

@@ -341,18 +341,12 @@ fn assemble(prefix: &Path, cross: &Path, minor: &str, tree: &Path) -> Result<()>
 /// `Modules/expat/libexpat.a`, `Modules/_decimal/libmpdec/libmpdec.a`, HACL*'s: the archives
 /// python.wasm links beside libpython, sorted by name.
 fn static_libraries(build: &Path) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    let mut dirs = vec![build.join("Modules")];
-    while let Some(dir) = dirs.pop() {
-        for entry in fs_err::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "a") {
-                found.push(path);
-            }
-        }
-    }
+    let modules = build.join("Modules");
+    let mut found: Vec<PathBuf> = crate::fsutil::walk_files(&modules, &|_, _| false)?
+        .into_iter()
+        .filter(|rel| rel.extension().is_some_and(|e| e == "a"))
+        .map(|rel| modules.join(rel))
+        .collect();
     found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     Ok(found)
 }

@@ -3,7 +3,7 @@
 //! when a step fails.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -136,16 +136,10 @@ fn is_compile(line: &str) -> bool {
     line.split_whitespace().any(|w| w == "-c") && !line.starts_with(' ')
 }
 
-/// The last `n` lines of `path`, indented, for an error message.
-fn tail(path: &PathBuf, n: usize) -> String {
+/// The last `n` lines of the log at `path`, indented, as other failing commands show theirs.
+fn tail(path: &Path, n: usize) -> String {
     let text = fs_err::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(n);
-    lines[start..]
-        .iter()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    process::indent(&process::tail(text.trim_end(), n))
 }
 
 #[cfg(test)]
