@@ -126,14 +126,9 @@ fn fetch_sdk(shell: &Shell, args: &FetchSdk) -> Result<()> {
         force: args.force,
         toolchain: args.toolchain,
     };
-    let mut versions = Vec::new();
-    let mut kind = None;
-    for pins in pins.each_python(&args.python)? {
-        let got = sdk::fetch(&pins, &home, shell, &opts)?;
-        pywasm_core::sdk::prepare::warm_caches(&got, &home, shell)?;
-        versions.push(got.python.version);
-        kind = Some(got.toolchain.kind);
-    }
+    let got = sdk::prepare::fetch_each(&pins, &args.python, &home, shell, &opts)?;
+    let versions: Vec<&str> = got.iter().map(|s| s.python.version.as_str()).collect();
+    let kind = got.first().map(|s| s.toolchain.kind);
     shell.stage_done(
         "Finished",
         &format!(

@@ -131,7 +131,7 @@ enum Command {
     /// Resolve the dependencies of the project in DIR with pip and write `pywasm.lock`.
     Lock(LockOptions),
     /// Download, verify and unpack the pinned SDK into the cache (PYWASM_HOME); CPython
-    /// versions pinned as release tarballs are built (about 10 minutes on two cores).
+    /// versions pinned as release tarballs are built (about five minutes each on two cores).
     FetchSdk {
         /// The C toolchain (default: as pinned in wasi-sdk.toml).
         #[arg(long, value_enum)]
@@ -291,10 +291,7 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
         } => {
             let home = SdkHome::from_env()?;
             let opts = FetchOptions { force, toolchain };
-            for pins in Pins::embedded()?.each_python(&python)? {
-                let sdk = sdk::fetch(&pins, &home, shell, &opts)?;
-                pywasm_core::sdk::prepare::warm_caches(&sdk, &home, shell)?;
-            }
+            sdk::prepare::fetch_each(&Pins::embedded()?, &python, &home, shell, &opts)?;
             Ok(())
         }
     }

@@ -12,6 +12,24 @@ use crate::sdk::{Sdk, SdkHome};
 use crate::shell::timed;
 use crate::{Shell, python::collect};
 
+/// What `fetch-sdk` does: for each of `versions` (the pins' default when empty), fetch (or
+/// build) that SDK and warm its caches.
+pub fn fetch_each(
+    pins: &crate::sdk::pins::Pins,
+    versions: &[String],
+    home: &SdkHome,
+    shell: &Shell,
+    opts: &crate::sdk::FetchOptions,
+) -> Result<Vec<Sdk>> {
+    let mut fetched = Vec::new();
+    for pins in pins.each_python(versions)? {
+        let sdk = crate::sdk::fetch(&pins, home, shell, opts)?;
+        warm_caches(&sdk, home, shell)?;
+        fetched.push(sdk);
+    }
+    Ok(fetched)
+}
+
 pub fn warm_caches(sdk: &Sdk, home: &SdkHome, shell: &Shell) -> Result<()> {
     timed(shell, "Prepared", || {
         let guest = GuestLayout::for_python(&sdk.python.minor);
