@@ -347,6 +347,25 @@ mod tests {
         );
     }
 
+    /// A CPython built here is keyed by its tarball, the zig that builds it and the recipe: a
+    /// change to any of them names another directory.
+    #[test]
+    fn a_release_build_is_keyed_by_tarball_zig_and_recipe() {
+        let pins = Pins::embedded().unwrap().with_python(Some("3.13")).unwrap();
+        let Ok(PythonSource::Archive(py)) = python(&pins) else {
+            panic!("3.13 is built from an archive")
+        };
+        let tarball = &pins.python.release.as_ref().unwrap().sha256;
+        let zig = zig(&pins, &crate::sdk::pins::host()).unwrap();
+        let recipe = crate::fsutil::sha256_hex(crate::sdk::cpython::RECIPE.as_bytes());
+        for part in [tarball, &zig.identity, &recipe] {
+            assert!(py.identity.contains(part.as_str()), "{}", py.identity);
+        }
+        assert_eq!(py.sha256, crate::fsutil::sha256_hex(py.identity.as_bytes()));
+        assert_eq!(py.dir_name, format!("python-3.13.5-{}", &py.sha256[..12]));
+        assert!(matches!(py.fetch, Fetch::Release(_)));
+    }
+
     #[test]
     fn binaryen_is_the_library_of_its_wheel() {
         let pins = Pins::embedded().unwrap();
