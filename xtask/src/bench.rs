@@ -13,6 +13,7 @@ mod measure;
 mod report;
 mod rows;
 mod targets;
+mod versions;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -104,7 +105,7 @@ pub fn bench(shell: &Shell, repo: &Path, args: &BenchArgs) -> Result<()> {
     ];
     let mut table = Vec::new();
     for app in &apps {
-        let expected = rows::native_output(&tools, app)?;
+        let expected = rows::native_output(&tools.native, &tools, app)?;
         let check = |run: &Run| same_as(&expected, run);
         shell.status(
             "Measuring",
@@ -170,6 +171,13 @@ pub fn bench(shell: &Shell, repo: &Path, args: &BenchArgs) -> Result<()> {
         (args.runs * 100).max(200),
         args.runs,
     )?;
+    let version_rows = versions::measure(
+        shell,
+        &tools,
+        &[&apps[0], &apps[2]],
+        &versions::versions(args.smoke)?,
+        (args.runs, (args.runs * 100).max(200)),
+    )?;
     let out_dir = args.out.clone().unwrap_or_else(|| repo.join("bench"));
     let environment = report::Environment {
         runs: args.runs,
@@ -178,7 +186,12 @@ pub fn bench(shell: &Shell, repo: &Path, args: &BenchArgs) -> Result<()> {
         native: tools.native_version.clone(),
         cpu: cpu_model(),
     };
-    report::write(&out_dir, &table, &call_figures, &environment)?;
+    report::write(
+        &out_dir,
+        &table,
+        (&call_figures, &version_rows),
+        &environment,
+    )?;
     shell.status(
         "Wrote",
         &format!(

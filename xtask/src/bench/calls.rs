@@ -66,22 +66,8 @@ pub fn measure(
     build.args(["build", "-q", "-o"]).arg(&wasm).arg(&project);
     run(shell, "build examples/udf", &mut build)?;
 
-    let engine = wasmtime::Engine::default();
-    let module = wasmtime::Module::from_file(&engine, &wasm).map_err(anyhow::Error::from)?;
-    let mut library = WasmtimeLibrary::new(&engine, &module, None)?;
     let first_result = super::embed::first_result(&wasm, "noop", runs)?;
-
-    let mut wasmtime = BTreeMap::new();
-    for (name, _, argument) in calls() {
-        for _ in 0..repeat / 10 + 1 {
-            library.call(name, &argument)?;
-        }
-        let start = Instant::now();
-        for _ in 0..repeat {
-            library.call(name, &argument)?;
-        }
-        wasmtime.insert(name, start.elapsed() / repeat as u32);
-    }
+    let (wasmtime, peak_pages) = wasmtime_timings(&wasm, repeat)?;
     let wazero = wazero_timings(shell, work, &wasm, repeat)?;
     let native = native_timings(work, &project, repeat)?;
     let nanos = |map: &BTreeMap<String, u64>, name: &str| -> Result<Duration> {
@@ -103,9 +89,32 @@ pub fn measure(
         rows,
         first_result,
         initial_pages: initial_pages(&fs_err::read(&wasm)?)?,
-        peak_pages: library.memory_pages(),
+        peak_pages,
         repeat,
     })
+}
+
+/// Each call's time on one live instance of `wasm` in wasmtime (after a tenth as many warm-up
+/// calls), and the instance's linear memory in pages after them all.
+pub(super) fn wasmtime_timings(
+    wasm: &Path,
+    repeat: usize,
+) -> Result<(BTreeMap<&'static str, Duration>, u64)> {
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::from_file(&engine, wasm).map_err(anyhow::Error::from)?;
+    let mut library = WasmtimeLibrary::new(&engine, &module, None)?;
+    let mut timings = BTreeMap::new();
+    for (name, _, argument) in calls() {
+        for _ in 0..repeat / 10 + 1 {
+            library.call(name, &argument)?;
+        }
+        let start = Instant::now();
+        for _ in 0..repeat {
+            library.call(name, &argument)?;
+        }
+        timings.insert(name, start.elapsed() / repeat as u32);
+    }
+    Ok((timings, library.memory_pages()))
 }
 
 /// The calls as the hosts take them: export name and argument.

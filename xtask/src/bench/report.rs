@@ -10,6 +10,7 @@ use plotters::prelude::*;
 use super::calls::CallFigures;
 use super::measure::Stats;
 use super::targets;
+use super::versions::VersionRow;
 
 /// One line of the results: an app built or run one way.
 #[derive(Clone, Debug, Default)]
@@ -41,12 +42,18 @@ pub struct Environment {
     pub cpu: String,
 }
 
-pub fn write(dir: &Path, rows: &[Row], calls: &CallFigures, env: &Environment) -> Result<()> {
+pub fn write(
+    dir: &Path,
+    rows: &[Row],
+    (calls, versions): (&CallFigures, &[VersionRow]),
+    env: &Environment,
+) -> Result<()> {
     fs_err::create_dir_all(dir)?;
     let targets = targets::collect(rows, calls);
     let mut text = markdown(rows, env);
     text.push_str(&targets::markdown(&targets));
     text.push_str(&calls_markdown(calls));
+    text.push_str(&super::versions::markdown(versions));
     pywasm_core::fsutil::atomic_write(&dir.join("results.md"), text.as_bytes())?;
     register_font()?;
     let staging = dir.join(".chart.tmp.png");

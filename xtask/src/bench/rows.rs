@@ -311,7 +311,12 @@ pub(super) fn native_print_row(tools: &Tools, runs: usize) -> Result<Row> {
 
 /// Native CPython running the app's own sources (and, for lxml-app, lxml installed natively).
 pub(super) fn native_app_row(tools: &Tools, app: &App, runs: usize) -> Result<Row> {
-    let stats = repeat(runs, b"", || native_command(tools, app), &|_| Ok(()))?;
+    let stats = repeat(
+        runs,
+        b"",
+        || native_command(&tools.native, tools, app),
+        &|_| Ok(()),
+    )?;
     Ok(Row {
         app: app.name.into(),
         what: format!("native {}, same sources", tools.native_version),
@@ -320,7 +325,7 @@ pub(super) fn native_app_row(tools: &Tools, app: &App, runs: usize) -> Result<Ro
     })
 }
 
-fn native_command(tools: &Tools, app: &App) -> Command {
+fn native_command(python: &Path, tools: &Tools, app: &App) -> Command {
     let site = tools.work.path().join("native-site");
     // Python string literals: Rust's debug form of a path string is one.
     let src = format!(
@@ -337,7 +342,7 @@ fn native_command(tools: &Tools, app: &App) -> Command {
             ("function", app.entry.1),
         ],
     );
-    let mut cmd = Command::new(&tools.native);
+    let mut cmd = Command::new(python);
     cmd.args(["-I", "-c", &script]).arg(app.name).args(app.args);
     cmd
 }
@@ -348,9 +353,9 @@ pub(super) fn native_copy(tools: &Tools, app: &App) -> PathBuf {
     tools.work.path().join(format!("native-{}", app.name))
 }
 
-/// What native CPython prints for the app: the reference every module's output is checked
-/// against. Dependencies are installed natively the first time.
-pub(super) fn native_output(tools: &Tools, app: &App) -> Result<Run> {
+/// What native CPython (`python`) prints for the app: the reference every module's output is
+/// checked against. Dependencies are installed natively the first time.
+pub(super) fn native_output(python: &Path, tools: &Tools, app: &App) -> Result<Run> {
     copy_project(&app.dir, &native_copy(tools, app))?;
     let pyproject = fs_err::read_to_string(app.dir.join("pyproject.toml"))?;
     let deps: toml::Value = toml::from_str(&pyproject)?;
@@ -367,7 +372,7 @@ pub(super) fn native_output(tools: &Tools, app: &App) -> Result<Run> {
     if !requirements.is_empty() {
         let site = tools.work.path().join("native-site");
         let install = run_once(
-            Command::new(&tools.native)
+            Command::new(python)
                 .args(["-m", "pip", "install", "--quiet", "--target"])
                 .arg(&site)
                 .args(&requirements),
@@ -381,7 +386,7 @@ pub(super) fn native_output(tools: &Tools, app: &App) -> Result<Run> {
             );
         }
     }
-    run_once(&mut native_command(tools, app), b"")
+    run_once(&mut native_command(python, tools, app), b"")
 }
 
 /// The runtime's own floor: an empty C program (`puts("")`) built by the SDK's toolchain.
