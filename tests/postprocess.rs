@@ -252,7 +252,7 @@ fn hello_is_optimised_verified_wrapped_and_portable() {
 fn lxml_app_is_optimised_verified_wrapped_and_portable() {
     let case = lxml_app();
     let site = case.project.root.join("native-site");
-    pip_install_target(&site, &[OsStr::new("lxml==5.4.0")]).unwrap();
+    pip_install_target(&site, &[OsStr::new("lxml==6.2.0")]).unwrap();
     let src = case.project.root.join("src");
     let optimised = optimise(&case, &[&src, &site]);
     verify(&case, &optimised.output);

@@ -1,37 +1,57 @@
 //! CPython 3.13 and 3.14, built from their pinned release tarballs (`cargo xtask fetch-sdk
 //! --python 3.13 --python 3.14`): the examples and fixtures built with `python = "3.x"` run as
 //! the native CPython of the same version does (the one the SDK built beside it), in wasmtime,
-//! node and wasmer; library calls also in wazero.
+//! node, wasmer and wazero.
 
 use std::path::Path;
 
 use pywasm_tests::library::{Answer, UDF_EXPORTS, call_natively_in, call_on_every_host, udf_calls};
 use pywasm_tests::wasmer::run_wasmer;
-use pywasm_tests::{Invocation, Project, assert_same_as_python, native_python_for};
+use pywasm_tests::wazero::run_wazero;
+use pywasm_tests::{
+    Invocation, Outcome, Project, assert_same_as_python, native_python_for, pip_install_target_for,
+};
 
 /// The versions besides the default, which the other tests cover fully.
 const VERSIONS: [&str; 2] = ["3.13", "3.14"];
 
+/// Builds `project` with `python = "<minor>"`, online: the WASI wheels come from this
+/// machine's index, so the examples check in no lock with their digests.
 fn build_for(project: &Project, minor: &str) -> pywasm_core::BuildOutcome {
     project.configure(&format!("python = \"{minor}\""));
     project
-        .build()
+        .build_with(|o| o.offline = false)
         .unwrap_or_else(|e| panic!("build for CPython {minor}: {e:#}"))
 }
 
-/// Every runtime prints what native CPython of the same version prints.
-fn same_everywhere(python: &Path, wasm: &Path, src: &Path, entry: &str, inv: &Invocation) {
-    let native = assert_same_as_python(python, wasm, &[src], entry, inv);
+/// Every runtime (wasmtime, node, wasmer, and wazero's CLI) prints what native CPython of the
+/// same version prints, with `paths` on its `sys.path`.
+fn same_everywhere_on(
+    python: &Path,
+    wasm: &Path,
+    paths: &[&Path],
+    entry: &str,
+    inv: &Invocation,
+) -> Outcome {
+    let native = assert_same_as_python(python, wasm, paths, entry, inv);
+    let mut others = vec![("wazero", run_wazero(wasm, inv).expect("wazero run"))];
     if inv.stdin.is_empty() {
-        let wasmer = run_wasmer(wasm, inv).expect("wasmer run");
+        others.push(("wasmer", run_wasmer(wasm, inv).expect("wasmer run")));
+    }
+    for (runtime, got) in others {
         assert_eq!(
-            (wasmer.code, wasmer.stdout.as_str()),
+            (got.code, got.stdout.as_str()),
             (native.code, native.stdout.as_str()),
-            "wasmer differs from native CPython for {:?}\nstderr:\n{}",
+            "{runtime} differs from native CPython for {:?}\nstderr:\n{}",
             inv.args,
-            wasmer.stderr
+            got.stderr
         );
     }
+    native
+}
+
+fn same_everywhere(python: &Path, wasm: &Path, src: &Path, entry: &str, inv: &Invocation) {
+    same_everywhere_on(python, wasm, &[src], entry, inv);
 }
 
 #[test]
@@ -136,5 +156,144 @@ fn the_udf_library_answers_as_native_on_every_version() {
         for (host, answers) in hosts {
             assert_eq!(answers, native, "{host} on CPython {minor}");
         }
+    }
+}
+
+/// zlib, gzip, zipfile's deflate, zipimport and sqlite3, from the stdlib wheels `cargo xtask
+/// build-wheel zlib sqlite3 --python 3.x` builds from the same version's CPython sources: as
+/// native, on every runtime, and with a database file on a preopened directory.
+#[test]
+fn zlib_and_sqlite3_run_as_native_on_every_version() {
+    for minor in VERSIONS {
+        let python = native_python_for(minor).expect("native CPython");
+        let project = Project::fixture("stdlib_ext");
+        let built = build_for(&project, minor);
+        assert_eq!(
+            built.contents.extension_names(),
+            ["_sqlite3", "zlib"],
+            "CPython {minor}"
+        );
+        let src = project.root.join("src");
+        same_everywhere(
+            &python,
+            &built.output,
+            &src,
+            "stdext:main",
+            &Invocation::new(&["stdext"]),
+        );
+        let db_dir = tempfile::tempdir().expect("temp dir");
+        let inv = Invocation::new(&["stdext", "/data/t.db"])
+            .dir("/data", db_dir.path())
+            .writable();
+        let out = pywasm_tests::run_wasmtime(&built.output, &inv).expect("wasmtime run");
+        assert!(
+            out.code == 0 && out.stdout.contains("rows on disk: 3"),
+            "CPython {minor}: exit {}\n{}{}",
+            out.code,
+            out.stdout,
+            out.stderr
+        );
+    }
+}
+
+/// `pywasm test --compare` runs the suite natively on CPython of the module's version (the
+/// SDK's own native build): the fixture names a test after the running version, so a native
+/// run on any other version would differ by a test and fail.
+#[test]
+fn pywasm_test_compares_with_native_cpython_of_the_same_version() {
+    for minor in VERSIONS {
+        let project = Project::fixture("tested_version");
+        project.configure(&format!("python = \"{minor}\""));
+        let code = project
+            .test_compared()
+            .unwrap_or_else(|e| panic!("pywasm test on CPython {minor}: {e:#}"));
+        assert_eq!(code, 0, "pywasm test --compare on CPython {minor}");
+    }
+}
+
+/// `requirements` installed for native CPython `minor` with pip (its wheels for this host).
+fn native_site(project: &Project, minor: &str, requirements: &[&str]) -> std::path::PathBuf {
+    let site = project.root.join(format!("native-site-{minor}"));
+    let args: Vec<&std::ffi::OsStr> = requirements.iter().map(std::ffi::OsStr::new).collect();
+    pip_install_target_for(minor, &site, &args).expect("pip install for native CPython");
+    site
+}
+
+/// `examples/lxml-app` with the lxml wheel `cargo xtask build-wheel lxml --python 3.x` builds:
+/// libxml2 reads the package's data files itself, XSLT, XML Schema, Schematron, HTML and
+/// objectify all answer as lxml does natively on the same version.
+#[test]
+fn the_lxml_example_runs_as_native_on_every_version() {
+    for minor in VERSIONS {
+        let python = native_python_for(minor).expect("native CPython");
+        let project = Project::example("lxml-app");
+        let built = build_for(&project, minor);
+        let names = built.contents.extension_names();
+        assert!(names.contains(&"lxml.etree"), "{names:?}");
+        let site = native_site(&project, minor, &["lxml==6.2.0"]);
+        let src = project.root.join("src");
+        let out = same_everywhere_on(
+            &python,
+            &built.output,
+            &[&src, &site],
+            "lxml_app.cli:main",
+            &Invocation::new(&["lxml-app"]),
+        );
+        assert_eq!(out.code, 2, "CPython {minor}:\n{}", out.stdout);
+        assert!(out.stdout.contains("schema valid: True"), "{}", out.stdout);
+    }
+}
+
+/// `examples/pydantic-app` with the pydantic-core wheel built for each version: valid and
+/// invalid orders, and input that is not JSON, answer as pydantic does natively.
+#[test]
+fn the_pydantic_example_runs_as_native_on_every_version() {
+    let bad = r#"{"id": "nope", "customer": {"name": "x", "email": "bad", "address": {"street": "s", "city": "c", "postcode": "??"}}, "placed": "2024-13-01", "lines": []}"#;
+    for minor in VERSIONS {
+        let python = native_python_for(minor).expect("native CPython");
+        let project = Project::example("pydantic-app");
+        let built = build_for(&project, minor);
+        let site = native_site(&project, minor, &["pydantic==2.14.3"]);
+        let src = project.root.join("src");
+        let codes: Vec<i32> = [
+            Invocation::new(&["pydantic-app"]),
+            Invocation::new(&["pydantic-app"]).stdin(bad),
+            Invocation::new(&["pydantic-app"]).stdin("{not json"),
+        ]
+        .iter()
+        .map(|inv| {
+            same_everywhere_on(
+                &python,
+                &built.output,
+                &[&src, &site],
+                "pydantic_app.cli:main",
+                inv,
+            )
+            .code
+        })
+        .collect();
+        assert_eq!(codes, [0, 1, 1], "CPython {minor}");
+    }
+}
+
+/// Dependencies are resolved for the module's version, not the host's: pip runs on CPython of
+/// that version (the SDK's native build, with the pip its `ensurepip` bundles, when no
+/// `python3.x` is on PATH), so a `python_version >= '3.13'` marker holds for 3.13 and 3.14 and
+/// not for 3.11.
+#[test]
+fn environment_markers_are_evaluated_for_the_modules_version() {
+    for minor in ["3.11", "3.13", "3.14"] {
+        let project = Project::fixture("markers_version");
+        let built = build_for(&project, minor);
+        let has_six = built.contents.dists.iter().any(|d| d.name == "six");
+        assert_eq!(has_six, minor != "3.11", "CPython {minor}");
+        let out = pywasm_tests::run_wasmtime(&built.output, &Invocation::new(&["markers"]))
+            .expect("wasmtime run");
+        assert_eq!(
+            out.stdout,
+            format!("{minor} six: {}\n", if has_six { "True" } else { "False" }),
+            "{}",
+            out.stderr
+        );
     }
 }

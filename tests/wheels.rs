@@ -33,7 +33,7 @@ fn lxml_example_matches_native() {
     for module in ["lxml.etree", "lxml.objectify", "lxml._elementpath", "zlib"] {
         assert!(names.contains(&module), "{module} not linked: {names:?}");
     }
-    let site = native_site(&project, &["lxml==5.4.0"]);
+    let site = native_site(&project, &["lxml==6.2.0"]);
     let src = project.root.join("src");
     let out = assert_same_as_native_on(
         &built.output,

@@ -19,6 +19,7 @@ pub mod ext;
 pub mod fuel;
 pub mod library;
 pub mod wasmer;
+pub mod wazero;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -157,6 +158,19 @@ impl Project {
         let mut options = build_options(&self.root);
         change(&mut options);
         pywasm_core::build(&options, &Shell::quiet())
+    }
+
+    /// `pywasm test --compare` in the project, on wasmtime: the exit status it leaves with (0
+    /// when the suite passes and every test ends as under native CPython).
+    pub fn test_compared(&self) -> Result<i32> {
+        use pywasm_core::runner::testing::{TestHost, TestOptions, test};
+        let options = TestOptions {
+            build: build_options(&self.root),
+            on: TestHost::Wasmtime,
+            compare: true,
+            args: Vec::new(),
+        };
+        test(&options, &Shell::quiet())
     }
 
     /// `pywasm lock` in the project.
@@ -452,15 +466,28 @@ pub fn node() -> Result<PathBuf> {
 /// `pip install --target <site> <args>` with native CPython: the reference a module is compared
 /// with gets its packages from the same index, with pip itself.
 pub fn pip_install_target(site: &Path, args: &[&OsStr]) -> Result<()> {
-    let output = Command::new(native_python()?)
-        .args([
+    pip_install_target_for("3.11", site, args)
+}
+
+/// [`pip_install_target`] with the wheels of CPython `minor` for this host, for the native
+/// CPython of that version ([`native_python_for`], which has no pip of its own) to import:
+/// pip runs on the 3.11 one, told the target version.
+pub fn pip_install_target_for(minor: &str, site: &Path, args: &[&OsStr]) -> Result<()> {
+    let mut cmd = Command::new(native_python()?);
+    if minor != "3.11" {
+        cmd.args([
             "-m",
             "pip",
             "install",
-            "--quiet",
-            "--no-compile",
-            "--no-warn-conflicts",
-        ])
+            "--only-binary=:all:",
+            "--python-version",
+            minor,
+        ]);
+    } else {
+        cmd.args(["-m", "pip", "install"]);
+    }
+    let output = cmd
+        .args(["--quiet", "--no-compile", "--no-warn-conflicts"])
         .arg("--target")
         .arg(site)
         .args(args)

@@ -254,7 +254,7 @@ pub fn call_in_node(wasm: &Path, calls: &[(&str, Vec<u8>)], scratch: &Path) -> R
 }
 
 /// The Go toolchain from PATH, checked to be new enough for `examples/hosts/go/go.mod`.
-fn go() -> Result<&'static str> {
+pub(crate) fn go() -> Result<&'static str> {
     let out = Command::new("go")
         .arg("version")
         .output()

@@ -122,10 +122,12 @@ pub fn ci(shell: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// The CPythons besides the default, built from source (about five minutes each on two cores)
-/// by `cargo xtask fetch-sdk` in a process of its own at low priority, from the wheels phase
-/// on: only tests/versions.rs needs them, and it runs last, so the builds fill the cores the
-/// wheel builds, the bench's smoke run and the test suites leave idle.
+/// The CPythons besides the default, built from source (about three to five minutes each on two
+/// cores), then every recipe's wheel for them (tests/versions.rs builds every example on each),
+/// by `cargo xtask build-wheel --all --python …` in a process of its own at low
+/// priority, from the wheels phase on: only tests/versions.rs needs them, and it runs last, so
+/// the builds fill the cores the default's wheel builds, the bench's smoke run and the test
+/// suites leave idle.
 struct PythonBuilds {
     child: std::process::Child,
     log: PathBuf,
@@ -142,12 +144,12 @@ impl PythonBuilds {
             .filter(|minor| **minor != pins.default_python)
             .collect();
         let dir = tempfile::tempdir().context("cannot create a directory for the build's log")?;
-        let log = dir.path().join("fetch-sdk.log");
+        let log = dir.path().join("build-wheel.log");
         let out = fs_err::File::create(&log)?.into_parts().0;
         let mut cmd = Command::new("nice");
         cmd.args(["-n", "10"])
             .arg(std::env::current_exe().context("cannot tell where xtask runs from")?)
-            .arg("fetch-sdk");
+            .args(["build-wheel", "--all"]);
         for minor in &others {
             cmd.args(["--python", minor.as_str()]);
         }
@@ -174,15 +176,14 @@ impl PythonBuilds {
 
     /// Waits for the builds, prints their log, and fails as they did.
     fn wait(mut self) -> Result<()> {
-        let status = self.child.wait().context("cannot wait for fetch-sdk")?;
+        let status = self.child.wait().context("cannot wait for build-wheel")?;
         let log = fs_err::read_to_string(&self.log).unwrap_or_default();
-        // The log's last line is fetch-sdk's own, with the time the builds took.
         eprint!(
             "\n     Running the CPython builds (in the background, started {} ago)\n{log}",
             shell::seconds(self.start.elapsed())
         );
         if !status.success() {
-            anyhow::bail!("building the other CPython versions failed: {status}");
+            anyhow::bail!("building the other CPython versions or their wheels failed: {status}");
         }
         Ok(())
     }

@@ -74,6 +74,10 @@ struct BuildWheel {
     /// Build again even when the cache has the wheel
     #[arg(long)]
     force: bool,
+    /// The CPython versions to build for, e.g. `--python 3.13 --python 3.14` [default: the
+    /// pins' default]; a version's SDK is fetched or built first when missing
+    #[arg(long, value_name = "VERSION")]
+    python: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -149,17 +153,29 @@ fn build_wheels(shell: &Shell, args: &BuildWheel) -> Result<()> {
     } else {
         args.recipes.clone()
     };
+    let versions = Pins::load(&default_pins())?.each_python(&args.python)?;
+    // Each SDK before any wheel: two builds for one version must not both build its CPython.
+    let home = SdkHome::from_env()?;
+    for pins in &versions {
+        sdk::ensure(pins, &home, shell, pins.toolchain.default, false)?;
+    }
+    let jobs: Vec<(String, &Pins)> = wheels::longest_first(names)
+        .into_iter()
+        .flat_map(|name| versions.iter().map(move |pins| (name.clone(), pins)))
+        .collect();
     // Two at a time, longest first: lxml is mostly one configure script or compiler at a time,
     // so on a cold machine the other core builds the rest beside it.
-    let queue = std::sync::Mutex::new(wheels::longest_first(names).into_iter());
+    let queue = std::sync::Mutex::new(jobs.into_iter());
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
             .map(|_| {
                 scope.spawn(|| -> Result<()> {
                     loop {
                         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                        let Some(name) = next else { return Ok(()) };
-                        wheels::build(shell, &repo, &name, args.force)?;
+                        let Some((name, pins)) = next else {
+                            return Ok(());
+                        };
+                        wheels::build(shell, &repo, &name, pins, args.force)?;
                     }
                 })
             })
@@ -240,6 +256,7 @@ impl BuildWheel {
             recipes: Vec::new(),
             all: true,
             force: false,
+            python: Vec::new(),
         }
     }
 }

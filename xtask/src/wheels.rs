@@ -17,7 +17,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use pywasm_core::diagnostic::Diagnostic;
 use pywasm_core::python::wheel::{WheelName, WheelWriter, escape_name};
-use pywasm_core::sdk::pins::{Pins, SourcePin};
+use pywasm_core::sdk::pins::{CpythonRelease, Pins, SourcePin};
 use pywasm_core::sdk::{self, Sdk, SdkHome};
 use pywasm_core::{Shell, fsutil};
 
@@ -119,8 +119,9 @@ pub fn ensure_host_tools(shell: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// Builds (or finds in the cache) the wheel of recipe `name`; returns its path.
-pub fn build(shell: &Shell, repo: &Path, name: &str, force: bool) -> Result<PathBuf> {
+/// Builds (or finds in the cache) the wheel of recipe `name` for the CPython `pins` select;
+/// returns its path.
+pub fn build(shell: &Shell, repo: &Path, name: &str, pins: &Pins, force: bool) -> Result<PathBuf> {
     let start = Instant::now();
     let path = recipes_dir(repo).join(format!("{name}.toml"));
     if !path.is_file() {
@@ -134,11 +135,10 @@ pub fn build(shell: &Shell, repo: &Path, name: &str, force: bool) -> Result<Path
         );
     }
     let (recipe, text) = Recipe::load(&path)?;
-    let pins = Pins::load(&repo.join("wasi-sdk.toml"))?;
     let home = SdkHome::from_env()?;
     let kind = pins.toolchain.default;
-    let sdk = sdk::ensure(&pins, &home, shell, kind, false)?;
-    let used = used_pins(&recipe, &pins, &path)?;
+    let sdk = sdk::ensure(pins, &home, shell, kind, false)?;
+    let used = used_pins(&recipe, pins, &path)?;
     let version = &used[&recipe.wheel.version_from].version;
     let recipe_dir = recipes_dir(repo).join(name);
     let key = cache_key(&text, &recipe_dir, &used, &sdk)?;
@@ -150,8 +150,9 @@ pub fn build(shell: &Shell, repo: &Path, name: &str, force: bool) -> Result<Path
         shell.status(
             "Fresh",
             &format!(
-                "{} {version} (`{}`)",
+                "{} {version} for CPython {} (`{}`)",
                 recipe.wheel.distribution,
+                sdk.python.minor,
                 wheel.display()
             ),
         );
@@ -196,8 +197,9 @@ pub fn build(shell: &Shell, repo: &Path, name: &str, force: bool) -> Result<Path
     shell.stage_done(
         "Built",
         &format!(
-            "{} {version} (`{}`, {})",
+            "{} {version} for CPython {} (`{}`, {})",
             recipe.wheel.distribution,
+            sdk.python.minor,
             wheel.display(),
             pywasm_core::shell::human_size(fs_err::metadata(&wheel)?.len())
         ),
@@ -211,7 +213,27 @@ fn ensure_dir(dir: &Path) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-fn used_pins(recipe: &Recipe, pins: &Pins, path: &Path) -> Result<BTreeMap<String, SourcePin>> {
+/// A pinned source a recipe uses.
+#[derive(Clone, Debug)]
+struct Used {
+    version: String,
+    file: String,
+    sha256: String,
+    fetch: Fetch,
+}
+
+#[derive(Clone, Debug)]
+enum Fetch {
+    Pin(SourcePin),
+    /// The release tarball the SDK's CPython was built from.
+    Release(CpythonRelease),
+}
+
+/// The recipes' `cpython` source (CPython's own extension modules) is the SDK's version: its
+/// release tarball when it is built from one, else `[sources.cpython]`.
+const CPYTHON_SOURCE: &str = "cpython";
+
+fn used_pins(recipe: &Recipe, pins: &Pins, path: &Path) -> Result<BTreeMap<String, Used>> {
     let mut used = BTreeMap::new();
     let names = recipe
         .sources
@@ -219,13 +241,30 @@ fn used_pins(recipe: &Recipe, pins: &Pins, path: &Path) -> Result<BTreeMap<Strin
         .map(|s| &s.pin)
         .chain([&recipe.wheel.version_from]);
     for name in names {
-        let Some(pin) = pins.sources.get(name) else {
-            bail!(
+        let release = pins
+            .python
+            .release
+            .as_ref()
+            .filter(|_| name == CPYTHON_SOURCE);
+        let source = match (release, pins.sources.get(name)) {
+            (Some(release), _) => Used {
+                version: pins.python.version.clone(),
+                file: release.file.clone(),
+                sha256: release.sha256.clone(),
+                fetch: Fetch::Release(release.clone()),
+            },
+            (None, Some(pin)) => Used {
+                version: pin.version.clone(),
+                file: pin.file.clone(),
+                sha256: pin.sha256.clone(),
+                fetch: Fetch::Pin(pin.clone()),
+            },
+            (None, None) => bail!(
                 "`{}` uses source `{name}`, which `wasi-sdk.toml` does not pin under `[sources.{name}]`",
                 path.display()
-            );
+            ),
         };
-        used.insert(name.clone(), pin.clone());
+        used.insert(name.clone(), source);
     }
     Ok(used)
 }
@@ -235,7 +274,7 @@ fn used_pins(recipe: &Recipe, pins: &Pins, path: &Path) -> Result<BTreeMap<Strin
 fn cache_key(
     recipe_text: &str,
     recipe_dir: &Path,
-    used: &BTreeMap<String, SourcePin>,
+    used: &BTreeMap<String, Used>,
     sdk: &Sdk,
 ) -> Result<String> {
     let mut key = format!(
@@ -270,7 +309,7 @@ fn build_in(
     home: &SdkHome,
     sdk: &Sdk,
     (recipe, recipe_dir): (&Recipe, &Path),
-    used: &BTreeMap<String, SourcePin>,
+    used: &BTreeMap<String, Used>,
     work: &Path,
 ) -> Result<PathBuf> {
     let builder = Builder {
@@ -284,7 +323,15 @@ fn build_in(
     };
     builder.write_wrappers()?;
     for source in &recipe.sources {
-        let archive = sources::obtain(shell, home, &source.pin, &used[&source.pin])?;
+        let archive = match &used[&source.pin].fetch {
+            Fetch::Pin(pin) => sources::obtain(shell, home, &source.pin, pin)?,
+            Fetch::Release(release) => sdk::release_tarball(
+                shell,
+                home,
+                release,
+                &format!("CPython {}", sdk.python.version),
+            )?,
+        };
         sources::unpack(
             shell,
             &archive,
@@ -437,7 +484,18 @@ mod tests {
         for name in names {
             let path = recipes_dir(repo).join(format!("{name}.toml"));
             let (recipe, _) = Recipe::load(&path).unwrap();
-            used_pins(&recipe, &pins, &path).unwrap();
+            for minor in pins.pythons.keys() {
+                let pins = pins.clone().with_python(Some(minor)).unwrap();
+                let used = used_pins(&recipe, &pins, &path).unwrap();
+                // CPython's own modules come from the source of the version built for.
+                if let Some(cpython) = used.get(CPYTHON_SOURCE) {
+                    assert_eq!(
+                        cpython.version[..minor.len()],
+                        **minor,
+                        "{name} for CPython {minor}"
+                    );
+                }
+            }
             for module in &recipe.modules {
                 let init = module.init();
                 assert!(init.starts_with("PyInit_"), "{name}: {init}");

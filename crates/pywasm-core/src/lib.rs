@@ -20,7 +20,7 @@ pub mod settings;
 pub mod shell;
 pub mod size;
 
-pub use pipeline::{BuildOptions, BuildOutcome, LockOptions, build, lock};
+pub use pipeline::{BuildOptions, BuildOutcome, LockOptions, PythonUsed, build, lock};
 pub use shell::Shell;
 
 /// The version of this crate, reported by `pywasm --version` and embedded in build outputs.

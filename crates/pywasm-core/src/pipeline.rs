@@ -87,6 +87,19 @@ pub struct BuildOutcome {
     pub contents: Contents,
     /// The WIT world of a library built as a component.
     pub wit: Option<String>,
+    /// The CPython the module runs.
+    pub python: PythonUsed,
+}
+
+/// The CPython a module was built with, and the native build of the same version where the SDK
+/// has one (built from a release tarball), for comparisons with native CPython.
+#[derive(Clone, Debug)]
+pub struct PythonUsed {
+    /// `3.13.5`.
+    pub version: String,
+    /// `3.13`.
+    pub minor: String,
+    pub native: Option<PathBuf>,
 }
 
 /// What every stage reads: the plan and the machine. Stages write below `work` and into the
@@ -182,6 +195,11 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
         work_dir,
         contents: built.contents,
         wit: built.wit,
+        python: PythonUsed {
+            version: sdk.python.version.clone(),
+            minor: sdk.python.minor.clone(),
+            native: sdk.python.native_python(),
+        },
     })
 }
 
@@ -209,12 +227,14 @@ fn run(cx: &Context) -> Result<Built> {
 fn resolve(cx: &Context) -> Result<Resolution> {
     timed(cx.shell, "Resolved", || {
         let plan = cx.plan;
+        let native = cx.sdk.python.native_python();
         let rcx = resolve::ResolveContext {
             shell: cx.shell,
             home: cx.home,
             project_dir: &plan.lock_dir,
             manifest_path: &plan.manifest_path,
             python_minor: &cx.sdk.python.minor,
+            native_python: native.as_deref(),
             offline: plan.offline,
         };
         let resolution = resolve::dependencies(&rcx, &plan.deps, &plan.extras)?;

@@ -37,6 +37,7 @@ use crate::Shell;
 use crate::diagnostic::Diagnostic;
 /// Fetching a URL or a local file into a new file, hashing it on the way (also used by xtask
 /// for the wheel recipes' sources).
+pub use cpython::release_tarball;
 pub use download::download;
 pub use error::SdkError;
 use error::fetch_fix;

@@ -30,12 +30,17 @@ pub fn lock(options: &LockOptions, shell: &Shell) -> Result<Resolution> {
     let start = Instant::now();
     let (pins, home, manifest) = inputs(&options.home, &options.project_dir)?;
     let pins = pins.with_python(manifest.settings.python.as_deref())?;
+    // The native CPython of a version built here, when it is: pip runs on it (see `Pip::find`).
+    let native = crate::sdk::locate(&pins, &home, pins.toolchain.default)
+        .ok()
+        .and_then(|sdk| sdk.python.native_python());
     let cx = resolve::ResolveContext {
         shell,
         home: &home,
         project_dir: &manifest.dir,
         manifest_path: &manifest.path,
         python_minor: pins.python_minor(),
+        native_python: native.as_deref(),
         offline: false,
     };
     let (requirements, inputs) =

@@ -192,8 +192,9 @@ fn stdlib_extensions(
             module: module.to_string(),
             help: format!(
                 "this CPython for WASI has no `{module}`; pywasm links it from the WASI wheel \
-                 that `cargo xtask build-wheel {recipe}` builds (once per machine): run it and \
-                 build again"
+                 that `cargo xtask build-wheel {recipe} --python {}` builds (once per machine): \
+                 run it and build again",
+                python.minor
             ),
         })
         .collect();

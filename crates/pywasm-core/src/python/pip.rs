@@ -18,10 +18,45 @@ pub const WASI_PLATFORM: &str = "wasi_0_0_0_wasm32";
 /// `pip install --dry-run --report` arrived in pip 22.2.
 const MIN_PIP: (u32, u32) = (22, 2);
 
+/// The pip wheel `ensurepip` bundles with the native CPython `python` (`<prefix>/bin/python3.x`),
+/// usable when that CPython has `ssl` (indexes are HTTPS).
+fn bundled_pip(python: &Path, minor: &str) -> Result<PathBuf> {
+    let prefix = python
+        .parent()
+        .and_then(Path::parent)
+        .context("not in a `bin` directory")?;
+    let bundled = prefix
+        .join("lib")
+        .join(format!("python{minor}"))
+        .join("ensurepip")
+        .join("_bundled");
+    let wheel = fs_err::read_dir(&bundled)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("pip-"))
+        })
+        .with_context(|| format!("no pip wheel in `{}`", bundled.display()))?;
+    let ssl = Command::new(python)
+        .args(["-c", "import ssl"])
+        .output()
+        .with_context(|| format!("cannot run `{}`", python.display()))?;
+    if !ssl.status.success() {
+        bail!("it was built without `ssl` (no OpenSSL headers on the machine that built it)");
+    }
+    Ok(wheel)
+}
+
 /// A Python interpreter with a usable pip.
 #[derive(Clone, Debug)]
 pub struct Pip {
     python: PathBuf,
+    /// A pip wheel run in place (`python <wheel>/pip`), as CPython's `ensurepip` bundles one;
+    /// else `python -m pip`.
+    wheel: Option<PathBuf>,
     /// The minor version of CPython in the module (`3.11`): wheels are chosen for it.
     target_minor: String,
     pub pip_version: String,
@@ -68,30 +103,58 @@ struct ReportDownload {
 
 impl Pip {
     /// `PYWASM_PYTHON`, else `python3.<minor>` matching the module's CPython (so environment
-    /// markers such as `python_version` evaluate as they will at run time), else `python3`.
-    pub fn find(target_minor: &str, shell: &Shell) -> Result<Pip> {
+    /// markers such as `python_version` evaluate as they will at run time), else `native` (the
+    /// SDK's own native build of that version, with the pip its `ensurepip` bundles), else
+    /// `python3`.
+    pub fn find(target_minor: &str, native: Option<&Path>, shell: &Shell) -> Result<Pip> {
+        let pip = Pip::find_any(target_minor, native, shell)?;
+        if pip.python_version != target_minor {
+            shell.warn(&format!(
+                "resolving with Python {} (`{}`) for a module that runs Python {target_minor}: environment markers are evaluated for {}",
+                pip.python_version,
+                pip.python.display(),
+                pip.python_version
+            ));
+        }
+        Ok(pip)
+    }
+
+    /// [`Pip::find`] without its warning: for installing exact pins, where markers play no
+    /// part.
+    pub fn find_any(target_minor: &str, native: Option<&Path>, shell: &Shell) -> Result<Pip> {
         let explicit = std::env::var_os("PYWASM_PYTHON").filter(|v| !v.is_empty());
-        let candidates: Vec<PathBuf> = match &explicit {
-            Some(path) => vec![PathBuf::from(path)],
-            None => vec![
-                PathBuf::from(format!("python{target_minor}")),
-                PathBuf::from("python3"),
-            ],
-        };
-        let mut problems = Vec::new();
-        for python in candidates {
-            match Pip::probe(&python, target_minor, shell) {
-                Ok(pip) => {
-                    if pip.python_version != target_minor {
-                        shell.warn(&format!(
-                            "resolving with Python {} (`{}`) for a module that runs Python {target_minor}: environment markers are evaluated for {}",
-                            pip.python_version,
-                            python.display(),
-                            pip.python_version
-                        ));
-                    }
-                    return Ok(pip);
+        /// A Python with pip installed, or one whose bundled pip wheel runs in place.
+        enum Candidate {
+            Installed(PathBuf),
+            Bundled(PathBuf),
+        }
+        let mut candidates = Vec::new();
+        match &explicit {
+            Some(path) => candidates.push(Candidate::Installed(PathBuf::from(path))),
+            None => {
+                let versioned = PathBuf::from(format!("python{target_minor}"));
+                candidates.push(Candidate::Installed(versioned));
+                if let Some(native) = native {
+                    candidates.push(Candidate::Bundled(native.to_path_buf()));
                 }
+                candidates.push(Candidate::Installed(PathBuf::from("python3")));
+            }
+        }
+        let mut problems = Vec::new();
+        for candidate in candidates {
+            let (python, found) = match candidate {
+                Candidate::Installed(python) => {
+                    let found = Pip::probe(&python, None, target_minor, shell);
+                    (python, found)
+                }
+                Candidate::Bundled(python) => {
+                    let found = bundled_pip(&python, target_minor)
+                        .and_then(|wheel| Pip::probe(&python, Some(wheel), target_minor, shell));
+                    (python, found)
+                }
+            };
+            match found {
+                Ok(pip) => return Ok(pip),
                 Err(err) => problems.push(format!("`{}`: {err:#}", python.display())),
             }
         }
@@ -108,9 +171,18 @@ impl Pip {
         )
     }
 
-    fn probe(python: &Path, target_minor: &str, shell: &Shell) -> Result<Pip> {
+    fn probe(
+        python: &Path,
+        wheel: Option<PathBuf>,
+        target_minor: &str,
+        shell: &Shell,
+    ) -> Result<Pip> {
         let mut cmd = Command::new(python);
-        cmd.args(["-m", "pip", "--version"]);
+        match &wheel {
+            Some(wheel) => cmd.arg(wheel.join("pip")),
+            None => cmd.args(["-m", "pip"]),
+        };
+        cmd.arg("--version");
         let output = process::run(shell, "ask pip for its version", &mut cmd)?;
         let text = String::from_utf8_lossy(&output.stdout);
         // "pip 23.2.1 from /usr/lib/python3/dist-packages/pip (python 3.11)"
@@ -132,6 +204,7 @@ impl Pip {
         }
         Ok(Pip {
             python: python.to_path_buf(),
+            wheel,
             target_minor: target_minor.to_string(),
             pip_version: pip_version.to_string(),
             python_version,
@@ -145,18 +218,31 @@ impl Pip {
 
     /// Installs exactly `pins` (`name==version`, no dependencies) for this host into `target`,
     /// with their native wheels: the native side of a comparison.
+    /// When pip runs on another version than the target's, the wheels are the target version's
+    /// for this host, for the target's own native CPython to run.
     pub fn install_native(&self, shell: &Shell, target: &Path, pins: &[String]) -> Result<()> {
         let mut cmd = self.command("install");
         cmd.args(["--no-deps", "--quiet", "--target"])
             .arg(target)
             .args(pins);
+        if self.python_version != self.target_minor {
+            cmd.args([
+                "--only-binary=:all:",
+                "--python-version",
+                &self.target_minor,
+            ]);
+        }
         process::run(shell, "install the test dependencies natively", &mut cmd)?;
         Ok(())
     }
 
     fn command(&self, subcommand: &str) -> Command {
         let mut cmd = Command::new(&self.python);
-        cmd.args(["-m", "pip", subcommand])
+        match &self.wheel {
+            Some(wheel) => cmd.arg(wheel.join("pip")),
+            None => cmd.args(["-m", "pip"]),
+        };
+        cmd.arg(subcommand)
             .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
             .env("PIP_NO_INPUT", "1")
             .env("PIP_PROGRESS_BAR", "off")

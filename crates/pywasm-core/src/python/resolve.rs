@@ -58,6 +58,9 @@ pub struct ResolveContext<'a> {
     pub project_dir: &'a Path,
     pub manifest_path: &'a Path,
     pub python_minor: &'a str,
+    /// The SDK's native CPython of that version, when it has one: pip runs on it (with the pip
+    /// its `ensurepip` bundles) when no `python3.x` is on PATH.
+    pub native_python: Option<&'a Path>,
     pub offline: bool,
 }
 
@@ -214,7 +217,7 @@ pub fn fresh(
             dists: Vec::new(),
         });
     }
-    let pip = Pip::find(cx.python_minor, cx.shell)?;
+    let pip = Pip::find(cx.python_minor, cx.native_python, cx.shell)?;
     let reqs_file = scratch.path().join("requirements.txt");
     let text: String = requirements
         .iter()

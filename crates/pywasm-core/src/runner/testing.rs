@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::diagnostic::{Diagnostic, Located, Origin};
 use crate::manifest::{EntryPoint, Manifest};
-use crate::pipeline::{self, BuildOptions};
+use crate::pipeline::{self, BuildOptions, PythonUsed};
 use crate::plan::{SourceKind, SourceRoot};
 use crate::python::collect;
 use crate::python::pip::Pip;
@@ -300,7 +300,13 @@ pub fn test(options: &TestOptions, shell: &Shell) -> Result<i32> {
         .filter(|d| !d.name.starts_with("pywasm-stdlib-"))
         .map(|d| format!("{}=={}", d.name, d.version))
         .collect();
-    let native = run_native(&manifest, &tests, &pins, options, report_dir.path(), shell)?;
+    let native = run_native(
+        (&manifest, &tests, &built.python),
+        &pins,
+        options,
+        report_dir.path(),
+        shell,
+    )?;
     let mut differences = differences(&module, &native);
     let differing_tests = differences.len();
     if module.exit != native.exit {
@@ -408,23 +414,33 @@ fn node(shell: &Shell) -> Result<PathBuf> {
     Ok(node)
 }
 
-/// The same runner under native CPython: the app's sources and the tests on `sys.path`, the
-/// locked versions of the dependencies installed for this host (native wheels).
+/// The same runner under native CPython of the module's version: the app's sources and the
+/// tests on `sys.path`, the locked versions of the dependencies installed for this host (native
+/// wheels). That CPython is the SDK's own native build where it has one (versions built from
+/// source, rarely on PATH), else the one pip runs on.
 fn run_native(
-    manifest: &Manifest,
-    tests: &TestBuild,
+    (manifest, tests, python): (&Manifest, &TestBuild, &PythonUsed),
     pins: &[String],
     options: &TestOptions,
     report: &Path,
     shell: &Shell,
 ) -> Result<Report> {
-    let minor = crate::sdk::pins::Pins::embedded()?
-        .python_minor()
-        .to_string();
-    let pip = Pip::find(&minor, shell)?;
-    let site = tests
-        .dir
-        .join(format!("native-site-{}", pip.python_version));
+    let pip = Pip::find_any(&python.minor, python.native.as_deref(), shell)?;
+    let interpreter = match &python.native {
+        Some(native) if pip.python_version != python.minor => native.clone(),
+        _ => {
+            if pip.python_version != python.minor {
+                shell.warn(&format!(
+                    "comparing with Python {} (`{}`): the module runs Python {}",
+                    pip.python_version,
+                    pip.python().display(),
+                    python.version
+                ));
+            }
+            pip.python().to_path_buf()
+        }
+    };
+    let site = tests.dir.join(format!("native-site-{}", python.minor));
     let stamp = site.join(".pywasm-pins");
     let wanted = pins.join("\n");
     if fs_err::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
@@ -444,7 +460,7 @@ fn run_native(
     path.push(tests.dir.join("runner"));
     path.push(site);
     let report_file = report.join("native.json");
-    let mut cmd = Command::new(pip.python());
+    let mut cmd = Command::new(interpreter);
     // -S: nothing from the host's site-packages, only what the module has too.
     cmd.args(["-I", "-S", "-c"])
         .arg(format!(

@@ -45,6 +45,42 @@ pub(crate) struct Release {
 struct Recipe {
     native: NativeRecipe,
     cross: CrossRecipe,
+    #[serde(default, rename = "edit")]
+    edits: Vec<SourceEdit>,
+}
+
+/// A change to CPython's sources for the versions it names, made before both builds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct SourceEdit {
+    versions: Vec<String>,
+    /// Relative to the source tree.
+    file: String,
+    /// Text that occurs exactly once in the file.
+    find: String,
+    replace: String,
+}
+
+/// Makes `edits` that name `minor` in the sources at `src`; an edit whose text is not there
+/// exactly once is an error (the recipe no longer fits the tarball).
+fn apply_edits(edits: &[SourceEdit], minor: &str, src: &Path) -> Result<()> {
+    for edit in edits
+        .iter()
+        .filter(|e| e.versions.iter().any(|v| v == minor))
+    {
+        let path = src.join(&edit.file);
+        let text = fs_err::read_to_string(&path)?;
+        let found = text.matches(edit.find.as_str()).count();
+        if found != 1 {
+            anyhow::bail!(
+                "the CPython recipe's edit of `{}` for {minor} expects its text once and finds \
+                 it {found} times: `templates/cpython/recipe.toml` no longer fits this release",
+                edit.file
+            );
+        }
+        fs_err::write(&path, text.replacen(&edit.find, &edit.replace, 1))?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,11 +117,12 @@ pub(crate) fn build(
 ) -> Result<PathBuf> {
     let recipe = recipe()?;
     let what = format!("CPython {}", release.version);
-    let archive = obtain(shell, home, release, &what)?;
+    let archive = release_tarball(shell, home, &release.pin, &what)?;
     let src = work.join("src");
     fs_err::create_dir(&src)?;
     shell.status("Unpacking", &format!("{what} ({})", release.pin.file));
     extract::extract(&archive, Format::TarXz, &Layout::StripTop, &src)?;
+    apply_edits(&recipe.edits, &release.minor, &src)?;
 
     let logs = home
         .root()
@@ -123,9 +160,14 @@ pub(crate) fn build(
     Ok(tree)
 }
 
-/// The tarball from `$PYWASM_HOME/sources/`, Debian's pool or upstream, verified.
-fn obtain(shell: &Shell, home: &SdkHome, release: &Release, what: &str) -> Result<PathBuf> {
-    let pin = &release.pin;
+/// The release tarball from `$PYWASM_HOME/sources/`, Debian's pool or upstream, verified. The
+/// wheel recipes take CPython's own extension modules (zlib, _sqlite3) from it too.
+pub fn release_tarball(
+    shell: &Shell,
+    home: &SdkHome,
+    pin: &CpythonRelease,
+    what: &str,
+) -> Result<PathBuf> {
     let mut places = Vec::new();
     if let Some(package) = &pin.debian_package {
         places.push(Place::Debian { package });
@@ -374,4 +416,49 @@ fn prune_stdlib(stdlib: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(find: &str) -> SourceEdit {
+        SourceEdit {
+            versions: vec!["3.13".into()],
+            file: "Lib/types.py".into(),
+            find: find.into(),
+            replace: "new".into(),
+        }
+    }
+
+    #[test]
+    fn the_recipe_parses_and_its_edits_name_pinned_versions() {
+        let recipe = recipe().unwrap();
+        let pins = super::super::pins::Pins::embedded().unwrap();
+        for e in &recipe.edits {
+            for v in &e.versions {
+                assert!(pins.pythons.contains_key(v), "{v}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_edit_applies_once_to_its_versions_and_refuses_text_it_does_not_find_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("Lib");
+        fs_err::create_dir_all(&lib).unwrap();
+        fs_err::write(lib.join("types.py"), "a old b").unwrap();
+        apply_edits(&[edit("old")], "3.14", dir.path()).unwrap();
+        assert_eq!(
+            fs_err::read_to_string(lib.join("types.py")).unwrap(),
+            "a old b"
+        );
+        apply_edits(&[edit("old")], "3.13", dir.path()).unwrap();
+        assert_eq!(
+            fs_err::read_to_string(lib.join("types.py")).unwrap(),
+            "a new b"
+        );
+        let err = apply_edits(&[edit("old")], "3.13", dir.path()).unwrap_err();
+        assert!(err.to_string().contains("finds it 0 times"), "{err}");
+    }
 }

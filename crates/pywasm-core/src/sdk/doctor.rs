@@ -105,7 +105,7 @@ fn sdk_check(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Check {
 
 /// The Python whose pip resolves dependencies, found the way builds find it ([`Pip::find`]).
 fn pip_check(target_minor: &str) -> Check {
-    match Pip::find(target_minor, &Shell::quiet()) {
+    match Pip::find(target_minor, None, &Shell::quiet()) {
         Ok(pip) => Check {
             what: "pip".into(),
             status: Status::Ok,

@@ -46,7 +46,7 @@ fn the_file_analyzer_answers_as_native_cpython_does() {
     assert_eq!(lines.len(), names.len(), "{lines:?}");
 
     let site = project.root.join("native-site");
-    pip_install_target(&site, &[OsStr::new("lxml==5.4.0")]).unwrap();
+    pip_install_target(&site, &[OsStr::new("lxml==6.2.0")]).unwrap();
     let calls: Vec<(&str, Vec<u8>)> = files
         .iter()
         .map(|f| ("process", fs_err::read(f).unwrap()))

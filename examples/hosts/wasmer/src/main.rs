@@ -138,8 +138,10 @@ impl Captured {
     fn builder(name: &str, engine: &Engine) -> (wasmer_wasix::WasiEnvBuilder, Captured) {
         let (stdout_tx, stdout) = Pipe::channel();
         let (stderr_tx, stderr) = Pipe::channel();
-        let (mut stdin, _) = Pipe::channel();
-        stdin.close();
+        // An empty stdin reads as end of file: the other end of the channel is dropped. (A
+        // closed pipe would read as EPIPE, which Python raises as BrokenPipeError.)
+        let (stdin, writer) = Pipe::channel();
+        drop(writer);
         let mut runtime = PluggableRuntime::new(Arc::new(TokioTaskManager::default()));
         runtime
             .set_networking_implementation(UnsupportedVirtualNetworking::default())

@@ -133,7 +133,7 @@ fn fetch_locked(
             .help("build once without `--offline` to fill the cache")
         );
     }
-    let pip = Pip::find(cx.python_minor, cx.shell)?;
+    let pip = Pip::find(cx.python_minor, cx.native_python, cx.shell)?;
     let mut out = Vec::new();
     let (sdists, wheels): (Vec<&LockedPackage>, Vec<&LockedPackage>) =
         missing.iter().partition(|p| p.source == Source::Sdist);
