@@ -8,9 +8,7 @@ use std::path::Path;
 use pywasm_tests::library::{Answer, UDF_EXPORTS, call_natively_in, call_on_every_host, udf_calls};
 use pywasm_tests::wasmer::run_wasmer;
 use pywasm_tests::wazero::run_wazero;
-use pywasm_tests::{
-    Invocation, Outcome, Project, assert_same_as_python, native_python_for, pip_install_target_for,
-};
+use pywasm_tests::{Invocation, Outcome, Project, assert_same_as_python, native_python_for};
 
 /// The versions besides the default, which the other tests cover fully.
 const VERSIONS: [&str; 2] = ["3.13", "3.14"];
@@ -211,14 +209,6 @@ fn pywasm_test_compares_with_native_cpython_of_the_same_version() {
     }
 }
 
-/// `requirements` installed for native CPython `minor` with pip (its wheels for this host).
-fn native_site(project: &Project, minor: &str, requirements: &[&str]) -> std::path::PathBuf {
-    let site = project.root.join(format!("native-site-{minor}"));
-    let args: Vec<&std::ffi::OsStr> = requirements.iter().map(std::ffi::OsStr::new).collect();
-    pip_install_target_for(minor, &site, &args).expect("pip install for native CPython");
-    site
-}
-
 /// `examples/lxml-app` with the lxml wheel `cargo xtask build-wheel lxml --python 3.x` builds:
 /// libxml2 reads the package's data files itself, XSLT, XML Schema, Schematron, HTML and
 /// objectify all answer as lxml does natively on the same version.
@@ -230,7 +220,7 @@ fn the_lxml_example_runs_as_native_on_every_version() {
         let built = build_for(&project, minor);
         let names = built.contents.extension_names();
         assert!(names.contains(&"lxml.etree"), "{names:?}");
-        let site = native_site(&project, minor, &["lxml==6.2.0"]);
+        let site = project.native_site(minor, &["lxml==6.2.0"]);
         let src = project.root.join("src");
         let out = same_everywhere_on(
             &python,
@@ -253,7 +243,7 @@ fn the_pydantic_example_runs_as_native_on_every_version() {
         let python = native_python_for(minor).expect("native CPython");
         let project = Project::example("pydantic-app");
         let built = build_for(&project, minor);
-        let site = native_site(&project, minor, &["pydantic==2.14.3"]);
+        let site = project.native_site(minor, &["pydantic==2.14.3"]);
         let src = project.root.join("src");
         let codes: Vec<i32> = [
             Invocation::new(&["pydantic-app"]),

@@ -173,6 +173,15 @@ impl Project {
         test(&options, &Shell::quiet())
     }
 
+    /// `requirements` installed with pip into `native-site-<minor>` in the project: the
+    /// packages native CPython `minor` imports when a module is compared with it.
+    pub fn native_site(&self, minor: &str, requirements: &[&str]) -> PathBuf {
+        let site = self.root.join(format!("native-site-{minor}"));
+        let args: Vec<&OsStr> = requirements.iter().map(OsStr::new).collect();
+        pip_install_target_for(minor, &site, &args).expect("pip install for native CPython");
+        site
+    }
+
     /// `pywasm lock` in the project.
     pub fn lock(&self) -> Result<Resolution> {
         let options = LockOptions {
