@@ -287,3 +287,39 @@ fn environment_markers_are_evaluated_for_the_modules_version() {
         );
     }
 }
+
+/// `pywasm inspect --verify` reads and checks a module of each version: its manifest names the
+/// CPython it was built with and the stdlib extension modules it links, the embedded files sit
+/// under that version's stdlib directory, and every file and the checksum verify.
+#[test]
+fn inspect_verifies_a_module_of_every_version() {
+    for minor in VERSIONS {
+        let project = Project::fixture("stdlib_ext");
+        let built = build_for(&project, minor);
+        let inspection = pywasm_core::runner::inspect::inspect(&built.output, true)
+            .unwrap_or_else(|e| panic!("inspect on CPython {minor}: {e:#}"));
+        let manifest = &inspection.manifest;
+        assert!(
+            manifest.python.version.starts_with(&format!("{minor}.")),
+            "{}",
+            manifest.python.version
+        );
+        let extensions: Vec<&str> = manifest
+            .extensions
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(extensions, ["_sqlite3", "zlib"], "CPython {minor}");
+        let stdlib = format!("/usr/local/lib/python{minor}/");
+        assert!(
+            manifest.files.iter().any(|f| f.path.starts_with(&stdlib)),
+            "no file under {stdlib}"
+        );
+        let verification = inspection.verification.expect("verified");
+        assert!(
+            verification.problems.is_empty() && verification.checksum_checked,
+            "CPython {minor}: {:?}",
+            verification.problems
+        );
+    }
+}
