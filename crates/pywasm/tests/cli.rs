@@ -345,6 +345,7 @@ fn doctor_checks_the_sdk_pip_and_a_runtime_and_says_what_to_fix() {
         "ok   SDK with zig (the default)",
         "ok   pip: ",
         "ok   runtimes: ",
+        "ok   CPython from source: ",
     ] {
         assert!(stdout.contains(line), "{line} missing from\n{stdout}");
     }

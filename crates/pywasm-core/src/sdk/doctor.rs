@@ -68,7 +68,69 @@ pub fn diagnose(pins: &Pins, home: &SdkHome) -> Report {
     }
     report.checks.push(pip_check(pins.python_minor()));
     report.checks.push(runtime_check());
+    report.checks.push(source_build_check(pins, home, &|tool| {
+        output_of(Command::new(tool).arg("--version")).is_some()
+    }));
     report
+}
+
+/// The CPython versions built here from their release tarballs: installed, or buildable with
+/// `make` and a C compiler (`CC`, else `cc`), which `runs` says whether they run.
+fn source_build_check(pins: &Pins, home: &SdkHome, runs: &dyn Fn(&str) -> bool) -> Check {
+    let mut built = Vec::new();
+    let mut to_build = Vec::new();
+    for minor in pins.pythons.keys() {
+        let Ok(version) = pins.clone().with_python(Some(minor)) else {
+            continue;
+        };
+        if version.python.source != super::pins::PythonSourceKind::Release {
+            continue;
+        }
+        if sdk::locate(&version, home, pins.toolchain.default).is_ok() {
+            built.push(version.python.version.clone());
+        } else {
+            to_build.push(minor.clone());
+        }
+    }
+    // `CC` may carry arguments (`ccache gcc`): its program is the first word.
+    let cc = std::env::var("CC").unwrap_or_default();
+    let cc = cc.split_whitespace().next().unwrap_or("cc");
+    let missing: Vec<&str> = ["make", cc]
+        .into_iter()
+        .filter(|tool| !runs(tool))
+        .collect();
+    let mut detail = Vec::new();
+    if !built.is_empty() {
+        detail.push(format!("CPython {} built", built.join(", ")));
+    }
+    if !to_build.is_empty() {
+        detail.push(format!(
+            "CPython {} not built yet ({} to build them)",
+            to_build.join(", "),
+            if missing.is_empty() {
+                "make and a C compiler are here".to_string()
+            } else {
+                format!("no {}", missing.join(", "))
+            }
+        ));
+    }
+    let fix = (!to_build.is_empty() && !missing.is_empty()).then(|| {
+        format!(
+            "install make and a C compiler (Debian: `apt-get install make gcc`), then `pywasm \
+             fetch-sdk --python {}`",
+            to_build.join(" --python ")
+        )
+    });
+    Check {
+        what: "CPython from source".into(),
+        status: if fix.is_some() {
+            Status::Warn
+        } else {
+            Status::Ok
+        },
+        detail: detail.join("; "),
+        fix,
+    }
 }
 
 fn sdk_check(pins: &Pins, home: &SdkHome, kind: ToolchainKind) -> Check {
@@ -175,6 +237,25 @@ fn output_of(cmd: &mut Command) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_to_build_from_source_without_make_or_a_compiler_warn_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let pins = Pins::embedded().unwrap();
+        let home = SdkHome::at(dir.path());
+        let ready = source_build_check(&pins, &home, &|_| true);
+        assert_eq!(ready.status, Status::Ok, "{ready:?}");
+        assert!(ready.detail.contains("not built yet"), "{ready:?}");
+        let bare = source_build_check(&pins, &home, &|tool| tool != "make");
+        assert_eq!(bare.status, Status::Warn, "{bare:?}");
+        assert!(bare.detail.contains("no make"), "{bare:?}");
+        let fix = bare.fix.unwrap_or_default();
+        assert!(fix.contains("apt-get install make gcc"), "{fix}");
+        assert!(
+            fix.contains("fetch-sdk --python 3.13 --python 3.14"),
+            "{fix}"
+        );
+    }
 
     #[test]
     fn an_empty_home_fails_and_says_how_to_fix_it() {
