@@ -1,5 +1,6 @@
-//! CPython 3.13 and 3.14, built from their pinned release tarballs (`cargo xtask fetch-sdk
-//! --python 3.13 --python 3.14`): the examples and fixtures built with `python = "3.x"` run as
+//! CPython 3.13 and 3.14, built from their pinned release tarballs with their WASI wheels
+//! (`cargo xtask build-wheel --all --python 3.13 --python 3.14`, which builds the SDKs first,
+//! as CI does): the examples and fixtures built with `python = "3.x"` run as
 //! the native CPython of the same version does (the one the SDK built beside it), in wasmtime,
 //! node, wasmer and wazero.
 

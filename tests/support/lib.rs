@@ -483,17 +483,9 @@ pub fn pip_install_target(site: &Path, args: &[&OsStr]) -> Result<()> {
 /// pip runs on the 3.11 one, told the target version.
 pub fn pip_install_target_for(minor: &str, site: &Path, args: &[&OsStr]) -> Result<()> {
     let mut cmd = Command::new(native_python()?);
+    cmd.args(["-m", "pip", "install"]);
     if minor != "3.11" {
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--only-binary=:all:",
-            "--python-version",
-            minor,
-        ]);
-    } else {
-        cmd.args(["-m", "pip", "install"]);
+        cmd.args(["--only-binary=:all:", "--python-version", minor]);
     }
     let output = cmd
         .args(["--quiet", "--no-compile", "--no-warn-conflicts"])

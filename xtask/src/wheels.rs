@@ -139,7 +139,7 @@ pub fn build(shell: &Shell, repo: &Path, name: &str, pins: &Pins, force: bool) -
     let kind = pins.toolchain.default;
     let sdk = sdk::ensure(pins, &home, shell, kind, false)?;
     let used = used_pins(&recipe, pins, &path)?;
-    let version = &used[&recipe.wheel.version_from].version;
+    let version = used[&recipe.wheel.version_from].version();
     let recipe_dir = recipes_dir(repo).join(name);
     let key = cache_key(&text, &recipe_dir, &used, &sdk)?;
     let out_dir =
@@ -215,18 +215,30 @@ fn ensure_dir(dir: &Path) -> Result<PathBuf> {
 
 /// A pinned source a recipe uses.
 #[derive(Clone, Debug)]
-struct Used {
-    version: String,
-    file: String,
-    sha256: String,
-    fetch: Fetch,
+enum Used {
+    Pin(SourcePin),
+    /// The release tarball the SDK's CPython (`version`) was built from.
+    Release {
+        version: String,
+        pin: CpythonRelease,
+    },
 }
 
-#[derive(Clone, Debug)]
-enum Fetch {
-    Pin(SourcePin),
-    /// The release tarball the SDK's CPython was built from.
-    Release(CpythonRelease),
+impl Used {
+    fn version(&self) -> &str {
+        match self {
+            Used::Pin(pin) => &pin.version,
+            Used::Release { version, .. } => version,
+        }
+    }
+
+    /// The archive's file name and sha256.
+    fn file(&self) -> (&str, &str) {
+        match self {
+            Used::Pin(pin) => (&pin.file, &pin.sha256),
+            Used::Release { pin, .. } => (&pin.file, &pin.sha256),
+        }
+    }
 }
 
 /// The recipes' `cpython` source (CPython's own extension modules) is the SDK's version: its
@@ -247,18 +259,11 @@ fn used_pins(recipe: &Recipe, pins: &Pins, path: &Path) -> Result<BTreeMap<Strin
             .as_ref()
             .filter(|_| name == CPYTHON_SOURCE);
         let source = match (release, pins.sources.get(name)) {
-            (Some(release), _) => Used {
+            (Some(release), _) => Used::Release {
                 version: pins.python.version.clone(),
-                file: release.file.clone(),
-                sha256: release.sha256.clone(),
-                fetch: Fetch::Release(release.clone()),
+                pin: release.clone(),
             },
-            (None, Some(pin)) => Used {
-                version: pin.version.clone(),
-                file: pin.file.clone(),
-                sha256: pin.sha256.clone(),
-                fetch: Fetch::Pin(pin.clone()),
-            },
+            (None, Some(pin)) => Used::Pin(pin.clone()),
             (None, None) => bail!(
                 "`{}` uses source `{name}`, which `wasi-sdk.toml` does not pin under `[sources.{name}]`",
                 path.display()
@@ -282,7 +287,8 @@ fn cache_key(
         sdk.python.digest, sdk.toolchain.digest
     );
     for (name, pin) in used {
-        key.push_str(&format!("{name} {} {}\n", pin.file, pin.sha256));
+        let (file, sha256) = pin.file();
+        key.push_str(&format!("{name} {file} {sha256}\n"));
     }
     if recipe_dir.is_dir() {
         for rel in fsutil::walk_files(recipe_dir, &|_, _| false)? {
@@ -323,14 +329,11 @@ fn build_in(
     };
     builder.write_wrappers()?;
     for source in &recipe.sources {
-        let archive = match &used[&source.pin].fetch {
-            Fetch::Pin(pin) => sources::obtain(shell, home, &source.pin, pin)?,
-            Fetch::Release(release) => sdk::release_tarball(
-                shell,
-                home,
-                release,
-                &format!("CPython {}", sdk.python.version),
-            )?,
+        let archive = match &used[&source.pin] {
+            Used::Pin(pin) => sources::obtain(shell, home, &source.pin, pin)?,
+            Used::Release { version, pin } => {
+                sdk::release_tarball(shell, home, pin, &format!("CPython {version}"))?
+            }
         };
         sources::unpack(
             shell,
@@ -368,7 +371,7 @@ fn build_in(
     for module in &recipe.modules {
         modules.push((module, builder.module(module, &out)?));
     }
-    let version = &used[&recipe.wheel.version_from].version;
+    let version = used[&recipe.wheel.version_from].version();
     write_wheel(&builder, recipe, version, &modules, &archives, &out)
 }
 
@@ -490,7 +493,7 @@ mod tests {
                 // CPython's own modules come from the source of the version built for.
                 if let Some(cpython) = used.get(CPYTHON_SOURCE) {
                     assert_eq!(
-                        cpython.version[..minor.len()],
+                        cpython.version()[..minor.len()],
                         **minor,
                         "{name} for CPython {minor}"
                     );

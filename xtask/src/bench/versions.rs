@@ -80,7 +80,8 @@ pub fn measure(
         let (print_wasm, print_expected) = build(shell, tools, print, minor, &python)?;
         let print_embedded =
             embed::command(&print_wasm, &[print.name], runs, &print_expected)?.to_exit;
-        let udf = build_udf(shell, tools, minor)?;
+        let udf_dir = crate::repo_root().join("examples/udf");
+        let udf = build_copy(shell, tools, &udf_dir, "udf", minor)?;
         let first_result = embed::first_result(&udf, "noop", runs)?;
         let (timings, _) = calls::wasmtime_timings(&udf, repeat)?;
         let call = |name: &str| {
@@ -115,8 +116,7 @@ fn native_python(tools: &Tools, minor: &str) -> Result<PathBuf> {
     pywasm_tests::native_python_for(minor)
 }
 
-/// `app` built for `minor` into a copy of its own, and what native CPython of that version
-/// prints for it.
+/// `app` built for `minor`, and what native CPython of that version prints for it.
 fn build(
     shell: &Shell,
     tools: &Tools,
@@ -124,31 +124,22 @@ fn build(
     minor: &str,
     python: &Path,
 ) -> Result<(PathBuf, Run)> {
-    let project = tools
-        .work
-        .path()
-        .join(format!("{}-python{minor}", app.name));
-    copy_project(&app.dir, &project)?;
-    let mut build = Command::new(&tools.pywasm);
-    build
-        .args(["--quiet", "build", "--python", minor])
-        .arg(&project);
-    run(
-        shell,
-        &format!("build {} for CPython {minor}", app.name),
-        &mut build,
-    )?;
-    let expected = rows::native_output(python, tools, app)?;
-    Ok((
-        project.join("dist").join(format!("{}.wasm", app.name)),
-        expected,
-    ))
+    let wasm = build_copy(shell, tools, &app.dir, app.name, minor)?;
+    Ok((wasm, rows::native_output(python, tools, app)?))
 }
 
-fn build_udf(shell: &Shell, tools: &Tools, minor: &str) -> Result<PathBuf> {
-    let project = tools.work.path().join(format!("udf-python{minor}"));
-    copy_project(&crate::repo_root().join("examples/udf"), &project)?;
-    let wasm = tools.work.path().join(format!("udf-python{minor}.wasm"));
+/// The project at `dir` copied into the bench's work directory and built for `minor`; returns
+/// the module, `<name>-python<minor>.wasm` there.
+fn build_copy(
+    shell: &Shell,
+    tools: &Tools,
+    dir: &Path,
+    name: &str,
+    minor: &str,
+) -> Result<PathBuf> {
+    let project = tools.work.path().join(format!("{name}-python{minor}"));
+    copy_project(dir, &project)?;
+    let wasm = tools.work.path().join(format!("{name}-python{minor}.wasm"));
     let mut build = Command::new(&tools.pywasm);
     build
         .args(["--quiet", "build", "--python", minor, "-o"])
@@ -156,7 +147,7 @@ fn build_udf(shell: &Shell, tools: &Tools, minor: &str) -> Result<PathBuf> {
         .arg(&project);
     run(
         shell,
-        &format!("build examples/udf for CPython {minor}"),
+        &format!("build {name} for CPython {minor}"),
         &mut build,
     )?;
     Ok(wasm)

@@ -50,6 +50,16 @@ fn bundled_pip(python: &Path, minor: &str) -> Result<PathBuf> {
     Ok(wheel)
 }
 
+/// `python -m pip`, or `python <wheel>/pip` for a pip wheel run in place.
+fn pip_command(python: &Path, wheel: Option<&Path>) -> Command {
+    let mut cmd = Command::new(python);
+    match wheel {
+        Some(wheel) => cmd.arg(wheel.join("pip")),
+        None => cmd.args(["-m", "pip"]),
+    };
+    cmd
+}
+
 /// A Python interpreter with a usable pip.
 #[derive(Clone, Debug)]
 pub struct Pip {
@@ -177,11 +187,7 @@ impl Pip {
         target_minor: &str,
         shell: &Shell,
     ) -> Result<Pip> {
-        let mut cmd = Command::new(python);
-        match &wheel {
-            Some(wheel) => cmd.arg(wheel.join("pip")),
-            None => cmd.args(["-m", "pip"]),
-        };
+        let mut cmd = pip_command(python, wheel.as_deref());
         cmd.arg("--version");
         let output = process::run(shell, "ask pip for its version", &mut cmd)?;
         let text = String::from_utf8_lossy(&output.stdout);
@@ -237,11 +243,7 @@ impl Pip {
     }
 
     fn command(&self, subcommand: &str) -> Command {
-        let mut cmd = Command::new(&self.python);
-        match &self.wheel {
-            Some(wheel) => cmd.arg(wheel.join("pip")),
-            None => cmd.args(["-m", "pip"]),
-        };
+        let mut cmd = pip_command(&self.python, self.wheel.as_deref());
         cmd.arg(subcommand)
             .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
             .env("PIP_NO_INPUT", "1")
