@@ -406,90 +406,16 @@ fn the_udf_example_scores_rows_as_natively_on_every_host() {
 #[test]
 fn typed_components_answer_as_natively() {
     use pywasm_tests::component::{
-        call_component, call_component_in_node, call_component_natively, numbers_as_f64,
+        TypedCalls, call_component, call_component_in_node, numbers_as_f64,
     };
     use serde_json::json;
 
     let project = Project::fixture("typed_library");
-    let point = |x: f64, y: f64| json!({"x": x, "y": y});
-    let item = |key: &str, weight: f64| json!({"key": key, "weight": weight, "at": point(weight, -weight)});
-    let calls = vec![
-        ("count", json!([])),
-        ("describe-point", json!([point(1.5, -2.0), "ünï"])),
-        ("count", json!([])),
-        ("fail", json!(["bad row"])),
-        ("count", json!([])),
-        ("invert", json!([[0, 1, 254, 255]])),
-        ("invert", json!([[]])),
-        ("maybe-double", json!([null])),
-        ("maybe-double", json!([-21])),
-        ("ask-host", json!(["k1 ✓"])),
-        (
-            "heaviest",
-            json!([[item("a", 1.0), item("b", 2.5), item("c", 0.5)]]),
-        ),
-        ("heaviest", json!([[]])),
-        (
-            "sum17",
-            json!([
-                1,
-                2,
-                3,
-                4,
-                5,
-                6,
-                7,
-                8,
-                9,
-                10,
-                11,
-                12,
-                13,
-                14,
-                15,
-                0.25,
-                "in memory: "
-            ]),
-        ),
-        ("describe-point", json!([point(13.0, 0.0), "refused"])),
-        ("stats", json!([[1.0, 2.5, -3.0], "first label"])),
-        ("stats", json!([[], ""])),
-        ("toggle", json!([[true, false, false]])),
-        ("describe-point", json!([point(0.0, 1e300), ""])),
-    ];
-    let python_names: Vec<(String, String)> =
-        fs_err::read_to_string(project.root.join("pyproject.toml"))
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once(" = \"typed.api:"))
-            .map(|(name, attr)| {
-                (
-                    name.to_string(),
-                    format!("typed.api:{}", attr.trim_end_matches('"')),
-                )
-            })
-            .collect();
-    let native_calls: Vec<(&str, serde_json::Value)> = calls
-        .iter()
-        .map(|(name, args)| {
-            let python = python_names
-                .iter()
-                .find(|(n, _)| n.replace('_', "-") == *name)
-                .unwrap();
-            (python.0.as_str(), args.clone())
-        })
-        .collect();
-    let exports: Vec<(&str, &str)> = python_names
-        .iter()
-        .map(|(n, s)| (n.as_str(), s.as_str()))
-        .collect();
-    let native = call_component_natively(
-        &[&project.root.join("src")],
-        &exports,
-        &native_calls,
-        &project.root,
-    )
-    .unwrap();
+    let typed = TypedCalls::of_fixture(&project.root).unwrap();
+    let calls = &typed.calls;
+    let native = typed
+        .natively(&native_python().unwrap(), &project.root)
+        .unwrap();
     assert_eq!(native[3], json!({"err": "ValueError: bad row"}));
     assert_eq!(native[4], json!({"ok": 3}));
 
@@ -500,7 +426,7 @@ fn typed_components_answer_as_natively() {
         assert!(wasmparser::Parser::is_component(
             &fs_err::read(&built.output).unwrap()
         ));
-        let answers = call_component(&built.output, &calls).unwrap();
+        let answers = call_component(&built.output, calls).unwrap();
         assert_eq!(answers.len(), native.len());
         for ((call, answer), expected) in calls.iter().zip(&answers).zip(&native) {
             assert_eq!(answer, expected, "{call:?}, preinit {preinit}");
@@ -519,7 +445,7 @@ fn typed_components_answer_as_natively() {
         assert!(err.starts_with("OverflowError: "), "{overflow:?}");
         if preinit {
             // node 20 through jco, on the same instance for every call.
-            let answers = call_component_in_node(&built.output, &calls, &project.root).unwrap();
+            let answers = call_component_in_node(&built.output, calls, &project.root).unwrap();
             assert_eq!(answers.len(), native.len());
             for ((call, answer), expected) in calls.iter().zip(&answers).zip(&native) {
                 assert_eq!(

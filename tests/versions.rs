@@ -6,7 +6,10 @@
 
 use std::path::Path;
 
-use pywasm_tests::library::{Answer, UDF_EXPORTS, call_natively_in, call_on_every_host, udf_calls};
+use pywasm_tests::library::{
+    Answer, UDF_EXPORTS, call_natively_in, call_on_every_host, events_natively_in,
+    events_on_every_host, udf_calls,
+};
 use pywasm_tests::wasmer::run_wasmer;
 use pywasm_tests::wazero::run_wazero;
 use pywasm_tests::{Invocation, Outcome, Project, assert_same_as_python, native_python_for};
@@ -235,6 +238,55 @@ fn the_lxml_example_runs_as_native_on_every_version() {
     }
 }
 
+/// `examples/file-analyzer`, a library with lxml inside that calls back into its host: on one
+/// instance per host, every file's result or error and every event it passes to `host.emit`
+/// are what native CPython of the same version gives, in wasmtime, node, wazero and wasmer.
+/// 3.11 too: `examples/hosts/rust` runs it only in wasmtime.
+#[test]
+fn the_file_analyzer_answers_as_native_on_every_version() {
+    let names = [
+        "page.html",
+        "broken.xml",
+        "feed.xml",
+        "blank.txt",
+        "entities.xml",
+        "page.html",
+    ];
+    for minor in ["3.11", "3.13", "3.14"] {
+        let python = native_python_for(minor).expect("native CPython");
+        let project = Project::example("file-analyzer");
+        let built = build_for(&project, minor);
+        let calls: Vec<(&str, Vec<u8>)> = names
+            .iter()
+            .map(|n| {
+                let file = project.root.join("samples").join(n);
+                ("process", fs_err::read(file).expect("sample"))
+            })
+            .collect();
+        let site = project.native_site(minor, &["lxml==6.2.0"]);
+        let native = events_natively_in(
+            &python,
+            &[&project.root.join("src"), &site],
+            &[("process", "file_analyzer.analyze:process")],
+            &["emit"],
+            &calls,
+            &project.root,
+        )
+        .expect("native calls");
+        // The cases the example is for: links reported one event each, malformed input raised.
+        assert_eq!(native[0].1.len(), 7, "{:?}", native[0]);
+        assert!(
+            matches!(&native[1].0, Answer::Raised(e) if e.starts_with("lxml.etree.XMLSyntaxError")),
+            "{:?}",
+            native[1]
+        );
+        let (hosts, _) = events_on_every_host(&built.output, &calls, &project.root).unwrap();
+        for (host, answers) in hosts {
+            assert_eq!(answers, native, "{host} on CPython {minor}");
+        }
+    }
+}
+
 /// `examples/pydantic-app` with the pydantic-core wheel built for each version: valid and
 /// invalid orders, and input that is not JSON, answer as pydantic does natively.
 #[test]
@@ -264,6 +316,72 @@ fn the_pydantic_example_runs_as_native_on_every_version() {
         })
         .collect();
         assert_eq!(codes, [0, 1, 1], "CPython {minor}");
+    }
+}
+
+/// Components on every version. A command component prints what native CPython of the same
+/// version prints and exits with its code, in wasmtime (the crate and the CLI); a typed library
+/// component (`tests/fixtures/typed_library`: every WIT type, the host function, an exception)
+/// answers every call as the same functions do natively, in wasmtime and in node through jco.
+#[test]
+fn components_answer_as_native_on_every_version() {
+    use pywasm_tests::component::{
+        TypedCalls, call_component, call_component_in_node, numbers_as_f64,
+    };
+    use pywasm_tests::{run_component, run_python_on, run_wasmtime_cli};
+
+    for minor in VERSIONS {
+        let python = native_python_for(minor).expect("native CPython");
+        let as_component = |o: &mut pywasm_core::BuildOptions| {
+            o.overrides.python = Some(minor.to_owned());
+            o.overrides.component = Some(true);
+        };
+
+        // The version probe: exit 0, then `sys.exit(3)`, which a component keeps as its code.
+        let probe = Project::fixture("python_version");
+        let built = probe.build_with(as_component).expect("build the probe");
+        assert!(wasmparser::Parser::is_component(
+            &fs_err::read(&built.output).unwrap()
+        ));
+        let src = probe.root.join("src");
+        for args in [&["probe"][..], &["probe", "3"]] {
+            let inv = Invocation::new(args);
+            let native = run_python_on(&python, &[&src], "probe.cli:main", &inv).expect("native");
+            assert!(
+                native.stdout.starts_with(&format!("version {minor}.")),
+                "{}",
+                native.stdout
+            );
+            for (runtime, got) in [
+                (
+                    "the wasmtime crate",
+                    run_component(&built.output, &inv).unwrap(),
+                ),
+                (
+                    "the wasmtime CLI",
+                    run_wasmtime_cli(&built.output, &inv).unwrap(),
+                ),
+            ] {
+                assert_eq!(
+                    (got.code, got.stdout.as_str()),
+                    (native.code, native.stdout.as_str()),
+                    "{runtime} on CPython {minor}, {args:?}\nstderr:\n{}",
+                    got.stderr
+                );
+            }
+        }
+
+        let typed = Project::fixture("typed_library");
+        let built = typed.build_with(as_component).expect("build typed_library");
+        let calls = TypedCalls::of_fixture(&typed.root).unwrap();
+        let native = calls.natively(&python, &typed.root).unwrap();
+        assert_eq!(native[3], serde_json::json!({"err": "ValueError: bad row"}));
+        let answers = call_component(&built.output, &calls.calls).unwrap();
+        assert_eq!(answers, native, "wasmtime on CPython {minor}");
+        let answers = call_component_in_node(&built.output, &calls.calls, &typed.root).unwrap();
+        let as_f64 =
+            |values: &[serde_json::Value]| values.iter().map(numbers_as_f64).collect::<Vec<_>>();
+        assert_eq!(as_f64(&answers), as_f64(&native), "node on CPython {minor}");
     }
 }
 

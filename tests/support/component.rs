@@ -175,18 +175,123 @@ pub fn call_component_natively(
     calls: &[(&str, Value)],
     scratch: &Path,
 ) -> Result<Vec<Value>> {
+    call_component_natively_in(&crate::native_python()?, path, exports, calls, scratch)
+}
+
+/// [`call_component_natively`] in the given native CPython.
+pub fn call_component_natively_in(
+    python: &Path,
+    path: &[&Path],
+    exports: &[(&str, &str)],
+    calls: &[(&str, Value)],
+    scratch: &Path,
+) -> Result<Vec<Value>> {
     let request = json!({
         "exports": exports.iter().map(|(n, s)| json!([n, s])).collect::<Vec<_>>(),
         "calls": calls.iter().map(|(n, a)| json!([n, a])).collect::<Vec<_>>(),
     });
-    let text = run_native_script(
-        &crate::native_python()?,
-        "component_native.py",
-        path,
-        request,
-        scratch,
-    )?;
+    let text = run_native_script(python, "component_native.py", path, request, scratch)?;
     serde_json::from_str(text.trim()).with_context(|| format!("not a list of outcomes: {text}"))
+}
+
+/// Calls of `tests/fixtures/typed_library` that cover every WIT type pywasm derives: records,
+/// strings, lists, options, results, flags, a parameter block (`sum17`), an exception, the host
+/// function, and state kept between calls.
+pub struct TypedCalls {
+    /// By WIT export name, with their arguments.
+    pub calls: Vec<(&'static str, Value)>,
+    /// The fixture's `[tool.pywasm.exports]`: Python name, `module:function`.
+    exports: Vec<(String, String)>,
+}
+
+impl TypedCalls {
+    /// The calls, for the fixture's project at `root`.
+    pub fn of_fixture(root: &Path) -> Result<TypedCalls> {
+        let point = |x: f64, y: f64| json!({"x": x, "y": y});
+        let item = |key: &str, weight: f64| json!({"key": key, "weight": weight, "at": point(weight, -weight)});
+        let sum17 = json!([
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            8,
+            9,
+            10,
+            11,
+            12,
+            13,
+            14,
+            15,
+            0.25,
+            "in memory: "
+        ]);
+        let calls = vec![
+            ("count", json!([])),
+            ("describe-point", json!([point(1.5, -2.0), "ünï"])),
+            ("count", json!([])),
+            ("fail", json!(["bad row"])),
+            ("count", json!([])),
+            ("invert", json!([[0, 1, 254, 255]])),
+            ("invert", json!([[]])),
+            ("maybe-double", json!([null])),
+            ("maybe-double", json!([-21])),
+            ("ask-host", json!(["k1 ✓"])),
+            (
+                "heaviest",
+                json!([[item("a", 1.0), item("b", 2.5), item("c", 0.5)]]),
+            ),
+            ("heaviest", json!([[]])),
+            ("sum17", sum17),
+            ("describe-point", json!([point(13.0, 0.0), "refused"])),
+            ("stats", json!([[1.0, 2.5, -3.0], "first label"])),
+            ("stats", json!([[], ""])),
+            ("toggle", json!([[true, false, false]])),
+            ("describe-point", json!([point(0.0, 1e300), ""])),
+        ];
+        let pyproject = root.join("pyproject.toml");
+        let exports = fs_err::read_to_string(&pyproject)?
+            .lines()
+            .filter_map(|l| l.split_once(" = \"typed.api:"))
+            .map(|(name, attr)| {
+                (
+                    name.to_string(),
+                    format!("typed.api:{}", attr.trim_end_matches('"')),
+                )
+            })
+            .collect();
+        Ok(TypedCalls { calls, exports })
+    }
+
+    /// What native CPython `python` answers to every call, the fixture's sources on its path.
+    pub fn natively(&self, python: &Path, root: &Path) -> Result<Vec<Value>> {
+        let by_python_name = self
+            .calls
+            .iter()
+            .map(|(name, args)| {
+                let (python, _) = self
+                    .exports
+                    .iter()
+                    .find(|(n, _)| n.replace('_', "-") == *name)
+                    .with_context(|| format!("the fixture exports no `{name}`"))?;
+                Ok((python.as_str(), args.clone()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let exports: Vec<(&str, &str)> = self
+            .exports
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.as_str()))
+            .collect();
+        call_component_natively_in(
+            python,
+            &[&root.join("src")],
+            &exports,
+            &by_python_name,
+            root,
+        )
+    }
 }
 
 /// The same calls on one instance in node 20, through jco

@@ -21,12 +21,23 @@ pub mod library;
 pub mod wasmer;
 pub mod wazero;
 
-/// The repository root.
+/// The repository root: above the package cargo runs now (`CARGO_MANIFEST_DIR` at run time),
+/// else above this crate as it was compiled. Checkouts that share a target directory share
+/// this crate's build when their sources match, so the compiled-in path may name another
+/// checkout, one that may be gone.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ has a parent")
-        .to_path_buf()
+        .to_path_buf();
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .and_then(|dir| {
+            Path::new(&dir)
+                .ancestors()
+                .find(|d| d.join("wasi-sdk.toml").is_file() && d.join("Cargo.toml").is_file())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or(compiled)
 }
 
 /// A cargo for nested builds: the one running, without the variables cargo sets for the process

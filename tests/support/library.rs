@@ -39,8 +39,12 @@ fn unpack(packed: i64) -> (usize, usize) {
     ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize)
 }
 
+/// One call's answer and the events it passed to the host function `host.emit`, in order.
+pub type Emitted = (Answer, Vec<Vec<u8>>);
+
 /// A library module instantiated once in wasmtime, `_initialize` called, ready for calls; the
-/// host function `env.lookup` answers with [`lookup_answer`].
+/// host function `env.lookup` answers with [`lookup_answer`], `host.emit` keeps its event for
+/// [`WasmtimeLibrary::take_events`].
 pub struct WasmtimeLibrary {
     store: Store<Host>,
     instance: wasmtime::Instance,
@@ -62,13 +66,22 @@ impl WasmtimeLibrary {
             Some(bytes) => StoreLimitsBuilder::new().memory_size(bytes).build(),
             None => StoreLimits::default(),
         };
-        let mut store = Store::new(engine, Host { ctx, limits });
+        let mut store = Store::new(
+            engine,
+            Host {
+                ctx,
+                limits,
+                emitted: Vec::new(),
+            },
+        );
         store.limiter(|host| &mut host.limits);
         let mut linker: Linker<Host> = Linker::new(engine);
         p1::add_to_linker_sync(&mut linker, |host: &mut Host| &mut host.ctx)
             .map_err(anyhow::Error::from)?;
         linker
             .func_wrap("env", "lookup", lookup)
+            .map_err(anyhow::Error::from)?
+            .func_wrap("host", "emit", emit)
             .map_err(anyhow::Error::from)?;
         let instance = linker
             .instantiate(&mut store, module)
@@ -156,10 +169,26 @@ impl WasmtimeLibrary {
         self.memory.size(&self.store)
     }
 
+    /// The events passed to `host.emit` since the last time they were taken.
+    pub fn take_events(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.store.data_mut().emitted)
+    }
+
     /// What the module printed so far.
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.stdout.contents()).into_owned()
     }
+}
+
+/// `host.emit`: keeps the event and answers nothing (an empty buffer, packed as 0).
+fn emit(mut caller: Caller<'_, Host>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
+    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+        wasmtime::bail!("no memory export");
+    };
+    let mut event = vec![0u8; len as usize];
+    memory.read(&caller, ptr as usize, &mut event)?;
+    caller.data_mut().emitted.push(event);
+    Ok(0)
 }
 
 /// `env.lookup`: reads the argument from guest memory and answers through `pywasm_alloc`.
@@ -187,20 +216,35 @@ pub fn call_in_wasmtime(
     calls: &[(&str, Vec<u8>)],
     max_memory: Option<usize>,
 ) -> Result<(Vec<Answer>, String)> {
+    let (answers, printed) = events_in_wasmtime(wasm, calls, max_memory)?;
+    Ok((without_events(answers), printed))
+}
+
+/// [`call_in_wasmtime`], with each call's events.
+fn events_in_wasmtime(
+    wasm: &Path,
+    calls: &[(&str, Vec<u8>)],
+    max_memory: Option<usize>,
+) -> Result<(Vec<Emitted>, String)> {
     let engine = Engine::default();
     let module = Module::from_file(&engine, wasm).map_err(anyhow::Error::from)?;
     let mut library = WasmtimeLibrary::new(&engine, &module, max_memory)?;
     let answers = calls
         .iter()
-        .map(|(name, argument)| library.call(name, argument))
+        .map(|(name, argument)| Ok((library.call(name, argument)?, library.take_events())))
         .collect::<Result<Vec<_>>>()?;
     Ok((answers, library.stdout()))
 }
 
-/// The store's data: WASI, and the memory cap a test sets.
+fn without_events(answers: Vec<Emitted>) -> Vec<Answer> {
+    answers.into_iter().map(|(answer, _)| answer).collect()
+}
+
+/// The store's data: WASI, the memory cap a test sets, and the events of the call running.
 struct Host {
     ctx: WasiP1Ctx,
     limits: StoreLimits,
+    emitted: Vec<Vec<u8>>,
 }
 
 fn first_line(text: &str) -> String {
@@ -222,23 +266,41 @@ pub fn write_calls(calls: &[(&str, Vec<u8>)], file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One call as the hosts print it: `[true, result as base64, events]` or `[false, error text,
+/// events]`, the events (base64) left out where a host has none to tell.
+#[derive(serde::Deserialize)]
+struct Printed(bool, String, #[serde(default)] Vec<String>);
+
 fn answers(output: &str) -> Result<Vec<Answer>> {
+    Ok(without_events(answers_with_events(output)?))
+}
+
+fn answers_with_events(output: &str) -> Result<Vec<Emitted>> {
     let line = output.lines().last().context("no output")?;
-    let list: Vec<(bool, String)> =
+    let list: Vec<Printed> =
         serde_json::from_str(line).with_context(|| format!("not a list of answers: {line}"))?;
     list.into_iter()
-        .map(|(ok, value)| {
-            Ok(if ok {
+        .map(|Printed(ok, value, events)| {
+            let answer = if ok {
                 Answer::Ok(B64.decode(value)?)
             } else {
                 Answer::Raised(first_line(&value))
-            })
+            };
+            let events = events
+                .iter()
+                .map(|e| B64.decode(e))
+                .collect::<Result<_, _>>()?;
+            Ok((answer, events))
         })
         .collect()
 }
 
 /// The same calls through `examples/hosts/js/library.mjs` under node's WASI.
 pub fn call_in_node(wasm: &Path, calls: &[(&str, Vec<u8>)], scratch: &Path) -> Result<Vec<Answer>> {
+    Ok(without_events(events_in_node(wasm, calls, scratch)?))
+}
+
+fn events_in_node(wasm: &Path, calls: &[(&str, Vec<u8>)], scratch: &Path) -> Result<Vec<Emitted>> {
     let file = scratch.join("calls.json");
     write_calls(calls, &file)?;
     let out = Command::new(node()?)
@@ -250,7 +312,7 @@ pub fn call_in_node(wasm: &Path, calls: &[(&str, Vec<u8>)], scratch: &Path) -> R
     if !out.status.success() {
         bail!("node host failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    answers(&String::from_utf8_lossy(&out.stdout))
+    answers_with_events(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// The Go toolchain from PATH, checked to be new enough for `examples/hosts/go/go.mod`.
@@ -280,6 +342,9 @@ pub(crate) fn go() -> Result<&'static str> {
 /// Each host's name with its answers to the same calls.
 pub type EveryHost = [(&'static str, Vec<Answer>); 4];
 
+/// Each host's name with its answers to the same calls and their events.
+pub type EveryHostEvents = [(&'static str, Vec<Emitted>); 4];
+
 /// The same calls on one instance in each host, wasmtime, node, wazero and wasmer (no limits),
 /// each with its answers; and what the module printed under wasmtime.
 pub fn call_on_every_host(
@@ -287,10 +352,31 @@ pub fn call_on_every_host(
     calls: &[(&str, Vec<u8>)],
     scratch: &Path,
 ) -> Result<(EveryHost, String)> {
-    let (wasmtime, printed) = call_in_wasmtime(wasm, calls, None)?;
-    let node = call_in_node(wasm, calls, scratch)?;
-    let (wazero, _) = call_in_wazero(wasm, calls, WazeroLimits::default(), scratch)?;
-    let (wasmer, _) = crate::wasmer::call_in_wasmer(wasm, calls, None, scratch)?;
+    let (hosts, printed) = events_on_every_host(wasm, calls, scratch)?;
+    Ok((
+        hosts.map(|(host, answers)| (host, without_events(answers))),
+        printed,
+    ))
+}
+
+/// [`call_on_every_host`], with the events each call passed to `host.emit` in each host.
+pub fn events_on_every_host(
+    wasm: &Path,
+    calls: &[(&str, Vec<u8>)],
+    scratch: &Path,
+) -> Result<(EveryHostEvents, String)> {
+    let (wasmtime, printed) = events_in_wasmtime(wasm, calls, None)?;
+    let node = events_in_node(wasm, calls, scratch)?;
+    let wazero = host_events(
+        "wazero",
+        &wazero_command(wasm, calls, WazeroLimits::default(), scratch)?.output()?,
+    )?
+    .0;
+    let wasmer = host_events(
+        "wasmer",
+        &crate::wasmer::call_command(wasm, calls, None, scratch)?.output()?,
+    )?
+    .0;
     Ok((
         [
             ("wasmtime", wasmtime),
@@ -338,6 +424,19 @@ pub fn call_in_wazero(
     limits: WazeroLimits,
     scratch: &Path,
 ) -> Result<(Vec<Answer>, u32)> {
+    host_answers(
+        "wazero",
+        &wazero_command(wasm, calls, limits, scratch)?.output()?,
+    )
+}
+
+/// The command that makes `calls` through `examples/hosts/go` under `limits`.
+fn wazero_command(
+    wasm: &Path,
+    calls: &[(&str, Vec<u8>)],
+    limits: WazeroLimits,
+    scratch: &Path,
+) -> Result<Command> {
     let host = build_wazero_host(scratch)?;
     let file = scratch.join("calls.json");
     write_calls(calls, &file)?;
@@ -349,13 +448,20 @@ pub fn call_in_wazero(
         cmd.arg("-timeout")
             .arg(format!("{}ms", timeout.as_millis()));
     }
-    host_answers("wazero", &cmd.arg(wasm).arg(&file).output()?)
+    cmd.arg(wasm).arg(&file);
+    Ok(cmd)
 }
 
 /// What a calls host (`examples/hosts/go`, `examples/hosts/wasmer`) printed: its answers, and
 /// the instance's memory in pages from its last `memory: N pages` line on stderr (after
 /// anything the guest wrote there).
 pub(crate) fn host_answers(host: &str, out: &std::process::Output) -> Result<(Vec<Answer>, u32)> {
+    let (answers, pages) = host_events(host, out)?;
+    Ok((without_events(answers), pages))
+}
+
+/// [`host_answers`], with each call's events.
+fn host_events(host: &str, out: &std::process::Output) -> Result<(Vec<Emitted>, u32)> {
     if !out.status.success() {
         bail!(
             "the {host} host failed: {}",
@@ -369,7 +475,10 @@ pub(crate) fn host_answers(host: &str, out: &std::process::Output) -> Result<(Ve
         .find_map(|line| line.strip_prefix("memory: ")?.strip_suffix(" pages"))
         .with_context(|| format!("the {host} host reported no memory size: {stderr}"))?
         .parse()?;
-    Ok((answers(&String::from_utf8_lossy(&out.stdout))?, pages))
+    Ok((
+        answers_with_events(&String::from_utf8_lossy(&out.stdout))?,
+        pages,
+    ))
 }
 
 /// The same calls under native CPython, through pywasm's Python side of the ABI.
@@ -417,25 +526,34 @@ pub fn call_natively_with_events(
     hosts: &[&str],
     calls: &[(&str, Vec<u8>)],
     scratch: &Path,
-) -> Result<Vec<(Answer, Vec<Vec<u8>>)>> {
-    let output = native_request(path, exports, hosts, calls, scratch, NativeMode::Events)?;
-    let line = output.lines().last().context("no output")?;
-    let list: Vec<(bool, String, Vec<String>)> =
-        serde_json::from_str(line).with_context(|| format!("not a list of answers: {line}"))?;
-    list.into_iter()
-        .map(|(ok, value, events)| {
-            let answer = if ok {
-                Answer::Ok(B64.decode(value)?)
-            } else {
-                Answer::Raised(first_line(&value))
-            };
-            let events = events
-                .iter()
-                .map(|e| B64.decode(e))
-                .collect::<Result<_, _>>()?;
-            Ok((answer, events))
-        })
-        .collect()
+) -> Result<Vec<Emitted>> {
+    events_natively_in(
+        &crate::native_python()?,
+        path,
+        exports,
+        hosts,
+        calls,
+        scratch,
+    )
+}
+
+/// [`call_natively_with_events`] in the given native CPython.
+pub fn events_natively_in(
+    python: &Path,
+    path: &[&Path],
+    exports: &[(&str, &str)],
+    hosts: &[&str],
+    calls: &[(&str, Vec<u8>)],
+    scratch: &Path,
+) -> Result<Vec<Emitted>> {
+    let request = Request {
+        path,
+        exports,
+        hosts,
+        calls,
+        scratch,
+    };
+    answers_with_events(&request.run(python, NativeMode::Events)?)
 }
 
 /// What `library_native.py` prints for a request.

@@ -78,11 +78,25 @@ pub fn call_in_wasmer(
     max_pages: Option<u32>,
     scratch: &Path,
 ) -> Result<(Vec<Answer>, u32)> {
+    host_answers(
+        "wasmer",
+        &call_command(wasm, calls, max_pages, scratch)?.output()?,
+    )
+}
+
+/// The command that makes `calls` through the wasmer host.
+pub(crate) fn call_command(
+    wasm: &Path,
+    calls: &[(&str, Vec<u8>)],
+    max_pages: Option<u32>,
+    scratch: &Path,
+) -> Result<Command> {
     let file = scratch.join("wasmer-calls.json");
     write_calls(calls, &file)?;
     let mut cmd = Command::new(host()?);
     if let Some(pages) = max_pages {
         cmd.arg("--max-pages").arg(pages.to_string());
     }
-    host_answers("wasmer", &cmd.arg("call").arg(wasm).arg(&file).output()?)
+    cmd.arg("call").arg(wasm).arg(&file);
+    Ok(cmd)
 }

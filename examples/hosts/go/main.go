@@ -10,10 +10,11 @@
 // object of export name to nanoseconds per call.
 //
 // calls.json is a list of [export name, argument as base64]; the output is one JSON list of
-// [true, result as base64] or [false, error text], one per call. The host function
-// `env.lookup` answers with {"len": <argument length>, "text": <argument as text>} as JSON,
-// written into a buffer from the guest's pywasm_alloc. Last, the instance's memory in 64 KiB
-// pages goes to stderr as `memory: N pages`.
+// [true, result as base64, events] or [false, error text, events], one per call, where events
+// lists (as base64) what the call passed to the host function `host.emit`, which answers
+// nothing. The host function `env.lookup` answers with {"len": <argument length>, "text":
+// <argument as text>} as JSON, written into a buffer from the guest's pywasm_alloc. Last, the
+// instance's memory in 64 KiB pages goes to stderr as `memory: N pages`.
 package main
 
 import (
@@ -138,6 +139,23 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// The events of the call running now; a module that imports no `host.emit` leaves it empty.
+	var emitted []string
+	_, err = r.NewHostModuleBuilder("host").
+		NewFunctionBuilder().
+		WithFunc(func(ctx context.Context, mod api.Module, ptr, n uint32) uint64 {
+			event, ok := mod.Memory().Read(ptr, n)
+			if !ok {
+				panic(fmt.Sprintf("host.emit(%d, %d) is outside memory", ptr, n))
+			}
+			emitted = append(emitted, base64.StdEncoding.EncodeToString(event))
+			return 0
+		}).
+		Export("emit").
+		Instantiate(ctx)
+	if err != nil {
+		return err
+	}
 	compiled, err := r.CompileModule(ctx, wasm)
 	if err != nil {
 		return err
@@ -161,7 +179,7 @@ func run() error {
 	if *bench > 0 {
 		return benchmark(ctx, mod, calls, *bench)
 	}
-	results := make([][2]any, 0, len(calls))
+	results := make([][3]any, 0, len(calls))
 	for _, call := range calls {
 		argument, err := base64.StdEncoding.DecodeString(call[1])
 		if err != nil {
@@ -171,15 +189,16 @@ func run() error {
 		if *timeout > 0 {
 			callCtx, cancel = context.WithTimeout(ctx, *timeout)
 		}
+		emitted = []string{}
 		out, ok, err := invoke(ctx, callCtx, mod, call[0], argument)
 		cancel()
 		if err != nil {
 			return err
 		}
 		if ok {
-			results = append(results, [2]any{true, base64.StdEncoding.EncodeToString(out)})
+			results = append(results, [3]any{true, base64.StdEncoding.EncodeToString(out), emitted})
 		} else {
-			results = append(results, [2]any{false, string(out)})
+			results = append(results, [3]any{false, string(out), emitted})
 		}
 	}
 	line, err := json.Marshal(results)

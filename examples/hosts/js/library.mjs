@@ -3,8 +3,9 @@
 //   node library.mjs module.wasm calls.json
 //
 // calls.json is a list of [export name, argument as a base64 string]; the output is one JSON
-// list of [true, result as base64] or [false, error text], one per call. The host function
-// `env.lookup` answers with {"len": <argument length>, "text": <argument as text>} as JSON, to
+// list of [true, result as base64, events] or [false, error text, events], one per call, where
+// events lists (as base64) what the call passed to the host function `host.emit`, which answers
+// nothing. The host function `env.lookup` answers with {"len": <argument length>, "text": <argument as text>} as JSON, to
 // show the way back: the host writes its answer into a buffer from the guest's pywasm_alloc.
 import { readFile } from "node:fs/promises";
 import { WASI } from "node:wasi";
@@ -43,15 +44,27 @@ const env = {
   },
 };
 
+// The events of the call running now.
+let emitted = [];
+const host = {
+  emit(ptr, len) {
+    emitted.push(Buffer.from(memory().slice(ptr, ptr + len)).toString("base64"));
+    return 0n;
+  },
+};
+
 const module = await WebAssembly.compile(await readFile(wasmPath));
-instance = await WebAssembly.instantiate(module, { wasi_snapshot_preview1: wasi.wasiImport, env });
+instance = await WebAssembly.instantiate(module, { wasi_snapshot_preview1: wasi.wasiImport, env, host });
 wasi.initialize(instance);
 
 const results = calls.map(([name, argument]) => {
+  emitted = [];
   const [ptr, len] = toGuest(Buffer.from(argument, "base64"));
   const packed = instance.exports[name](ptr, len);
   if (len > 0) instance.exports.pywasm_free(ptr, len);
-  if (packed < 0n) return [false, fromGuest(instance.exports.pywasm_error()).toString("utf8")];
-  return [true, fromGuest(packed).toString("base64")];
+  if (packed < 0n) {
+    return [false, fromGuest(instance.exports.pywasm_error()).toString("utf8"), emitted];
+  }
+  return [true, fromGuest(packed).toString("base64"), emitted];
 });
 process.stdout.write(JSON.stringify(results) + "\n");

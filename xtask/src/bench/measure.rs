@@ -206,6 +206,21 @@ impl Stats {
         }
     }
 
+    /// Runs timed from within this process, with no memory figure.
+    pub fn of_walls(walls: &[Duration]) -> Stats {
+        let runs: Vec<Run> = walls
+            .iter()
+            .map(|&wall| Run {
+                wall,
+                max_rss_kib: 0,
+                code: 0,
+                stdout: String::new(),
+                stderr: String::new(),
+            })
+            .collect();
+        Stats::of(&runs)
+    }
+
     /// `12.3 ms (11.9–13.0, n=20)`.
     pub fn cell(&self) -> String {
         format!(
@@ -244,7 +259,10 @@ pub fn ms(d: Duration) -> String {
 
 fn ms_bare(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
-    if ms < 100.0 {
+    // Below a millisecond, a tenth of one is too coarse to compare start-ups.
+    if ms < 1.0 {
+        format!("{ms:.2}")
+    } else if ms < 100.0 {
         format!("{ms:.1}")
     } else {
         format!("{ms:.0}")
@@ -275,6 +293,8 @@ mod tests {
         );
         assert_eq!(stats.max_rss_kib, 40);
         assert_eq!(stats.cell(), "25.0 ms (10.0–40.0, n=4)");
+        let fast = Stats::of_walls(&[Duration::from_micros(340), Duration::from_micros(1200)]);
+        assert_eq!(fast.cell(), "0.77 ms (0.34–1.2, n=2)");
     }
 
     #[test]

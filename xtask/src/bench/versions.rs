@@ -13,7 +13,7 @@ use pywasm_core::Shell;
 use pywasm_core::process::run;
 use pywasm_core::sdk::pins::Pins;
 
-use super::measure::{Run, Stats};
+use super::measure::{Run, Stats, run_once};
 use super::{App, Tools, calls, copy_project, embed, rows, same_as};
 
 /// One CPython version's figures.
@@ -46,7 +46,9 @@ pub fn versions(smoke: bool) -> Result<Vec<String>> {
 }
 
 /// Measures `hello` and `print-hello` (in `apps`) and examples/udf built for each of
-/// `versions`; their SDKs are fetched (or built) first.
+/// `versions`; their SDKs are fetched (or built) first. The start-up runs are interleaved, one
+/// run of every version per round, so that a change in the machine's load while the bench runs
+/// falls on every version alike instead of on whichever was measured then.
 pub fn measure(
     shell: &Shell,
     tools: &Tools,
@@ -54,57 +56,111 @@ pub fn measure(
     versions: &[String],
     (runs, repeat): (usize, usize),
 ) -> Result<Vec<VersionRow>> {
-    let pins = Pins::load(&crate::default_pins())?;
     let [hello, print] = apps else {
         anyhow::bail!("the version rows measure hello and print-hello");
     };
-    let mut table = Vec::new();
-    for minor in versions {
-        shell.status(
-            "Measuring",
-            &format!("CPython {minor}: hello, print-hello, udf"),
-        );
-        let mut fetch = Command::new(&tools.pywasm);
-        fetch.args(["--quiet", "fetch-sdk", "--python", minor]);
-        run(
-            shell,
-            &format!("fetch the SDK of CPython {minor}"),
-            &mut fetch,
-        )?;
-        let python = native_python(tools, minor)?;
-        let (hello_wasm, hello_expected) = build(shell, tools, hello, minor, &python)?;
-        let check = |run: &Run| same_as(&hello_expected, run);
-        let options = ["--argv0".to_string(), hello.name.to_string()];
-        let (hello_start, _) =
-            rows::wasmtime_starts(tools, &hello_wasm, &options, hello.args, runs, &check)?;
-        let (print_wasm, print_expected) = build(shell, tools, print, minor, &python)?;
-        let print_embedded =
-            embed::command(&print_wasm, &[print.name], runs, &print_expected)?.to_exit;
-        let udf_dir = crate::repo_root().join("examples/udf");
-        let udf = build_copy(shell, tools, &udf_dir, "udf", minor)?;
-        let first_result = embed::first_result(&udf, "noop", runs)?;
-        let (timings, _) = calls::wasmtime_timings(&udf, repeat)?;
-        let call = |name: &str| {
-            timings
-                .get(name)
-                .copied()
-                .with_context(|| format!("no timing for `{name}`"))
-        };
-        table.push(VersionRow {
+    let prepared = versions
+        .iter()
+        .map(|minor| prepare(shell, tools, [hello, print], minor, repeat))
+        .collect::<Result<Vec<_>>>()?;
+    shell.status(
+        "Measuring",
+        &format!("start-up of every version, {runs} rounds"),
+    );
+    let mut samples = vec![[Vec::new(), Vec::new(), Vec::new()]; prepared.len()];
+    for round in 0..=runs {
+        for (version, walls) in prepared.iter().zip(&mut samples) {
+            let mut cmd = tools.wasmtime_run();
+            cmd.arg("--allow-precompiled")
+                .args(["--argv0", hello.name])
+                .arg(&version.hello_cwasm)
+                .args(hello.args);
+            let run = run_once(&mut cmd, b"")?;
+            same_as(&version.hello_expected, &run)
+                .with_context(|| format!("hello on CPython {}", version.row.version))?;
+            let (print_wall, _) = version.print.run()?;
+            let first = version.udf.first_result()?;
+            // Round 0 warms every cache up and is not counted.
+            if round > 0 {
+                walls[0].push(run.wall);
+                walls[1].push(print_wall);
+                walls[2].push(first);
+            }
+        }
+    }
+    Ok(prepared
+        .into_iter()
+        .zip(samples)
+        .map(|(version, [hello, print, first])| VersionRow {
+            hello_start: Stats::of_walls(&hello),
+            print_embedded: Stats::of_walls(&print),
+            first_result: Stats::of_walls(&first),
+            ..version.row
+        })
+        .collect())
+}
+
+/// One version's modules, built, checked and compiled, ready for the interleaved start-up runs;
+/// its sizes and call times already in `row`.
+struct Prepared {
+    row: VersionRow,
+    hello_cwasm: PathBuf,
+    hello_expected: Run,
+    print: embed::Command,
+    udf: embed::Library,
+}
+
+fn prepare(
+    shell: &Shell,
+    tools: &Tools,
+    [hello, print]: [&App; 2],
+    minor: &str,
+    repeat: usize,
+) -> Result<Prepared> {
+    let pins = Pins::load(&crate::default_pins())?;
+    shell.status(
+        "Preparing",
+        &format!("CPython {minor}: hello, print-hello, udf"),
+    );
+    let mut fetch = Command::new(&tools.pywasm);
+    fetch.args(["--quiet", "fetch-sdk", "--python", minor]);
+    run(
+        shell,
+        &format!("fetch the SDK of CPython {minor}"),
+        &mut fetch,
+    )?;
+    let python = native_python(tools, minor)?;
+    let (hello_wasm, hello_expected) = build(shell, tools, hello, minor, &python)?;
+    let (print_wasm, print_expected) = build(shell, tools, print, minor, &python)?;
+    let udf_dir = crate::repo_root().join("examples/udf");
+    let udf = build_copy(shell, tools, &udf_dir, "udf", minor)?;
+    let (timings, _) = calls::wasmtime_timings(&udf, repeat)?;
+    let call = |name: &str| {
+        timings
+            .get(name)
+            .copied()
+            .with_context(|| format!("no timing for `{name}`"))
+    };
+    let unmeasured = Stats::of_walls(&[]);
+    Ok(Prepared {
+        row: VersionRow {
             version: pins
                 .pythons
                 .get(minor)
-                .map_or_else(|| minor.clone(), |p| p.version.clone()),
-            is_default: *minor == pins.default_python,
+                .map_or_else(|| minor.to_string(), |p| p.version.clone()),
+            is_default: minor == pins.default_python,
             hello_size: fs_err::metadata(&hello_wasm)?.len(),
             print_size: fs_err::metadata(&print_wasm)?.len(),
-            hello_start,
-            print_embedded,
-            first_result,
+            hello_start: unmeasured,
+            print_embedded: unmeasured,
+            first_result: unmeasured,
             calls: [call("noop")?, call("echo")?, call("score")?],
-        });
-    }
-    Ok(table)
+        },
+        hello_cwasm: tools.precompile(&hello_wasm)?,
+        hello_expected,
+        print: embed::Command::new(&print_wasm, &[print.name], &print_expected)?,
+        udf: embed::Library::new(&udf, "noop")?,
+    })
 }
 
 /// Native CPython of `minor`: the one the other rows use for the default's 3.11, else the one
@@ -164,7 +220,7 @@ pub fn markdown(rows: &[VersionRow]) -> String {
          every run's output is checked against native CPython of the same version (the SDK's \
          own build of it for versions built from source). Start-up: hello in the wasmtime CLI, \
          precompiled; print-hello from a fresh instance to its exit in an embedding \
-         (wasmtime). Calls: examples/udf on one live instance in wasmtime. Against the \
+         (wasmtime); the versions' start-up runs are interleaved, one of each per round. Calls: examples/udf on one live instance in wasmtime. Against the \
          default: hello's size, and the larger change of the two start-up figures; a version \
          within 10% of the default in both may become the default.\n\n",
     );

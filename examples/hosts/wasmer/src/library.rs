@@ -16,15 +16,18 @@ use wasmer::{
 
 use crate::Captured;
 
-/// What the host function needs from the instance it serves, filled in once it exists.
+/// What the host functions need from the instance they serve, filled in once it exists, and
+/// what the call running now passed to `host.emit`.
 #[derive(Default)]
 struct HostState {
     memory: Option<Memory>,
     alloc: Option<TypedFunction<i32, i32>>,
+    emitted: Vec<Vec<u8>>,
 }
 
 /// Makes every call of `calls` (a JSON list of `[export, argument as base64]`) and prints the
-/// answers as one JSON line, after what the module printed.
+/// answers as one JSON line, after what the module printed: `[true, result as base64, events]`
+/// or `[false, error text, events]`, events being what the call passed to `host.emit`.
 pub fn call_all(store: &mut Store, engine: &Engine, module: Module, calls: &Path) -> Result<()> {
     let text =
         std::fs::read(calls).with_context(|| format!("cannot read `{}`", calls.display()))?;
@@ -36,9 +39,14 @@ pub fn call_all(store: &mut Store, engine: &Engine, module: Module, calls: &Path
         let argument = B64
             .decode(argument)
             .with_context(|| format!("the argument of `{name}` is not base64"))?;
-        answers.push(match library.call(store, name, &argument)? {
-            Ok(out) => json!([true, B64.encode(out)]),
-            Err(text) => json!([false, text]),
+        let answer = library.call(store, name, &argument)?;
+        let events: Vec<String> = std::mem::take(&mut library.env.as_mut(store).emitted)
+            .iter()
+            .map(|event| B64.encode(event))
+            .collect();
+        answers.push(match answer {
+            Ok(out) => json!([true, B64.encode(out), events]),
+            Err(text) => json!([false, text, events]),
         });
     }
     if !library.captured.flush()? {
@@ -58,6 +66,7 @@ struct Library {
     /// Each export looked up once, as a host keeps it.
     exports: HashMap<String, TypedFunction<(i32, i32), i64>>,
     captured: Captured,
+    env: FunctionEnv<HostState>,
 }
 
 impl Library {
@@ -65,9 +74,11 @@ impl Library {
     fn new(store: &mut Store, engine: &Engine, module: Module) -> Result<Library> {
         let env = FunctionEnv::new(store, HostState::default());
         let lookup = Function::new_typed_with_env(store, &env, lookup);
+        let emit = Function::new_typed_with_env(store, &env, emit);
         let (builder, captured) = Captured::builder("library", engine);
         let (instance, _wasi) = builder
             .import("env", "lookup", lookup)
+            .import("host", "emit", emit)
             .instantiate(module, store)
             .context("cannot instantiate the module")?;
         let memory = instance
@@ -98,6 +109,7 @@ impl Library {
             instance,
             exports: HashMap::new(),
             captured,
+            env,
         })
     }
 
@@ -200,4 +212,23 @@ fn lookup(mut env: FunctionEnvMut<HostState>, ptr: i32, len: i32) -> Result<i64,
         Ok((out, size)) => Ok(((u64::from(out as u32) << 32) | u64::from(size as u32)) as i64),
         Err(_) => Ok(-1),
     }
+}
+
+/// `host.emit(event)`: keeps the event for the call running now and answers nothing (an empty
+/// buffer, packed as 0).
+fn emit(mut env: FunctionEnvMut<HostState>, ptr: i32, len: i32) -> Result<i64, RuntimeError> {
+    let (state, store) = env.data_and_store_mut();
+    let Some(memory) = state.memory.clone() else {
+        return Err(RuntimeError::new(
+            "host.emit was called before the instance was ready",
+        ));
+    };
+    let mut event = guest_buffer(&memory, &store, len as u32)
+        .map_err(|err| RuntimeError::new(format!("{err:#}")))?;
+    memory
+        .view(&store)
+        .read(ptr as u32 as u64, &mut event)
+        .map_err(|err| RuntimeError::new(err.to_string()))?;
+    state.emitted.push(event);
+    Ok(0)
 }
