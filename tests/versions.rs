@@ -385,6 +385,49 @@ fn components_answer_as_native_on_every_version() {
     }
 }
 
+/// What a WASI preview 1 module cannot do raises on 3.13 and 3.14 what the README's "Platform
+/// limits" says, in wasmtime, node, wasmer and wazero; the socket module is there, so
+/// `http.client`, `urllib.request` and `smtplib` import, and a name lookup finds nothing.
+#[test]
+fn platform_limits_raise_what_the_readme_says_on_every_version() {
+    for minor in VERSIONS {
+        let project = Project::fixture("platform_limits");
+        let built = build_for(&project, minor);
+        let inv = Invocation::new(&["platform-limits"]);
+        let expected = pywasm_tests::platform_limits_output(minor);
+        let in_wasmer = pywasm_tests::platform_limits_output_in_wasmer(minor);
+        for (runtime, got, expected) in [
+            (
+                "wasmtime",
+                pywasm_tests::run_wasmtime(&built.output, &inv).unwrap(),
+                &expected,
+            ),
+            (
+                "node",
+                pywasm_tests::run_node(&built.output, &inv).unwrap(),
+                &expected,
+            ),
+            (
+                "wazero",
+                run_wazero(&built.output, &inv).unwrap(),
+                &expected,
+            ),
+            (
+                "wasmer",
+                run_wasmer(&built.output, &inv).unwrap(),
+                &in_wasmer,
+            ),
+        ] {
+            assert_eq!(
+                (got.code, got.stdout.as_str()),
+                (0, expected.as_str()),
+                "{runtime} on CPython {minor}: {}",
+                got.stderr
+            );
+        }
+    }
+}
+
 /// Dependencies are resolved for the module's version, not the host's: pip runs on CPython of
 /// that version (the SDK's native build, with the pip its `ensurepip` bundles, when no
 /// `python3.x` is on PATH), so a `python_version >= '3.13'` marker holds for 3.13 and 3.14 and

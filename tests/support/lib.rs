@@ -548,6 +548,45 @@ pub fn native_python_for(minor: &str) -> Result<PathBuf> {
     bail!("no native CPython {minor}: the SDK of CPython {minor} has no `native/`")
 }
 
+/// What `tests/fixtures/platform_limits` prints on CPython `minor`, the README's "Platform
+/// limits" line by line. Only name resolution differs: 3.11's socket module has no
+/// `getaddrinfo`; from 3.13 CPython's own one answers numeric addresses and finds no name.
+pub fn platform_limits_output(minor: &str) -> String {
+    let resolve_name = if minor == "3.11" {
+        "AttributeError: module '_socket' has no attribute 'getaddrinfo'"
+    } else {
+        "gaierror: [Errno 7] getaddrinfo failed"
+    };
+    format!(
+        "\
+start_thread: RuntimeError: can't start new thread
+run_subprocess: OSError: [Errno 58] wasi does not support processes.
+open_socket: OSError: [Errno 58] Not supported
+import_network_clients: ok
+resolve_name: {resolve_name}
+fork: AttributeError: module 'os' has no attribute 'fork'
+send_signal: AttributeError: module 'os' has no attribute 'kill'
+handle_signal: ok
+write_app_file: OSError: [Errno 69] Read-only file system: '/app/platform_limits/new.txt'
+write_outside: OSError: [Errno 69] Read-only file system: '/scratch.txt'
+use_devnull: ok
+chdir_to_cwd: ok
+"
+    )
+}
+
+/// [`platform_limits_output`] in wasmer 6, where wasmer-wasix gives every instance a root
+/// directory of its own at `/`: writing outside `/tmp` fails on that directory instead, and
+/// `os.listdir("/")` lists it, empty (the embedded files are still read at their paths).
+pub fn platform_limits_output_in_wasmer(minor: &str) -> String {
+    platform_limits_output(minor)
+        .replace(
+            "write_outside: OSError: [Errno 69] Read-only file system: '/scratch.txt'",
+            "write_outside: NotADirectoryError: [Errno 54] Not a directory: '/scratch.txt'",
+        )
+        .replace("chdir_to_cwd: ok", "chdir_to_cwd: AssertionError: ")
+}
+
 /// Builds nothing; runs `wasm` in wasmtime and node and `entry` natively, and asserts all three
 /// agree on stdout and the exit code. Returns the native outcome for further checks.
 pub fn assert_same_as_native(
