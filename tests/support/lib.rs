@@ -486,16 +486,17 @@ pub fn node() -> Result<PathBuf> {
 /// `pip install --target <site> <args>` with native CPython: the reference a module is compared
 /// with gets its packages from the same index, with pip itself.
 pub fn pip_install_target(site: &Path, args: &[&OsStr]) -> Result<()> {
-    pip_install_target_for("3.11", site, args)
+    pip_install_target_for(&default_minor(), site, args)
 }
 
 /// [`pip_install_target`] with the wheels of CPython `minor` for this host, for the native
-/// CPython of that version ([`native_python_for`], which has no pip of its own) to import:
-/// pip runs on the 3.11 one, told the target version.
+/// CPython of that version ([`native_python_for`], which may have no pip of its own) to import:
+/// pip runs on the host's CPython ([`host_python`]), told the target version when it differs.
 pub fn pip_install_target_for(minor: &str, site: &Path, args: &[&OsStr]) -> Result<()> {
-    let mut cmd = Command::new(native_python()?);
+    let (python, host_minor) = host_python()?;
+    let mut cmd = Command::new(python);
     cmd.args(["-m", "pip", "install"]);
-    if minor != "3.11" {
+    if minor != host_minor {
         cmd.args(["--only-binary=:all:", "--python-version", minor]);
     }
     let output = cmd
@@ -516,22 +517,47 @@ pub fn pip_install_target_for(minor: &str, site: &Path, args: &[&OsStr]) -> Resu
     Ok(())
 }
 
-/// A native CPython of the same minor version as the one inside the modules.
-pub fn native_python() -> Result<PathBuf> {
-    static PYTHON: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        for candidate in ["python3.11", "python3"] {
-            let probe = Command::new(candidate).args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).output();
-            if let Ok(out) = probe
-                && String::from_utf8_lossy(&out.stdout).trim() == "3.11"
-            {
-                return Ok(PathBuf::from(candidate));
+/// The version of projects that choose none (`[python] default` in the pins), `3.11`.
+pub fn default_minor() -> String {
+    pywasm_core::sdk::pins::Pins::embedded()
+        .map(|pins| pins.default_python)
+        .unwrap_or_else(|_| "3.11".to_string())
+}
+
+/// The host's CPython with pip, which installs native packages for every version: `python3.11`
+/// or `python3` on PATH, and its minor version.
+pub fn host_python() -> Result<(PathBuf, String)> {
+    static PYTHON: OnceLock<std::result::Result<(PathBuf, String), String>> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            for candidate in ["python3.11", "python3"] {
+                let probe = Command::new(candidate)
+                    .args([
+                        "-c",
+                        "import sys, pip; print('%d.%d' % sys.version_info[:2])",
+                    ])
+                    .output();
+                if let Ok(out) = probe
+                    && out.status.success()
+                {
+                    let minor = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                    return Ok((PathBuf::from(candidate), minor));
+                }
             }
-        }
-        Err("the end-to-end tests compare against native CPython 3.11: put `python3.11` on PATH".to_string())
-    })
-    .clone()
-    .map_err(anyhow::Error::msg)
+            Err(
+                "the end-to-end tests install native packages with pip: put `python3` with pip \
+                 on PATH"
+                    .to_string(),
+            )
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// A native CPython of the same minor version as the one inside the modules a project builds
+/// by default ([`default_minor`]).
+pub fn native_python() -> Result<PathBuf> {
+    native_python_for(&default_minor())
 }
 
 /// The native CPython `minor` that the SDK built beside CPython for WASI (`native/`), else a
@@ -542,10 +568,15 @@ pub fn native_python_for(minor: &str) -> Result<PathBuf> {
     if let Some(python) = sdk.python.native_python() {
         return Ok(python);
     }
-    if minor == "3.11" {
-        return native_python();
+    let (host, host_minor) = host_python()?;
+    if host_minor == minor {
+        return Ok(host);
     }
-    bail!("no native CPython {minor}: the SDK of CPython {minor} has no `native/`")
+    bail!(
+        "no native CPython {minor}: the SDK of CPython {minor} has no `native/`, and the host's \
+         `{}` is {host_minor}",
+        host.display()
+    )
 }
 
 /// What `tests/fixtures/platform_limits` prints on CPython `minor`, the README's "Platform
