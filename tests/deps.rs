@@ -17,7 +17,8 @@ use pywasm_core::python::lock::{LOCK_FILE, Lock, Source};
 use pywasm_core::python::wheel::{WheelName, WheelWriter};
 use pywasm_tests::ext::{self, CModule, Dist};
 use pywasm_tests::{
-    Invocation, Project, assert_same_as_native_on, pip_install_target, run_node, run_wasmtime,
+    Invocation, Project, assert_same_as_native_on, default_minor, pip_install_target, run_node,
+    run_wasmtime,
 };
 
 /// The same wheels the module bundles, installed for native CPython with pip itself.
@@ -519,7 +520,7 @@ fn unused_packages_of_dependencies_are_left_out() {
         .into_iter()
         .map(|f| f.path)
         .collect();
-    let site = "/usr/local/lib/python3.11/site-packages";
+    let site = format!("/usr/local/lib/python{}/site-packages", default_minor());
     assert!(files.contains(&format!("{site}/fixture_local/__init__.py")));
     assert!(
         !files.iter().any(|f| f.contains("fixture_unused")),

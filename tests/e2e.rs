@@ -3,7 +3,9 @@
 //!
 //! Needs the SDK from `cargo xtask fetch-sdk`, node 20+ and python3.11 on PATH.
 
-use pywasm_tests::{Invocation, Project, assert_same_as_native, run_node, run_wasmtime};
+use pywasm_tests::{
+    Invocation, Project, assert_same_as_native, default_minor, run_node, run_wasmtime,
+};
 
 #[test]
 fn hello_example_matches_native() {
@@ -444,7 +446,7 @@ fn the_stdlib_is_bytecode_only_unless_its_sources_are_asked_for() {
             .map(|f| f.path)
             .collect()
     };
-    let lib = "/usr/local/lib/python3.11/json";
+    let lib = format!("/usr/local/lib/python{}/json", default_minor());
     for (extra, present, absent) in [
         (
             "",

@@ -167,7 +167,7 @@ fn native_only_packages_fall_back_to_pure_python() {
 fn platform_limits_raise_what_the_readme_says() {
     let project = Project::fixture("platform_limits");
     let built = project.build().expect("build");
-    let expected = platform_limits_output("3.11");
+    let expected = platform_limits_output(&default_minor());
     let inv = Invocation::new(&["platform-limits"]);
     prints_on_every_host(&built.output, &inv, &expected);
 }

@@ -1,8 +1,8 @@
-//! CPython 3.13 and 3.14, built from their pinned release tarballs with their WASI wheels
-//! (`cargo xtask build-wheel --all --python 3.13 --python 3.14`, which builds the SDKs first,
-//! as CI does): the examples and fixtures built with `python = "3.x"` run as
-//! the native CPython of the same version does (the one the SDK built beside it), in wasmtime,
-//! node, wasmer and wazero.
+//! The pinned CPython versions besides the default (3.13), 3.11 and 3.14, with their WASI
+//! wheels (`cargo xtask build-wheel --all --python 3.11 --python 3.14`, which fetches or builds
+//! the SDKs first, as CI does): the examples and fixtures built with `python = "3.x"` run as
+//! the native CPython of the same version does (for a version built from source, the one the
+//! SDK built beside it; for 3.11, the host's), in wasmtime, node, wasmer and wazero.
 
 use std::path::Path;
 
@@ -14,8 +14,15 @@ use pywasm_tests::wasmer::run_wasmer;
 use pywasm_tests::wazero::run_wazero;
 use pywasm_tests::{Invocation, Outcome, Project, assert_same_as_python, native_python_for};
 
-/// The versions besides the default, which the other tests cover fully.
-const VERSIONS: [&str; 2] = ["3.13", "3.14"];
+/// The pinned versions besides the default, which the other tests cover fully.
+fn versions() -> Vec<String> {
+    let pins = pywasm_core::sdk::pins::Pins::embedded().expect("the pins");
+    pins.pythons
+        .keys()
+        .filter(|minor| **minor != pins.default_python)
+        .cloned()
+        .collect()
+}
 
 /// Builds `project` with `python = "<minor>"`, online: the WASI wheels come from this
 /// machine's index, so the examples check in no lock with their digests.
@@ -58,7 +65,7 @@ fn same_everywhere(python: &Path, wasm: &Path, src: &Path, entry: &str, inv: &In
 
 #[test]
 fn the_module_runs_the_version_it_was_built_for() {
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let python = native_python_for(minor).expect("native CPython");
         let project = Project::fixture("python_version");
         let built = build_for(&project, minor);
@@ -84,7 +91,7 @@ fn the_module_runs_the_version_it_was_built_for() {
 
 #[test]
 fn hello_runs_as_native_on_every_version() {
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let python = native_python_for(minor).expect("native CPython");
         let project = Project::example("hello");
         let built = build_for(&project, minor);
@@ -108,7 +115,7 @@ fn hello_runs_as_native_on_every_version() {
 #[test]
 fn stdlib_tour_runs_as_native_on_every_version() {
     let doc = r#"{"values": [3, 1.5, 250, 42, 7.25, 99], "text": "The quick brown fox."}"#;
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let python = native_python_for(minor).expect("native CPython");
         let project = Project::fixture("stdlib_tour");
         let built = build_for(&project, minor);
@@ -134,7 +141,7 @@ fn the_udf_library_answers_as_native_on_every_version() {
     ];
     let calls = udf_calls(&rows);
     let exports = UDF_EXPORTS;
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let python = native_python_for(minor).expect("native CPython");
         let project = Project::example("udf");
         let built = project
@@ -166,7 +173,7 @@ fn the_udf_library_answers_as_native_on_every_version() {
 /// native, on every runtime, and with a database file on a preopened directory.
 #[test]
 fn zlib_and_sqlite3_run_as_native_on_every_version() {
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let python = native_python_for(minor).expect("native CPython");
         let project = Project::fixture("stdlib_ext");
         let built = build_for(&project, minor);
@@ -203,7 +210,7 @@ fn zlib_and_sqlite3_run_as_native_on_every_version() {
 /// run on any other version would differ by a test and fail.
 #[test]
 fn pywasm_test_compares_with_native_cpython_of_the_same_version() {
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let project = Project::fixture("tested_version");
         project.configure(&format!("python = \"{minor}\""));
         let code = project
@@ -218,7 +225,7 @@ fn pywasm_test_compares_with_native_cpython_of_the_same_version() {
 /// objectify all answer as lxml does natively on the same version.
 #[test]
 fn the_lxml_example_runs_as_native_on_every_version() {
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let python = native_python_for(minor).expect("native CPython");
         let project = Project::example("lxml-app");
         let built = build_for(&project, minor);
@@ -292,7 +299,7 @@ fn the_file_analyzer_answers_as_native_on_every_version() {
 #[test]
 fn the_pydantic_example_runs_as_native_on_every_version() {
     let bad = r#"{"id": "nope", "customer": {"name": "x", "email": "bad", "address": {"street": "s", "city": "c", "postcode": "??"}}, "placed": "2024-13-01", "lines": []}"#;
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let python = native_python_for(minor).expect("native CPython");
         let project = Project::example("pydantic-app");
         let built = build_for(&project, minor);
@@ -330,7 +337,7 @@ fn components_answer_as_native_on_every_version() {
     };
     use pywasm_tests::{run_component, run_python_on, run_wasmtime_cli};
 
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let python = native_python_for(minor).expect("native CPython");
         let as_component = |o: &mut pywasm_core::BuildOptions| {
             o.overrides.python = Some(minor.to_owned());
@@ -390,7 +397,7 @@ fn components_answer_as_native_on_every_version() {
 /// `http.client`, `urllib.request` and `smtplib` import, and a name lookup finds nothing.
 #[test]
 fn platform_limits_raise_what_the_readme_says_on_every_version() {
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let project = Project::fixture("platform_limits");
         let built = build_for(&project, minor);
         let inv = Invocation::new(&["platform-limits"]);
@@ -455,7 +462,7 @@ fn environment_markers_are_evaluated_for_the_modules_version() {
 /// under that version's stdlib directory, and every file and the checksum verify.
 #[test]
 fn inspect_verifies_a_module_of_every_version() {
-    for minor in VERSIONS {
+    for minor in versions().iter().map(String::as_str) {
         let project = Project::fixture("stdlib_ext");
         let built = build_for(&project, minor);
         let inspection = pywasm_core::runner::inspect::inspect(&built.output, true)

@@ -8,7 +8,9 @@
 // Test setup helpers panic on failure, like assertions.
 #![allow(clippy::unwrap_used)]
 
-use pywasm_tests::{Invocation, Project, assert_same_as_native_on, run_node, run_wasmtime};
+use pywasm_tests::{
+    Invocation, Project, assert_same_as_native_on, default_minor, run_node, run_wasmtime,
+};
 
 #[test]
 fn lxml_example_matches_native() {
@@ -20,7 +22,7 @@ fn lxml_example_matches_native() {
     for module in ["lxml.etree", "lxml.objectify", "lxml._elementpath", "zlib"] {
         assert!(names.contains(&module), "{module} not linked: {names:?}");
     }
-    let site = project.native_site("3.11", &["lxml==6.2.0"]);
+    let site = project.native_site(&default_minor(), &["lxml==6.2.0"]);
     let src = project.root.join("src");
     let out = assert_same_as_native_on(
         &built.output,
@@ -58,7 +60,7 @@ fn pydantic_example_matches_native() {
             .any(|(m, _)| m.name == "pydantic_core._pydantic_core"),
         "pydantic_core not linked"
     );
-    let site = project.native_site("3.11", &["pydantic==2.14.3"]);
+    let site = project.native_site(&default_minor(), &["pydantic==2.14.3"]);
     let src = project.root.join("src");
     let bad = r#"{"id": "nope", "customer": {"name": "x", "email": "bad", "address": {"street": "s", "city": "c", "postcode": "??"}}, "placed": "2024-13-01", "lines": []}"#;
     let dup = r#"{"id": "0f8fad5b-d9cb-469f-a165-70867728950e", "customer": {"name": "bo", "email": "b@x.io", "address": {"street": "s", "city": "c", "postcode": "AB123"}}, "placed": "2024-01-02", "lines": [{"sku": "AA-001", "qty": 1, "unit_price": "1"}, {"sku": "AA-001", "qty": 2, "unit_price": "1"}]}"#;

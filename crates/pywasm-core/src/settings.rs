@@ -26,7 +26,7 @@ use crate::size::SizeSetting;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[schemars(title = "[tool.pywasm]")]
 pub struct PywasmConfig {
-    /// The CPython the module runs: `"3.11"`, `"3.13"` or `"3.14"`. Default: `"3.11"` (see the
+    /// The CPython the module runs: `"3.11"`, `"3.13"` or `"3.14"`. Default: `"3.13"` (see the
     /// README's "CPython versions").
     #[schemars(with = "Option<String>")]
     pub python: Option<Spanned<String>>,

@@ -324,8 +324,12 @@ fn version_names_the_pinned_python_and_toolchains() {
     assert!(out.status.success());
     assert!(
         stdout.starts_with(&format!(
-            "pywasm {} (CPython 3.11.8, zig ",
-            env!("CARGO_PKG_VERSION")
+            "pywasm {} (CPython {}, zig ",
+            env!("CARGO_PKG_VERSION"),
+            pywasm_core::sdk::pins::Pins::embedded()
+                .unwrap()
+                .python
+                .version
         )),
         "{stdout}"
     );

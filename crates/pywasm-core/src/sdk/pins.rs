@@ -411,7 +411,7 @@ mod tests {
                 "wasi-sdk has no {host}"
             );
         }
-        assert_eq!(pins.python_minor(), "3.11");
+        assert_eq!(pins.python_minor(), "3.13");
     }
 
     #[test]
