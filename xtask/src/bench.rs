@@ -2,7 +2,7 @@
 //! machine, in one run: size, start-up, peak memory and build time. Writes `bench/results.md`
 //! and `bench/chart.png`.
 //!
-//! The alternatives: CPython's own `python3.11.wasm` from the SDK with the stdlib mounted from
+//! The alternatives: CPython's own `python3.x.wasm` from the SDK with the stdlib mounted from
 //! the host (how CPython runs on WASI without a bundler), native CPython, and componentize-py
 //! (installed from `bench/componentize-py.txt`, pinned by hash) where its wheel installs.
 
@@ -58,7 +58,7 @@ struct Tools {
 /// Host directories and environment a module is run with.
 #[derive(Default)]
 struct Guest {
-    dirs: Vec<(&'static str, PathBuf)>,
+    dirs: Vec<(String, PathBuf)>,
     env: Vec<(&'static str, &'static str)>,
 }
 
@@ -143,7 +143,7 @@ pub fn bench(shell: &Shell, repo: &Path, args: &BenchArgs) -> Result<()> {
             )?);
             shell.status(
                 "Measuring",
-                "hello on CPython's python3.11.wasm, stdlib mounted",
+                "hello on CPython's own python.wasm, stdlib mounted",
             );
             table.push(rows::plain_cpython_row(&tools, app, args.runs, &check)?);
             if !args.smoke {

@@ -239,7 +239,8 @@ pub(super) fn plain_cpython_row(
     check: &dyn Fn(&Run) -> Result<()>,
 ) -> Result<Row> {
     let python = installed_sdk()?.python;
-    let wasm = tools.work.path().join("python3.11.wasm");
+    let minor = python.minor.clone();
+    let wasm = tools.work.path().join(format!("python{minor}.wasm"));
     fs_err::copy(python.python_wasm(), &wasm)?;
     // A copy: python.wasm writes bytecode next to the sources it imports.
     let stdlib = tools.work.path().join("plain-stdlib");
@@ -247,7 +248,7 @@ pub(super) fn plain_cpython_row(
     let src = app.dir.join("src");
     let runner = tools.work.path().join("plain");
     fs_err::create_dir_all(&runner)?;
-    // python3.11.wasm takes its arguments after the script: argv[1:] are the app's.
+    // python3.x.wasm takes its arguments after the script: argv[1:] are the app's.
     fs_err::write(
         runner.join("main.py"),
         super::launcher(
@@ -263,9 +264,9 @@ pub(super) fn plain_cpython_row(
     args.extend(app.args);
     let guest = Guest {
         dirs: vec![
-            ("/usr/local/lib/python3.11", stdlib),
-            ("/src", src),
-            ("/runner", runner),
+            (format!("/usr/local/lib/python{minor}"), stdlib),
+            ("/src".to_string(), src),
+            ("/runner".to_string(), runner),
         ],
         // It was configured with its builder's prefix.
         env: vec![
@@ -275,7 +276,7 @@ pub(super) fn plain_cpython_row(
     };
     let mut row = module_row(tools, "python", &args, &wasm, runs, check, &guest)?;
     row.app = app.name.into();
-    row.what = "CPython 3.11 python.wasm, stdlib mounted".into();
+    row.what = format!("CPython {minor} python.wasm, stdlib mounted");
     row.note = Some("the stdlib (not counted in the size) is read from the host".into());
     Ok(row)
 }

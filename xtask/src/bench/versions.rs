@@ -163,7 +163,7 @@ fn prepare(
     })
 }
 
-/// Native CPython of `minor`: the one the other rows use for the default's 3.11, else the one
+/// Native CPython of `minor`: the host's (the other rows' yardstick) when it is that version, else the one
 /// the SDK built beside CPython for WASI.
 fn native_python(tools: &Tools, minor: &str) -> Result<PathBuf> {
     if tools.native_version.contains(&format!(" {minor}.")) {
