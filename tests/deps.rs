@@ -444,8 +444,10 @@ fn native_only_dependencies_are_named() {
     let wheels = project.root.join("wheels");
     fs_err::create_dir_all(&wheels).unwrap();
     let arch = std::env::consts::ARCH;
+    // For the default version, which pip resolves for.
+    let cp = format!("cp{}", default_minor().replace('.', ""));
     let name = WheelName::parse(&format!(
-        "pywasm_fixture_native-1.0-cp311-cp311-manylinux_2_17_{arch}.whl"
+        "pywasm_fixture_native-1.0-{cp}-{cp}-manylinux_2_17_{arch}.whl"
     ))
     .unwrap();
     let mut w = WheelWriter::new(name);
@@ -456,7 +458,10 @@ fn native_only_dependencies_are_named() {
     )
     .unwrap();
     w.add(
-        "fixture_native/_core.cpython-311-x86_64-linux-gnu.so",
+        &format!(
+            "fixture_native/_core.cpython-{}-x86_64-linux-gnu.so",
+            &cp[2..]
+        ),
         b"\x7fELF".to_vec(),
     )
     .unwrap();

