@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use pywasm_tests::library::{
-    Answer, UDF_EXPORTS, call_natively_in, call_on_every_host, events_natively_in,
-    events_on_every_host, udf_calls,
+    Answer, FILE_ANALYZER_SAMPLES, UDF_EXPORTS, call_natively_in, call_on_every_host,
+    events_natively_in, events_on_every_host, udf_calls,
 };
 use pywasm_tests::wasmer::run_wasmer;
 use pywasm_tests::wazero::run_wazero;
@@ -251,14 +251,7 @@ fn the_lxml_example_runs_as_native_on_every_version() {
 /// 3.11 too: `examples/hosts/rust` runs it only in wasmtime.
 #[test]
 fn the_file_analyzer_answers_as_native_on_every_version() {
-    let names = [
-        "page.html",
-        "broken.xml",
-        "feed.xml",
-        "blank.txt",
-        "entities.xml",
-        "page.html",
-    ];
+    let names = FILE_ANALYZER_SAMPLES;
     for minor in ["3.11", "3.13", "3.14"] {
         let python = native_python_for(minor).expect("native CPython");
         let project = Project::example("file-analyzer");
@@ -433,6 +426,31 @@ fn platform_limits_raise_what_the_readme_says_on_every_version() {
             );
         }
     }
+}
+
+/// Recursion far past the limit, in Python and through C (repr, json, pickle, copy, re,
+/// comparisons, key functions), raises RecursionError as natively on every runtime, with the
+/// default 1 MiB C stack: 3.13's C recursion limit is the recipe's, 1000 levels, not CPython's
+/// 5000 for WASI, which traps here. 3.14 still traps (the README's "Platform limits").
+#[test]
+fn deep_recursion_raises_as_natively_on_3_13() {
+    let minor = "3.13";
+    let python = native_python_for(minor).expect("native CPython");
+    let project = Project::fixture("deep_recursion");
+    let built = build_for(&project, minor);
+    let native = same_everywhere_on(
+        &python,
+        &built.output,
+        &[&project.root.join("src")],
+        "deep_recursion:main",
+        &Invocation::new(&["deep-recursion"]),
+    );
+    assert_eq!(
+        native.stdout.matches("RecursionError").count(),
+        10,
+        "{}",
+        native.stdout
+    );
 }
 
 /// Dependencies are resolved for the module's version, not the host's: pip runs on CPython of

@@ -271,10 +271,6 @@ pub fn write_calls(calls: &[(&str, Vec<u8>)], file: &Path) -> Result<()> {
 #[derive(serde::Deserialize)]
 struct Printed(bool, String, #[serde(default)] Vec<String>);
 
-fn answers(output: &str) -> Result<Vec<Answer>> {
-    Ok(without_events(answers_with_events(output)?))
-}
-
 fn answers_with_events(output: &str) -> Result<Vec<Emitted>> {
     let line = output.lines().last().context("no output")?;
     let list: Vec<Printed> =
@@ -508,15 +504,9 @@ pub fn call_natively_in(
     calls: &[(&str, Vec<u8>)],
     scratch: &Path,
 ) -> Result<Vec<Answer>> {
-    let request = Request {
-        path,
-        exports,
-        hosts,
-        calls,
-        scratch,
-    };
-    let output = request.run(python, NativeMode::Answers)?;
-    answers(&output)
+    Ok(without_events(events_natively_in(
+        python, path, exports, hosts, calls, scratch,
+    )?))
 }
 
 /// Like [`call_natively`], with what each call passed to the host function `emit`.
@@ -559,13 +549,22 @@ pub fn events_natively_in(
 /// What `library_native.py` prints for a request.
 #[derive(Clone, Copy, Debug)]
 pub enum NativeMode {
-    /// One answer per call.
-    Answers,
     /// One answer per call, with what it passed to `emit`.
     Events,
     /// Each call made this many times after a warm-up: nanoseconds per call, by export.
     Timings(usize),
 }
+
+/// The files of `examples/file-analyzer/samples` its tests pass to `process`, one per call:
+/// twice over, so that later files run on an instance that has already raised.
+pub const FILE_ANALYZER_SAMPLES: [&str; 6] = [
+    "page.html",
+    "broken.xml",
+    "feed.xml",
+    "blank.txt",
+    "entities.xml",
+    "page.html",
+];
 
 /// `examples/udf`'s exports, as `[tool.pywasm.exports]` names them.
 pub const UDF_EXPORTS: [(&str, &str); 3] = [

@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::process::Command;
 
-use pywasm_tests::library::{Answer, call_natively_with_events};
+use pywasm_tests::library::{Answer, FILE_ANALYZER_SAMPLES, call_natively_with_events};
 use pywasm_tests::*;
 use serde_json::Value;
 
@@ -21,15 +21,7 @@ fn the_file_analyzer_answers_as_native_cpython_does() {
         .build_with(|options| options.offline = false)
         .expect("build");
     let samples = project.root.join("samples");
-    // Twice over, so that later files run on an instance that has already raised.
-    let names = [
-        "page.html",
-        "broken.xml",
-        "feed.xml",
-        "blank.txt",
-        "entities.xml",
-        "page.html",
-    ];
+    let names = FILE_ANALYZER_SAMPLES;
     let files: Vec<_> = names.iter().map(|n| samples.join(n)).collect();
 
     let out = Command::new(env!("CARGO_BIN_EXE_wasmtime-host"))

@@ -192,6 +192,22 @@ fn guest_buffer(memory: &Memory, store: &impl wasmer::AsStoreRef, len: u32) -> R
     Ok(vec![0u8; len as usize])
 }
 
+/// A host function's argument, copied out of guest memory.
+fn read_argument(
+    memory: &Memory,
+    store: &impl wasmer::AsStoreRef,
+    ptr: i32,
+    len: i32,
+) -> Result<Vec<u8>, RuntimeError> {
+    let mut argument = guest_buffer(memory, store, len as u32)
+        .map_err(|err| RuntimeError::new(format!("{err:#}")))?;
+    memory
+        .view(store)
+        .read(ptr as u32 as u64, &mut argument)
+        .map_err(|err| RuntimeError::new(err.to_string()))?;
+    Ok(argument)
+}
+
 /// `env.lookup(argument)`: answers `{"len", "text"}` as JSON in a buffer from the guest's
 /// `pywasm_alloc`; -1 (the guest raises `HostError`) when the guest has no memory for it.
 fn lookup(mut env: FunctionEnvMut<HostState>, ptr: i32, len: i32) -> Result<i64, RuntimeError> {
@@ -201,12 +217,7 @@ fn lookup(mut env: FunctionEnvMut<HostState>, ptr: i32, len: i32) -> Result<i64,
             "env.lookup was called before the instance was ready",
         ));
     };
-    let mut argument = guest_buffer(&memory, &store, len as u32)
-        .map_err(|err| RuntimeError::new(format!("{err:#}")))?;
-    memory
-        .view(&store)
-        .read(ptr as u32 as u64, &mut argument)
-        .map_err(|err| RuntimeError::new(err.to_string()))?;
+    let argument = read_argument(&memory, &store, ptr, len)?;
     let answer = json!({"len": argument.len(), "text": String::from_utf8_lossy(&argument)});
     match to_guest(&mut store, &memory, &alloc, answer.to_string().as_bytes()) {
         Ok((out, size)) => Ok(((u64::from(out as u32) << 32) | u64::from(size as u32)) as i64),
@@ -223,12 +234,7 @@ fn emit(mut env: FunctionEnvMut<HostState>, ptr: i32, len: i32) -> Result<i64, R
             "host.emit was called before the instance was ready",
         ));
     };
-    let mut event = guest_buffer(&memory, &store, len as u32)
-        .map_err(|err| RuntimeError::new(format!("{err:#}")))?;
-    memory
-        .view(&store)
-        .read(ptr as u32 as u64, &mut event)
-        .map_err(|err| RuntimeError::new(err.to_string()))?;
+    let event = read_argument(&memory, &store, ptr, len)?;
     state.emitted.push(event);
     Ok(0)
 }
