@@ -1,11 +1,12 @@
 //! Shared machinery of the end-to-end tests: build a project with pywasm, run the module in
 //! wasmtime (the crate) and in node's WASI, and run the same sources with native CPython.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -517,11 +518,11 @@ pub fn pip_install_target_for(minor: &str, site: &Path, args: &[&OsStr]) -> Resu
     Ok(())
 }
 
-/// The version of projects that choose none (`[python] default` in the pins), `3.11`.
+/// The version of projects that choose none (`[python] default` in the pins).
 pub fn default_minor() -> String {
     pywasm_core::sdk::pins::Pins::embedded()
-        .map(|pins| pins.default_python)
-        .unwrap_or_else(|_| "3.11".to_string())
+        .expect("the embedded pins parse")
+        .default_python
 }
 
 /// The host's CPython with pip, which installs native packages for every version: `python3.11`
@@ -563,6 +564,22 @@ pub fn native_python() -> Result<PathBuf> {
 /// The native CPython `minor` that the SDK built beside CPython for WASI (`native/`), else a
 /// `python3.x` on PATH.
 pub fn native_python_for(minor: &str) -> Result<PathBuf> {
+    // Locating the SDK checks every file it records (CPython's and zig's), and every native run
+    // of a test asks: once per version is enough. A failure is not kept: the SDK may come later.
+    static FOUND: OnceLock<Mutex<BTreeMap<String, PathBuf>>> = OnceLock::new();
+    let mut found = FOUND
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(python) = found.get(minor) {
+        return Ok(python.clone());
+    }
+    let python = find_native_python(minor)?;
+    found.insert(minor.to_string(), python.clone());
+    Ok(python)
+}
+
+fn find_native_python(minor: &str) -> Result<PathBuf> {
     let pins = pywasm_core::sdk::pins::Pins::embedded()?.with_python(Some(minor))?;
     let sdk = pywasm_core::sdk::locate(&pins, &home(), pins.toolchain.default)?;
     if let Some(python) = sdk.python.native_python() {

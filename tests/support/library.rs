@@ -485,14 +485,9 @@ pub fn call_natively(
     calls: &[(&str, Vec<u8>)],
     scratch: &Path,
 ) -> Result<Vec<Answer>> {
-    call_natively_in(
-        &crate::native_python()?,
-        path,
-        exports,
-        hosts,
-        calls,
-        scratch,
-    )
+    Ok(without_events(call_natively_with_events(
+        path, exports, hosts, calls, scratch,
+    )?))
 }
 
 /// [`call_natively`] in the given native CPython.
