@@ -130,6 +130,7 @@ pub fn build(options: &BuildOptions, shell: &Shell) -> Result<BuildOutcome> {
     };
     let kind = toolchain_kind(options, &pins)?;
     let plan = BuildPlan::new(manifest, &pins, options)?;
+    sdk::lock::check_writable(&home)?;
     let pins = pins.with_python(plan.settings.python.as_deref())?;
     let sdk = sdk::ensure(&pins, &home, shell, kind, options.offline)?;
     let binaryen = match plan.settings.optimize_level() {

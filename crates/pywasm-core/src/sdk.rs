@@ -7,7 +7,9 @@
 //!   with the native CPython of the same version in `native/`;
 //! - `sdk/zig-<version>-<sha12>/`: the unpacked `ziglang` wheel (`ziglang/zig`, ...);
 //! - `sdk/wasi-sdk-<version>-<sha12>/`: the release tarball without its top-level directory;
-//! - `tmp/`: work in progress, renamed into `sdk/` only once complete;
+//! - `tmp/`: work in progress, renamed into `sdk/` only once complete, each directory locked
+//!   by its process (`lock`);
+//! - `locks/`: one lock file per cache entry being made (`lock`);
 //! - `sources/`: pinned source archives (`sources`); `logs/`: the CPython builds' logs;
 //! - `cache/<name>/`: the other stages' caches.
 //!
@@ -21,6 +23,7 @@ mod download;
 mod error;
 mod extract;
 mod install;
+pub mod lock;
 mod part;
 pub mod pins;
 pub mod prepare;
@@ -69,13 +72,12 @@ impl SdkHome {
     pub fn sdk_dir(&self) -> PathBuf {
         self.root.join("sdk")
     }
-    /// Where downloads and unpacking happen before they are renamed into [`SdkHome::sdk_dir`].
     /// Wheels built by `cargo xtask build-wheel`: a find-links directory every build offers to
     /// pip.
     pub fn wheels_index(&self) -> PathBuf {
         self.root.join("wheels").join("index")
     }
-
+    /// Where downloads and unpacking happen before they are renamed into [`SdkHome::sdk_dir`].
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }

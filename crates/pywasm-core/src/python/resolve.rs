@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::diagnostic::{Diagnostic, Located, Origin};
 use crate::manifest::{DependencySpec, normalize_extra};
@@ -19,6 +19,7 @@ use crate::python::lock::{Inputs, Lock, LockedPackage, Source};
 use crate::python::pip::Pip;
 use crate::python::wheel::{self, WheelName};
 use crate::sdk::SdkHome;
+use crate::sdk::lock::WorkDir;
 use crate::{Shell, fsutil};
 
 mod diagnose;
@@ -255,13 +256,10 @@ pub fn fresh(
     unreachable!("the loop returns or fails")
 }
 
-fn scratch_dir(home: &SdkHome) -> Result<tempfile::TempDir> {
-    let tmp = home.tmp_dir();
-    fs_err::create_dir_all(&tmp)?;
-    tempfile::Builder::new()
-        .prefix("resolve-")
-        .tempdir_in(&tmp)
-        .with_context(|| format!("failed to create a directory in `{}`", tmp.display()))
+fn scratch_dir(home: &SdkHome) -> Result<WorkDir> {
+    // What resolutions of killed builds left behind goes first.
+    crate::sdk::lock::sweep_stale_work(home, "resolve")?;
+    WorkDir::new(home, "resolve")
 }
 
 /// Moves pip's downloads into the wheel cache and records where each came from.

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use super::download::{self, PipFile};
 use super::extract::{self, Format};
 use super::part::{Fetch, Part};
-use super::{SdkHome, record};
+use super::{SdkHome, lock, record};
 use crate::Shell;
 
 /// Makes sure `sdk/<c.dir_name>` holds `c`, fetching it unless it is there and intact (or
@@ -21,14 +21,30 @@ pub(crate) fn install(home: &SdkHome, shell: &Shell, c: &Part, force: bool) -> R
         shell.status("Fresh", &format!("{} (`{}`)", c.what, final_dir.display()));
         return Ok(final_dir);
     }
+    // One process makes an entry; the others wait for it, then find it made.
+    let _lock = lock::lock_entry(home, shell, &c.dir_name)?;
+    if !force && record::check(&final_dir, &c.identity).is_ok() {
+        shell.status(
+            "Fresh",
+            &format!(
+                "{} (`{}`, fetched meanwhile by another process)",
+                c.what,
+                final_dir.display()
+            ),
+        );
+        return Ok(final_dir);
+    }
+    // Holding the entry's lock, no live process works on it: what is in `tmp/` for it was
+    // left by one that was killed.
+    for stale in lock::sweep_stale_work(home, &c.dir_name)? {
+        shell.status(
+            "Removed",
+            &format!("`{}`, left by a stopped pywasm", stale.display()),
+        );
+    }
     let start = Instant::now();
-    let tmp = home.tmp_dir();
-    fs_err::create_dir_all(&tmp)?;
     // Dropped on every error path, taking the download and the half-unpacked tree with it.
-    let work = tempfile::Builder::new()
-        .prefix(&format!("{}-", c.dir_name))
-        .tempdir_in(&tmp)
-        .with_context(|| format!("failed to create a work directory in `{}`", tmp.display()))?;
+    let work = lock::WorkDir::new(home, &c.dir_name)?;
     let unpacked = prepare(shell, home, c, work.path())?;
     let outcome = move_into_place(&unpacked, &final_dir, work.path(), c, force)?;
     match outcome {
@@ -49,9 +65,7 @@ pub(crate) fn install(home: &SdkHome, shell: &Shell, c: &Part, force: bool) -> R
             ),
         ),
     }
-    let work_path = work.path().to_owned();
-    work.close()
-        .with_context(|| format!("failed to remove `{}`", work_path.display()))?;
+    work.close()?;
     Ok(final_dir)
 }
 

@@ -229,6 +229,15 @@ impl Diagnosis<'_> {
         if let Some(done) = fsutil::first_with_extension(&cache, "whl")? {
             return Ok((done, sdist_name, sdist_sha));
         }
+        // Builds side by side build it once: the others wait, then find it.
+        let entry = cache
+            .file_name()
+            .map(|n| format!("built-{}", n.to_string_lossy()))
+            .unwrap_or_default();
+        let _lock = crate::sdk::lock::lock_entry(self.cx.home, shell, &entry)?;
+        if let Some(done) = fsutil::first_with_extension(&cache, "whl")? {
+            return Ok((done, sdist_name, sdist_sha));
+        }
         let out = self
             .scratch
             .join(format!("built-{}", wheel::normalize_name(name)));
