@@ -207,11 +207,7 @@ fn fetches_killed_at_random_points_leave_nothing_the_next_one_uses() {
         .arg(&output)
         .output()
         .expect("pywasm run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out, "pywasm run");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("Hello"),
         "{report}"

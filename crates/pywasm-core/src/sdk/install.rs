@@ -24,14 +24,7 @@ pub(crate) fn install(home: &SdkHome, shell: &Shell, c: &Part, force: bool) -> R
     // One process makes an entry; the others wait for it, then find it made.
     let _lock = lock::lock_entry(home, shell, &c.dir_name)?;
     if !force && record::check(&final_dir, &c.identity).is_ok() {
-        shell.status(
-            "Fresh",
-            &format!(
-                "{} (`{}`, fetched meanwhile by another process)",
-                c.what,
-                final_dir.display()
-            ),
-        );
+        fresh_from_another_process(shell, c, &final_dir);
         return Ok(final_dir);
     }
     // Holding the entry's lock, no live process works on it: what is in `tmp/` for it was
@@ -56,17 +49,21 @@ pub(crate) fn install(home: &SdkHome, shell: &Shell, c: &Part, force: bool) -> R
             &format!("{} (`{}`)", c.what, final_dir.display()),
             start.elapsed(),
         ),
-        Placed::Theirs => shell.status(
-            "Fresh",
-            &format!(
-                "{} (`{}`, fetched meanwhile by another process)",
-                c.what,
-                final_dir.display()
-            ),
-        ),
+        Placed::Theirs => fresh_from_another_process(shell, c, &final_dir),
     }
     work.close()?;
     Ok(final_dir)
+}
+
+fn fresh_from_another_process(shell: &Shell, c: &Part, final_dir: &Path) {
+    shell.status(
+        "Fresh",
+        &format!(
+            "{} (`{}`, fetched meanwhile by another process)",
+            c.what,
+            final_dir.display()
+        ),
+    );
 }
 
 /// Fetches, verifies, unpacks (or builds) and records `c` inside `work`; returns the tree.

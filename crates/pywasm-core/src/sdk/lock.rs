@@ -105,13 +105,14 @@ pub fn sweep_stale_work(home: &SdkHome, prefix: &str) -> Result<Vec<PathBuf>> {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
+    let prefix = format!("{prefix}-");
     let mut removed = Vec::new();
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let path = entry.path();
-        if !name.starts_with(&format!("{prefix}-")) || !path.is_dir() {
+        if !name.starts_with(&prefix) || !path.is_dir() {
             continue;
         }
         if is_stale(&path)? {
@@ -167,7 +168,8 @@ fn open_lock_file(home: &SdkHome, path: &Path) -> Result<File> {
 pub fn check_writable(home: &SdkHome) -> Result<()> {
     let dir = home.root().join("locks");
     create_writable(home, &dir)?;
-    open_lock_file(home, &dir.join("home.lock")).map(drop)
+    // A probe, never locked: creating it is the test.
+    open_lock_file(home, &dir.join(".writable")).map(drop)
 }
 
 fn not_writable(home: &SdkHome, path: &Path, e: std::io::Error) -> anyhow::Error {

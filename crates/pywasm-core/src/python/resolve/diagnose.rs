@@ -221,20 +221,13 @@ impl Diagnosis<'_> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let sdist_sha = fsutil::sha256_file(&sdist)?;
-        let cache = self.cx.home.cache("built").join(format!(
-            "{}-{}",
-            &sdist_sha[..24],
-            how.cache_suffix()
-        ));
+        let key = format!("{}-{}", &sdist_sha[..24], how.cache_suffix());
+        let cache = self.cx.home.cache("built").join(&key);
         if let Some(done) = fsutil::first_with_extension(&cache, "whl")? {
             return Ok((done, sdist_name, sdist_sha));
         }
         // Builds side by side build it once: the others wait, then find it.
-        let entry = cache
-            .file_name()
-            .map(|n| format!("built-{}", n.to_string_lossy()))
-            .unwrap_or_default();
-        let _lock = crate::sdk::lock::lock_entry(self.cx.home, shell, &entry)?;
+        let _lock = crate::sdk::lock::lock_entry(self.cx.home, shell, &format!("built-{key}"))?;
         if let Some(done) = fsutil::first_with_extension(&cache, "whl")? {
             return Ok((done, sdist_name, sdist_sha));
         }
