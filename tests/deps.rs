@@ -518,13 +518,17 @@ fn unused_packages_of_dependencies_are_left_out() {
 
     project.lock().expect("lock");
     let built = project.build().expect("build");
-    let files: Vec<String> = pywasm_core::runner::inspect::inspect(&built.output, true)
-        .unwrap()
-        .manifest
-        .files
-        .into_iter()
-        .map(|f| f.path)
-        .collect();
+    let files: Vec<String> = pywasm_core::runner::inspect::inspect(
+        &built.output,
+        true,
+        pywasm_core::runner::inspect::DEFAULT_MAX_SIZE,
+    )
+    .unwrap()
+    .manifest
+    .files
+    .into_iter()
+    .map(|f| f.path)
+    .collect();
     let site = format!("/usr/local/lib/python{}/site-packages", default_minor());
     assert!(files.contains(&format!("{site}/fixture_local/__init__.py")));
     assert!(
@@ -555,4 +559,38 @@ fn unused_packages_of_dependencies_are_left_out() {
     let built = project.build().expect("build with include");
     let run = run_wasmtime(&built.output, &Invocation::new(&["app", "fixture_unused"])).unwrap();
     assert_eq!((run.code, run.stdout.as_str()), (0, "used\nunused\n"));
+}
+
+/// A wheel holding a zip bomb (4 MiB of zeros in a few KiB) stops the build at the ratio,
+/// naming the wheel, the member and the setting; raising the setting lets a genuine one through.
+#[test]
+fn a_zip_bomb_wheel_stops_the_build_and_wheel_limits_let_a_genuine_one_through() {
+    let project = Project::fixture("local_wheel");
+    let wheels = project.root.join("wheels");
+    fs_err::create_dir_all(&wheels).unwrap();
+    let init = b"VALUE = 'zeros'\n";
+    let zeros = vec![0u8; 4 << 20];
+    local_wheel_with(
+        &wheels,
+        &[
+            ("fixture_local/__init__.py", init),
+            ("fixture_local/zeros.bin", &zeros),
+        ],
+    );
+    let text = build_error(&project);
+    assert!(
+        text.contains(
+            "wheel `pywasm_fixture_local-1.0-py3-none-any.whl`: its member \
+             `fixture_local/zeros.bin` unpacks to more than 100 times its compressed size (`ratio`)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("wheel-limits = { ratio = ... }"), "{text}");
+    let pyproject = project.root.join("pyproject.toml");
+    let mut text = fs_err::read_to_string(&pyproject).unwrap();
+    text += "wheel-limits = { ratio = 10000 }\n";
+    fs_err::write(&pyproject, text).unwrap();
+    let built = project.build_with(|o| o.offline = false).expect("build");
+    let out = run_wasmtime(&built.output, &Invocation::new(&["app"])).unwrap();
+    assert_eq!(out.stdout, "zeros\n");
 }

@@ -448,13 +448,17 @@ fn the_stdlib_is_bytecode_only_unless_its_sources_are_asked_for() {
     let pyproject = project.root.join("pyproject.toml");
     let text = fs_err::read_to_string(&pyproject).expect("read");
     let files = |built: &pywasm_core::BuildOutcome| -> Vec<String> {
-        pywasm_core::runner::inspect::inspect(&built.output, true)
-            .expect("inspect")
-            .manifest
-            .files
-            .into_iter()
-            .map(|f| f.path)
-            .collect()
+        pywasm_core::runner::inspect::inspect(
+            &built.output,
+            true,
+            pywasm_core::runner::inspect::DEFAULT_MAX_SIZE,
+        )
+        .expect("inspect")
+        .manifest
+        .files
+        .into_iter()
+        .map(|f| f.path)
+        .collect()
     };
     let lib = format!("/usr/local/lib/python{}/json", default_minor());
     for (extra, present, absent) in [

@@ -151,9 +151,13 @@ fn a_library_exports_the_abi_and_no_start() {
     assert_eq!(imports, ["env.lookup"]);
 
     // The build manifest records the ABI, for `pywasm inspect` and for hosts that check.
-    let manifest = pywasm_core::runner::inspect::inspect(&built.output, true)
-        .unwrap()
-        .manifest;
+    let manifest = pywasm_core::runner::inspect::inspect(
+        &built.output,
+        true,
+        pywasm_core::runner::inspect::DEFAULT_MAX_SIZE,
+    )
+    .unwrap()
+    .manifest;
     let library = manifest.library.expect("a library");
     assert_eq!(library.abi, pywasm_core::module::library::ABI_VERSION);
     assert_eq!(library.exports.len(), EXPORTS.len());

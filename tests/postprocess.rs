@@ -14,7 +14,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use pywasm_core::module::postprocess::optimize::Optimize;
-use pywasm_core::runner::inspect::inspect;
+use pywasm_core::runner::inspect::{DEFAULT_MAX_SIZE, inspect};
 use pywasm_core::{BuildOptions, BuildOutcome};
 use pywasm_tests::wasmer::run_wasmer;
 use pywasm_tests::{
@@ -116,7 +116,9 @@ fn optimise(case: &Case, native_paths: &[&Path]) -> BuildOutcome {
             "{sections:?}"
         );
     }
-    let manifest = inspect(&optimised.output, false).unwrap().manifest;
+    let manifest = inspect(&optimised.output, false, DEFAULT_MAX_SIZE)
+        .unwrap()
+        .manifest;
     assert_eq!(manifest.output.optimize, "size");
     // `--release` means `optimize = "size"` unless told otherwise (the same bytes: binaryen's
     // output is reproducible and cached), and an explicit level wins over the profile.
@@ -130,7 +132,10 @@ fn optimise(case: &Case, native_paths: &[&Path]) -> BuildOutcome {
     // binaryen works on the pre-initialised snapshot, not on the module linked before it: the
     // bytecode the snapshot holds is missing from the image of both.
     let in_snapshot = |built: &BuildOutcome| {
-        let checked = inspect(&built.output, true).unwrap().verification.unwrap();
+        let checked = inspect(&built.output, true, DEFAULT_MAX_SIZE)
+            .unwrap()
+            .verification
+            .unwrap();
         assert!(checked.problems.is_empty(), "{:?}", checked.problems);
         checked.files_in_snapshot
     };
@@ -151,7 +156,10 @@ fn optimise(case: &Case, native_paths: &[&Path]) -> BuildOutcome {
 /// `--verify` passes on the module and fails, naming the file, on a copy with one byte changed
 /// inside an embedded file.
 fn verify(case: &Case, module: &Path) {
-    let checked = inspect(module, true).unwrap().verification.unwrap();
+    let checked = inspect(module, true, DEFAULT_MAX_SIZE)
+        .unwrap()
+        .verification
+        .unwrap();
     assert!(checked.problems.is_empty(), "{:?}", checked.problems);
     assert!(checked.checksum_checked && checked.files_checked > 50);
 
@@ -168,7 +176,10 @@ fn verify(case: &Case, module: &Path) {
     bytes[at + 5] ^= 0x01;
     let tampered = module.with_extension("tampered.wasm");
     fs_err::write(&tampered, &bytes).unwrap();
-    let checked = inspect(&tampered, true).unwrap().verification.unwrap();
+    let checked = inspect(&tampered, true, DEFAULT_MAX_SIZE)
+        .unwrap()
+        .verification
+        .unwrap();
     let changed = format!("`{}` was changed", case.guest_path);
     assert!(
         checked.problems.iter().any(|p| p.contains(&changed)),
@@ -184,7 +195,7 @@ fn component(case: &Case, core: &Path) {
     assert!(wasmparser::Parser::is_component(
         &fs_err::read(&component.output).unwrap()
     ));
-    let checked = inspect(&component.output, true).unwrap();
+    let checked = inspect(&component.output, true, DEFAULT_MAX_SIZE).unwrap();
     assert!(checked.manifest.output.component_adapter.is_some());
     assert!(checked.verification.unwrap().problems.is_empty());
     for inv in &case.invocations {

@@ -241,7 +241,12 @@ fn snapshot_modules_are_stored_once_and_the_stdlib_without_docstrings() {
             "reload": "ImportError",
         }))
     );
-    let verified = pywasm_core::runner::inspect::inspect(&built.output, true).expect("inspect");
+    let verified = pywasm_core::runner::inspect::inspect(
+        &built.output,
+        true,
+        pywasm_core::runner::inspect::DEFAULT_MAX_SIZE,
+    )
+    .expect("inspect");
     let check = verified.verification.as_ref().expect("verified");
     assert!(check.problems.is_empty(), "{:?}", check.problems);
     assert!(
@@ -280,7 +285,12 @@ fn snapshot_modules_are_stored_once_and_the_stdlib_without_docstrings() {
             "reload": "reloaded",
         }))
     );
-    let check = pywasm_core::runner::inspect::inspect(&kept.output, true).expect("inspect");
+    let check = pywasm_core::runner::inspect::inspect(
+        &kept.output,
+        true,
+        pywasm_core::runner::inspect::DEFAULT_MAX_SIZE,
+    )
+    .expect("inspect");
     assert_eq!(check.verification.expect("verified").files_in_snapshot, 0);
 }
 

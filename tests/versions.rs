@@ -497,8 +497,12 @@ fn inspect_verifies_a_module_of_every_version() {
     for minor in versions().iter().map(String::as_str) {
         let project = Project::fixture("stdlib_ext");
         let built = build_for(&project, minor);
-        let inspection = pywasm_core::runner::inspect::inspect(&built.output, true)
-            .unwrap_or_else(|e| panic!("inspect on CPython {minor}: {e:#}"));
+        let inspection = pywasm_core::runner::inspect::inspect(
+            &built.output,
+            true,
+            pywasm_core::runner::inspect::DEFAULT_MAX_SIZE,
+        )
+        .unwrap_or_else(|e| panic!("inspect on CPython {minor}: {e:#}"));
         let manifest = &inspection.manifest;
         assert!(
             manifest.python.version.starts_with(&format!("{minor}.")),

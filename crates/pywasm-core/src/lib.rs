@@ -7,6 +7,7 @@
 pub mod diagnostic;
 pub mod fsutil;
 pub mod init;
+pub mod limits;
 pub(crate) mod manifest;
 pub mod module;
 pub mod pipeline;

@@ -237,6 +237,7 @@ fn resolve(cx: &Context) -> Result<Resolution> {
             python_minor: &cx.sdk.python.minor,
             native_python: native.as_deref(),
             offline: plan.offline,
+            wheel_limits: plan.settings.wheel_limits,
         };
         let resolution = resolve::dependencies(&rcx, &plan.deps, &plan.extras)?;
         let message = format!("{} distributions", resolution.dists.len());
@@ -274,7 +275,13 @@ fn install(cx: &Context, resolution: &Resolution) -> Result<Installed> {
             version: &plan.version,
             entry_points: &plan.entry_points,
         };
-        let installed = install::install(resolution, &project, &site, &cx.sdk.python.minor)?;
+        let installed = install::install(
+            resolution,
+            &project,
+            &site,
+            &cx.sdk.python.minor,
+            plan.settings.wheel_limits,
+        )?;
         let message = format!(
             "{} distributions, {} extension modules",
             installed.dists.len(),

@@ -23,7 +23,7 @@ pub fn pyproject_schema() -> Value {
     if let Some(object) = tool.as_object_mut() {
         object.remove("$schema");
     }
-    add_defaults(&mut tool);
+    add_defaults(&mut tool, &mut definitions);
     definitions.insert("ToolPywasm".into(), tool);
     let definitions: Map<String, Value> = definitions.into_iter().collect();
     json!({
@@ -41,8 +41,9 @@ pub fn pyproject_schema() -> Value {
     })
 }
 
-/// Gives each key the default [`Settings::default`] has for it, the one place defaults live.
-fn add_defaults(tool: &mut Value) {
+/// Gives each key the default [`Settings::default`] has for it, the one place defaults live; a
+/// table's keys (`wheel-limits`) get theirs in the table's definition.
+fn add_defaults(tool: &mut Value, definitions: &mut Map<String, Value>) {
     let Ok(Value::Object(defaults)) = serde_json::to_value(Settings::default()) else {
         return;
     };
@@ -50,10 +51,36 @@ fn add_defaults(tool: &mut Value) {
         return;
     };
     for (key, value) in defaults {
-        if let Some(Value::Object(property)) = properties.get_mut(&key) {
-            property.insert("default".into(), value);
+        let Some(Value::Object(property)) = properties.get_mut(&key) else {
+            continue;
+        };
+        if let (Value::Object(inner), Some(name)) = (&value, definition_of(property))
+            && let Some(Value::Object(table)) = definitions
+                .get_mut(&name)
+                .and_then(|d| d.get_mut("properties"))
+        {
+            for (inner_key, inner_value) in inner {
+                if let Some(Value::Object(p)) = table.get_mut(inner_key) {
+                    p.insert("default".into(), inner_value.clone());
+                }
+            }
         }
+        property.insert("default".into(), value);
     }
+}
+
+/// The definition a property refers to, directly or as one branch of `anyOf`.
+pub(crate) fn definition_of(property: &Map<String, Value>) -> Option<String> {
+    let direct = property.get("$ref").into_iter();
+    let branches = property
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let refs = direct.chain(branches.filter_map(|b| b.get("$ref")));
+    refs.filter_map(Value::as_str)
+        .find_map(|r| r.strip_prefix("#/definitions/"))
+        .map(str::to_owned)
 }
 
 /// The schema as it is checked in: pretty JSON with a final newline.
@@ -107,8 +134,22 @@ mod tests {
             panic!("settings serialise to an object");
         };
         assert!(defaults.len() >= 10, "{defaults:?}");
+        let mut documented: Vec<(String, &Value, &Value)> = Vec::new();
         for (key, value) in &defaults {
             let property = &properties[key];
+            assert_eq!(&property["default"], value, "{key}");
+            match (value, property.as_object().and_then(definition_of)) {
+                (Value::Object(inner), Some(name)) => {
+                    let table = &schema["definitions"][&name]["properties"];
+                    for (inner_key, inner_value) in inner {
+                        let key = format!("{key}.{inner_key}");
+                        documented.push((key, inner_value, &table[inner_key]));
+                    }
+                }
+                _ => documented.push((key.clone(), value, property)),
+            }
+        }
+        for (key, value, property) in documented {
             assert_eq!(&property["default"], value, "{key}");
             let text = match value {
                 Value::String(text) => text.clone(),

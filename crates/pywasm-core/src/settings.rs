@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::diagnostic::{Located, Origin};
+use crate::limits::ArchiveLimits;
 use crate::module::postprocess::optimize::{Optimize, Profile};
 use crate::module::preinit::Teardown;
 use crate::python::imports::StdlibMode;
@@ -114,6 +115,29 @@ pub struct PywasmConfig {
     /// imports `wasm_module.name`. Library modules only.
     #[schemars(with = "Option<BTreeMap<String, String>>")]
     pub imports: Option<crate::module::library::NameTable>,
+    /// Bounds on what one wheel may unpack to; past one, the build stops with an error naming
+    /// the member and the bound. Raise one for a genuine wheel that passes it.
+    pub wheel_limits: Option<WheelLimitsConfig>,
+}
+
+/// `[tool.pywasm] wheel-limits`: each key left out keeps its default.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WheelLimitsConfig {
+    /// What one member may unpack to: bytes, or a string such as `"512 MiB"`.
+    /// Default: `"256 MiB"`.
+    #[schemars(with = "Option<SizeSetting>")]
+    pub member_size: Option<Spanned<SizeSetting>>,
+    /// What all members of one wheel may unpack to together. Default: `"1 GiB"`.
+    #[schemars(with = "Option<SizeSetting>")]
+    pub total_size: Option<Spanned<SizeSetting>>,
+    /// How many members one wheel may hold. Default: `65536`.
+    #[schemars(with = "Option<u64>")]
+    pub members: Option<Spanned<u64>>,
+    /// How many times its compressed size a member larger than 1 MiB may unpack to.
+    /// Default: `100`.
+    #[schemars(with = "Option<u64>")]
+    pub ratio: Option<Spanned<u64>>,
 }
 
 /// What `tmp-size` is when not set.
@@ -164,6 +188,7 @@ pub struct Settings {
     /// Bytes of C stack, at the bottom of linear memory.
     #[serde(serialize_with = "crate::size::serialize_size")]
     pub stack_size: u64,
+    pub wheel_limits: ArchiveLimits,
 }
 
 impl Default for Settings {
@@ -185,6 +210,7 @@ impl Default for Settings {
             docstrings: Docstrings::StripStdlib,
             tmp_size: DEFAULT_TMP_SIZE,
             stack_size: DEFAULT_STACK_SIZE,
+            wheel_limits: ArchiveLimits::WHEEL,
         }
     }
 }
@@ -277,6 +303,10 @@ impl Settings {
                         )
                     })?,
             },
+            wheel_limits: match &config.wheel_limits {
+                None => default.wheel_limits,
+                Some(limits) => wheel_limits(limits, at)?,
+            },
         })
     }
 
@@ -322,6 +352,39 @@ fn check_stack_size(bytes: u64) -> Result<u64, String> {
     } else {
         Ok(bytes)
     }
+}
+
+/// `wheel-limits` over the defaults; every bound must let at least something through.
+fn wheel_limits(
+    config: &WheelLimitsConfig,
+    at: &dyn Fn(Range<usize>) -> Origin,
+) -> Result<ArchiveLimits> {
+    let default = ArchiveLimits::WHEEL;
+    let error = |key: &str, span, problem: &str| {
+        at(span).error(
+            &format!("`wheel-limits.{key}`: {problem}"),
+            Some("for instance `wheel-limits = { member-size = \"512 MiB\", ratio = 500 }`"),
+        )
+    };
+    let size = |key: &str, value: &Option<Spanned<SizeSetting>>, default: u64| match value {
+        None => Ok(default),
+        Some(setting) => match setting.get_ref().bytes() {
+            Ok(0) => Err(error(key, setting.span(), "0 would refuse every wheel")),
+            Ok(bytes) => Ok(bytes),
+            Err(problem) => Err(error(key, setting.span(), &problem)),
+        },
+    };
+    let count = |key: &str, value: &Option<Spanned<u64>>, default: u64| match value {
+        None => Ok(default),
+        Some(n) if *n.get_ref() == 0 => Err(error(key, n.span(), "0 would refuse every wheel")),
+        Some(n) => Ok(*n.get_ref()),
+    };
+    Ok(ArchiveLimits {
+        member_size: size("member-size", &config.member_size, default.member_size)?,
+        total_size: size("total-size", &config.total_size, default.total_size)?,
+        members: count("members", &config.members, default.members)?,
+        ratio: count("ratio", &config.ratio, default.ratio)?,
+    })
 }
 
 /// Checks that every entry is a dotted module name, as in `import a.b`.

@@ -32,12 +32,23 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// A size as `pyproject.toml` would spell it: `"32 MiB"` when it is a whole number of a unit,
 /// else bytes. For the defaults the JSON schema states.
 pub fn serialize_size<S: serde::Serializer>(bytes: &u64, serializer: S) -> Result<S::Ok, S::Error> {
-    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if *bytes != 0 && bytes.is_multiple_of(1 << shift) {
-            return serializer.serialize_str(&format!("{} {unit}", bytes >> shift));
-        }
+    match unit_text(*bytes) {
+        Some(text) => serializer.serialize_str(&text),
+        None => serializer.serialize_u64(*bytes),
     }
-    serializer.serialize_u64(*bytes)
+}
+
+/// `bytes` as `"32 MiB"` when it is a whole number of a unit.
+fn unit_text(bytes: u64) -> Option<String> {
+    [(30, "GiB"), (20, "MiB"), (10, "KiB")]
+        .into_iter()
+        .find(|(shift, _)| bytes != 0 && bytes.is_multiple_of(1 << shift))
+        .map(|(shift, unit)| format!("{} {unit}", bytes >> shift))
+}
+
+/// `bytes` for a message: `"32 MiB"` when it is a whole number of a unit, else `"1000 bytes"`.
+pub fn size_text(bytes: u64) -> String {
+    unit_text(bytes).unwrap_or_else(|| format!("{bytes} bytes"))
 }
 
 /// `[tool.pywasm]` keys that take a size accept a number of bytes or a string with a unit.

@@ -84,6 +84,10 @@ enum Command {
         /// exit with 1 on any difference.
         #[arg(long)]
         verify: bool,
+        /// Refuse a file larger than this (default 1G): `64M`, `4G`.
+        #[arg(long, value_name = "SIZE", value_parser = pywasm_core::size::parse_size,
+              default_value_t = pywasm_core::runner::inspect::DEFAULT_MAX_SIZE, hide_default_value = true)]
+        max_size: u64,
     },
     /// Run a module in an embedded wasmtime, with the terminal's stdio and optional limits.
     /// Exit codes: the module's own; 124 past --timeout, 123 out of --fuel, 122 past
@@ -240,8 +244,9 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             json,
             files,
             verify,
+            max_size,
         } => {
-            let report = pywasm_core::runner::inspect::inspect(&module, verify)?;
+            let report = pywasm_core::runner::inspect::inspect(&module, verify, max_size)?;
             if json {
                 print_stdout(&format!("{}\n", report.to_json()?))?;
             } else {

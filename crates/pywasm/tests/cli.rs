@@ -133,6 +133,23 @@ fn inspect_verifies_modules_and_reports_tampering() {
     let json = String::from_utf8_lossy(&out.stdout);
     assert!(json.contains("\"path\": \"/app/hello/cli.py\""), "{json}");
 
+    // A file past `--max-size` is refused from its size, and one that reports none (a device,
+    // a pipe) after reading one byte past the limit.
+    for (file, size, text) in [
+        (module.as_str(), "1M", "1 MiB"),
+        ("/dev/zero", "2M", "2 MiB"),
+    ] {
+        let out = pywasm(&["inspect", "--max-size", size, file], repo());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let says = format!("`{file}` is larger than {text}, the most `pywasm inspect` reads");
+        assert!(stderr.contains(&says), "{stderr}");
+        assert!(
+            stderr.contains("help: if it is a module you expect"),
+            "{stderr}"
+        );
+    }
+
     // One byte changed inside an embedded file.
     // The image stores the source compressed, exactly as `deflated` compresses it.
     let source = std::fs::read(repo().join("examples/hello/src/hello/cli.py")).expect("source");
@@ -174,9 +191,14 @@ fn run_passes_exit_codes_through_and_enforces_limits() {
     );
     let module_arg = module.display().to_string();
     let run = |args: &[&str]| {
-        let mut all = vec!["run", module_arg.as_str()];
-        all.extend_from_slice(args);
-        let out = pywasm(&all, repo());
+        // A variable of pywasm's own environment, which the module must not see.
+        let out = Command::new(env!("CARGO_BIN_EXE_pywasm"))
+            .args(["run", module_arg.as_str()])
+            .args(args)
+            .env("PYWASM_TEST_SECRET", "host only")
+            .current_dir(repo())
+            .output()
+            .expect("run pywasm");
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -184,7 +206,21 @@ fn run_passes_exit_codes_through_and_enforces_limits() {
         )
     };
     let (code, stdout, _) = run(&["--env", "GREETING=hi", "--", "env", "x"]);
-    assert_eq!((code, stdout.as_str()), (Some(7), "hi ['env', 'x']\n"));
+    let sees = "hi ['env', 'x'] ['GREETING']\n";
+    assert_eq!((code, stdout.as_str()), (Some(7), sees));
+
+    // Recursion without end (its limit raised out of the way) is held by each limit too.
+    let (code, _, stderr) = run(&["--max-memory", "64M", "--", "recurse"]);
+    assert_eq!(code, Some(122), "{stderr}");
+    let (code, _, stderr) = run(&["--timeout", "1s", "--", "recurse"]);
+    assert_eq!(code, Some(124), "{stderr}");
+    let (code, _, stderr) = run(&["--fuel", "1000000", "--", "recurse"]);
+    assert_eq!(code, Some(123), "{stderr}");
+    // A trap (wasm's `unreachable`, which `os.abort()` executes) is 134, saying which trap.
+    let (code, _, stderr) = run(&["--", "abort"]);
+    assert_eq!(code, Some(134), "{stderr}");
+    let trapped = "error: the module trapped: wasm trap: wasm `unreachable` instruction executed\n";
+    assert!(stderr.starts_with(trapped), "{stderr}");
 
     let (code, _, stderr) = run(&["--timeout", "1s", "--", "loop"]);
     assert_eq!(code, Some(124), "{stderr}");

@@ -80,7 +80,7 @@ fn stack_size_is_bounded_and_aligned() {
 fn unknown_keys_are_refused_with_their_location() {
     let err = error("[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:main\"\nentyr = 1\n");
     insta::assert_snapshot!(err, @r"
-    invalid `pyproject.toml`: unknown field `entyr`, expected one of `python`, `entry`, `sources`, `output`, `extras`, `wheels`, `without-extensions`, `require-extensions`, `optimize`, `profile`, `component`, `component-exit-codes`, `stdlib`, `include`, `exclude`, `preinit`, `preinit-imports`, `preinit-train`, `preinit-train-args`, `teardown`, `stdlib-sources`, `docstrings`, `tmp-size`, `stack-size`, `test-paths`, `exports`, `imports`
+    invalid `pyproject.toml`: unknown field `entyr`, expected one of `python`, `entry`, `sources`, `output`, `extras`, `wheels`, `without-extensions`, `require-extensions`, `optimize`, `profile`, `component`, `component-exit-codes`, `stdlib`, `include`, `exclude`, `preinit`, `preinit-imports`, `preinit-train`, `preinit-train-args`, `teardown`, `stdlib-sources`, `docstrings`, `tmp-size`, `stack-size`, `test-paths`, `exports`, `imports`, `wheel-limits`
      --> /p/pyproject.toml:5:1
       |
     5 | entyr = 1
@@ -226,4 +226,35 @@ fn dependencies_extras_and_wheels_keep_their_places() {
 fn extras_compare_normalised() {
     assert_eq!(normalize_extra("Toml_Support"), "toml-support");
     assert_eq!(normalize_extra("a.-_b"), "a-b");
+}
+
+#[test]
+fn wheel_limits_default_and_take_each_key() {
+    let head = "[project]\nname = \"x\"\n[tool.pywasm]\nentry = \"x:m\"\n";
+    let limits = crate::limits::ArchiveLimits::WHEEL;
+    assert_eq!(parse(head).unwrap().settings.wheel_limits, limits);
+    let text = format!("{head}wheel-limits = {{ member-size = \"1 GiB\", ratio = 500 }}\n");
+    let got = parse(&text).unwrap().settings.wheel_limits;
+    let want = crate::limits::ArchiveLimits {
+        member_size: 1 << 30,
+        ratio: 500,
+        ..limits
+    };
+    assert_eq!(got, want);
+    insta::assert_snapshot!(error(&format!("{head}wheel-limits = {{ members = 0 }}\n")), @r#"
+    `wheel-limits.members`: 0 would refuse every wheel
+     --> /p/pyproject.toml:5:28
+      |
+    5 | wheel-limits = { members = 0 }
+      |                            ^
+      = help: for instance `wheel-limits = { member-size = "512 MiB", ratio = 500 }`
+    "#);
+    insta::assert_snapshot!(error(&format!("{head}wheel-limits = {{ size = 1 }}\n")), @r"
+    invalid `pyproject.toml`: unknown field `size`, expected one of `member-size`, `total-size`, `members`, `ratio`
+     --> /p/pyproject.toml:5:18
+      |
+    5 | wheel-limits = { size = 1 }
+      |                  ^^^^
+      = help: see the README's configuration section for every `[tool.pywasm]` key
+    ");
 }

@@ -42,6 +42,7 @@ pub fn lock(options: &LockOptions, shell: &Shell) -> Result<Resolution> {
         python_minor: pins.python_minor(),
         native_python: native.as_deref(),
         offline: false,
+        wheel_limits: manifest.settings.wheel_limits,
     };
     let (requirements, inputs) =
         resolve::requirements(&manifest.deps, &options.extras, pins.python_minor())?;

@@ -175,7 +175,8 @@ fn stdlib_extensions(
 ) -> Result<(Installed, Vec<Unavailable>)> {
     let reached = reach.graph.reachable(&reach.roots);
     let python = &cx.sdk.python;
-    let available = install::stdlib_wheels(&cx.home.wheels_index(), &python.minor)?;
+    let limits = cx.plan.settings.wheel_limits;
+    let available = install::stdlib_wheels(&cx.home.wheels_index(), &python.minor, limits)?;
     let wanted: Vec<&install::StdlibWheel> = available
         .iter()
         .filter(|w| w.modules.iter().any(|m| reached.contains(m)))
@@ -212,7 +213,7 @@ fn stdlib_extensions(
         host: &site_host,
         guest: &cx.plan.guest.site_dir,
     };
-    install::add_stdlib_wheels(&mut installed, &wanted, &site, &python.minor)?;
+    install::add_stdlib_wheels(&mut installed, &wanted, &site, &python.minor, limits)?;
     for wheel in wanted {
         cx.shell.status(
             "Adding",

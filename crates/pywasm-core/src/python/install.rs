@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::diagnostic::Diagnostic;
 use crate::fsutil::{slash_path, walk_files};
+use crate::limits::ArchiveLimits;
 use crate::python::collect::FileEntry;
 use crate::python::extensions::Extensions;
 use crate::python::lock::Source;
@@ -49,12 +50,14 @@ pub fn install(
     project: &ProjectMetadata,
     site: &SiteDirs,
     python_minor: &str,
+    limits: ArchiveLimits,
 ) -> Result<Installed> {
     fs_err::create_dir_all(site.host)?;
     let mut installed = Installed::default();
     for dist in &resolution.dists {
         let file = &dist.locked.file;
-        let wheel = Wheel::open(&dist.wheel).with_context(|| format!("refusing `{file}`"))?;
+        let wheel =
+            Wheel::open(&dist.wheel, limits).with_context(|| format!("refusing `{file}`"))?;
         let platform = wheel.name.platform();
         match &platform {
             Platform::Pure => {
@@ -139,7 +142,11 @@ pub struct StdlibWheel {
 }
 
 /// The stdlib extension wheels in `index` that this CPython can use, newest version of each.
-pub fn stdlib_wheels(index: &Path, python_minor: &str) -> Result<Vec<StdlibWheel>> {
+pub fn stdlib_wheels(
+    index: &Path,
+    python_minor: &str,
+    limits: ArchiveLimits,
+) -> Result<Vec<StdlibWheel>> {
     if !index.is_dir() {
         return Ok(Vec::new());
     }
@@ -171,7 +178,8 @@ pub fn stdlib_wheels(index: &Path, python_minor: &str) -> Result<Vec<StdlibWheel
     }
     let mut out = Vec::new();
     for (_, (_, path)) in newest {
-        let wheel = Wheel::open(&path).with_context(|| format!("refusing `{}`", path.display()))?;
+        let wheel =
+            Wheel::open(&path, limits).with_context(|| format!("refusing `{}`", path.display()))?;
         let text = wheel.read(&format!(
             "{}/{}",
             wheel.dist_info,
@@ -189,9 +197,10 @@ pub fn add_stdlib_wheels(
     wheels: &[&StdlibWheel],
     site: &SiteDirs,
     python_minor: &str,
+    limits: ArchiveLimits,
 ) -> Result<()> {
     for stdlib in wheels {
-        let wheel = Wheel::open(&stdlib.path)
+        let wheel = Wheel::open(&stdlib.path, limits)
             .with_context(|| format!("refusing `{}`", stdlib.path.display()))?;
         let done = wheel.install(site.host)?;
         let dist_info = site.host.join(&wheel.dist_info);

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::diagnostic::{Diagnostic, Located, Origin};
+use crate::limits::ArchiveLimits;
 use crate::manifest::{DependencySpec, normalize_extra};
 use crate::python::lock::{Inputs, Lock, LockedPackage, Source};
 use crate::python::pip::Pip;
@@ -63,6 +64,8 @@ pub struct ResolveContext<'a> {
     /// its `ensurepip` bundles) when no `python3.x` is on PATH.
     pub native_python: Option<&'a Path>,
     pub offline: bool,
+    /// What a wheel built from an sdist is held to when opened.
+    pub wheel_limits: ArchiveLimits,
 }
 
 /// A requirement line and where it was written.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::diagnostic::Diagnostic;
+use crate::limits::ArchiveLimits;
 use archive::{find_dist_info, list_members, member_text, open_archive, read_member};
 pub use name::{Platform, WheelName, escape_name, normalize_name};
 pub use native::{native_members, strip_native};
@@ -39,6 +40,8 @@ pub struct Wheel {
     pub tags: Vec<String>,
     /// Every member that is a file, sorted by path.
     pub files: Vec<WheelFile>,
+    /// What every later read of the archive is held to.
+    pub limits: ArchiveLimits,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,11 +52,11 @@ pub struct WheelFile {
 
 impl Wheel {
     /// Opens a wheel and verifies every member against RECORD, so nothing read from it later
-    /// needs checking again.
-    pub fn open(path: &Path) -> Result<Wheel> {
+    /// needs checking again; every read, now and later, is held to `limits`.
+    pub fn open(path: &Path, limits: ArchiveLimits) -> Result<Wheel> {
         let label = wheel_label(path);
         let name = WheelName::parse(&label)?;
-        let mut zip = open_archive(path)?;
+        let mut zip = open_archive(path, limits)?;
         let files = list_members(&mut zip, &label)?;
         let paths = files.iter().map(|f| &f.path);
         let dist_info = find_dist_info(paths, Some(&name.distribution))
@@ -81,12 +84,13 @@ impl Wheel {
             root_is_purelib,
             tags,
             files,
+            limits,
         })
     }
 
     pub fn read(&self, member: &str) -> Result<Vec<u8>> {
         let label = wheel_label(&self.path);
-        read_member(&mut open_archive(&self.path)?, &label, member)
+        read_member(&mut open_archive(&self.path, self.limits)?, &label, member)
     }
 
     fn member(&self, file: &str) -> String {

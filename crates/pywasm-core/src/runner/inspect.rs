@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use crate::diagnostic::Diagnostic;
 use crate::fsutil;
 use crate::module::bundle;
 use crate::module::describe::{self, BuildManifest};
 use crate::shell::human_size;
+use crate::size::size_text;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Inspection {
@@ -37,9 +39,13 @@ pub struct Verification {
     pub problems: Vec<String>,
 }
 
-/// Reads `path` and its manifest; with `verify`, checks both.
-pub fn inspect(path: &Path, verify: bool) -> Result<Inspection> {
-    let bytes = fs_err::read(path)?;
+/// What `pywasm inspect` reads at most unless `--max-size` says otherwise: 40 times the largest
+/// module the examples build.
+pub const DEFAULT_MAX_SIZE: u64 = 1 << 30;
+
+/// Reads `path` (at most `max_size` bytes) and its manifest; with `verify`, checks both.
+pub fn inspect(path: &Path, verify: bool, max_size: u64) -> Result<Inspection> {
+    let bytes = read_bounded(path, max_size)?;
     let Some(manifest) = describe::read(&bytes)
         .with_context(|| format!("`{}` is not a module pywasm can read", path.display()))?
     else {
@@ -65,6 +71,33 @@ pub fn inspect(path: &Path, verify: bool) -> Result<Inspection> {
         memory,
         verification,
     })
+}
+
+/// The file's bytes, refusing it once it passes `max_size`: the size the file system reports is
+/// checked first, and the read stops one byte past the limit (a pipe, `/dev/zero` or a file
+/// still growing report none, or less).
+fn read_bounded(path: &Path, max_size: u64) -> Result<Vec<u8>> {
+    let too_big = || -> anyhow::Error {
+        Diagnostic::new(format!(
+            "`{}` is larger than {}, the most `pywasm inspect` reads",
+            path.display(),
+            size_text(max_size)
+        ))
+        .help("if it is a module you expect to be this large, pass `--max-size` with its size, for instance `--max-size 4G`")
+        .into()
+    };
+    let file = fs_err::File::open(path)?;
+    if file.metadata()?.len() > max_size {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    let mut limited = std::io::Read::take(file, max_size.saturating_add(1));
+    std::io::Read::read_to_end(&mut limited, &mut bytes)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    if bytes.len() as u64 > max_size {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 fn check(

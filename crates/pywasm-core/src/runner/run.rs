@@ -227,7 +227,17 @@ fn ending(err: &wasmtime::Error, options: &RunOptions) -> Ending {
     {
         return Ending::OutOfMemory(max);
     }
-    Ending::Trapped(err.to_string())
+    // The error's own text is the backtrace's context; the trap itself is its cause.
+    let reason = match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => err.root_cause().to_string(),
+    };
+    let backtrace = err.to_string();
+    if backtrace == reason {
+        Ending::Trapped(reason)
+    } else {
+        Ending::Trapped(format!("{reason}\n{backtrace}"))
+    }
 }
 
 /// `500ms`, `10s`, `2m`, or plain seconds.

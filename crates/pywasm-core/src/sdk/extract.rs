@@ -1,15 +1,18 @@
 //! Unpacking wheels (zip) and tarballs (`.tar.gz`, `.tar.xz`) into a fresh directory, refusing any entry
 //! that would land outside it: absolute paths, `..`, links pointing out, and writes through a
-//! link the archive itself planted.
+//! link the archive itself planted; and holding the archive to [`ArchiveLimits::SDK`].
 
 mod unpacker;
 
-use std::io::BufReader;
+use std::cell::Cell;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
 use super::part::Layout;
+use crate::limits::{ArchiveLimits, Budget, Counting, Exceeded, Stop, Stored};
 use unpacker::Unpacker;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,23 +41,81 @@ impl Format {
 
 /// Unpacks the part of `archive` that `layout` keeps into the existing, empty directory `dest`.
 pub(crate) fn extract(archive: &Path, format: Format, layout: &Layout, dest: &Path) -> Result<()> {
+    extract_with(archive, format, layout, dest, ArchiveLimits::SDK)
+}
+
+pub(crate) fn extract_with(
+    archive: &Path,
+    format: Format,
+    layout: &Layout,
+    dest: &Path,
+    limits: ArchiveLimits,
+) -> Result<()> {
     let mut out = Unpacker::new(layout, dest)?;
+    let mut budget = Budget::new(limits);
+    let read = Cell::new(0);
+    let file = || -> Result<_> {
+        let file = BufReader::new(fs_err::File::open(archive)?);
+        Ok(Counting {
+            inner: file,
+            count: &read,
+        })
+    };
     match format {
-        Format::Zip => extract_zip(archive, &mut out),
+        Format::Zip => extract_zip(archive, &mut out, &mut budget),
         Format::TarGz => {
-            let file = BufReader::new(fs_err::File::open(archive)?);
-            extract_tar(flate2::read::GzDecoder::new(file), &mut out)
+            let stream = flate2::read::GzDecoder::new(file()?);
+            extract_tar(stream, &mut out, &mut budget, &read)
         }
         Format::TarXz => {
-            let file = BufReader::new(fs_err::File::open(archive)?);
-            extract_tar(xz2::read::XzDecoder::new(file), &mut out)
+            let stream = xz2::read::XzDecoder::new(file()?);
+            extract_tar(stream, &mut out, &mut budget, &read)
         }
     }
     .with_context(|| format!("failed to unpack `{}`", archive.display()))?;
     out.finish()
 }
 
-fn extract_tar(reader: impl std::io::Read, out: &mut Unpacker<'_>) -> Result<()> {
+/// Copies one member into a new file at `target`, within the budget, and gives it the member's
+/// modification time when the archive has one: CPython's make decides from those what to
+/// regenerate.
+fn write_member(
+    budget: &mut Budget,
+    reader: &mut impl Read,
+    (stored, mtime): (Stored<'_>, Option<SystemTime>),
+    raw: &Path,
+    target: &Path,
+) -> Result<()> {
+    let mut file = fs_err::File::create(target)?;
+    match budget.copy(reader, stored, &mut file) {
+        Ok(_) => {
+            if let Some(mtime) = mtime {
+                let set = file.file().set_modified(mtime);
+                set.with_context(|| format!("failed to set the time of `{}`", target.display()))?;
+            }
+            Ok(())
+        }
+        Err(Stop::Io(e)) => {
+            Err(e).with_context(|| format!("failed to write `{}`", target.display()))
+        }
+        Err(Stop::Limit(e)) => Err(too_big(&format!("member `{}`", raw.display()), e)),
+    }
+}
+
+/// `what` is "member `x`" or "member number 5".
+fn too_big(what: &str, exceeded: Exceeded) -> anyhow::Error {
+    anyhow::anyhow!(
+        "refusing the archive: its {what} {exceeded}; the limits of the SDK's archives are \
+         `ArchiveLimits::SDK` in pywasm's source"
+    )
+}
+
+fn extract_tar(
+    reader: impl Read,
+    out: &mut Unpacker<'_>,
+    budget: &mut Budget,
+    read: &Cell<u64>,
+) -> Result<()> {
     let mut tar = tar::Archive::new(reader);
     for entry in tar.entries().context("not a readable tar archive")? {
         let mut entry = entry.context("a damaged tar entry")?;
@@ -62,6 +123,8 @@ fn extract_tar(reader: impl std::io::Read, out: &mut Unpacker<'_>) -> Result<()>
             .path()
             .context("a tar entry with a bad path")?
             .into_owned();
+        let what = || format!("member `{}`", raw.display());
+        budget.count_member().map_err(|e| too_big(&what(), e))?;
         let kind = entry.header().entry_type();
         let Some(rel) = out.map(&raw, kind.is_dir())? else {
             continue;
@@ -70,9 +133,14 @@ fn extract_tar(reader: impl std::io::Read, out: &mut Unpacker<'_>) -> Result<()>
             tar::EntryType::Directory => out.dir(&rel)?,
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let target = out.file_target(&rel)?;
-                entry
-                    .unpack(&target)
-                    .with_context(|| format!("failed to write `{}`", target.display()))?;
+                let mode = entry.header().mode().ok();
+                let mtime = entry.header().mtime().ok();
+                let mtime = mtime.map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+                let stored = (Stored::Stream(read), mtime);
+                write_member(budget, &mut entry, stored, &raw, &target)?;
+                if let Some(mode) = mode {
+                    set_mode(&target, mode & 0o777)?;
+                }
             }
             tar::EntryType::Symlink => {
                 let link = entry
@@ -93,10 +161,12 @@ fn extract_tar(reader: impl std::io::Read, out: &mut Unpacker<'_>) -> Result<()>
     Ok(())
 }
 
-fn extract_zip(archive: &Path, out: &mut Unpacker<'_>) -> Result<()> {
+fn extract_zip(archive: &Path, out: &mut Unpacker<'_>, budget: &mut Budget) -> Result<()> {
     let file = fs_err::File::open(archive)?;
     let mut zip =
         zip::ZipArchive::new(BufReader::new(file)).context("not a readable zip archive")?;
+    let count = budget.check_count(zip.len() as u64);
+    count.map_err(|e| too_big(&format!("member number {}", zip.len()), e))?;
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).context("a damaged zip entry")?;
         let raw = PathBuf::from(entry.name());
@@ -107,14 +177,15 @@ fn extract_zip(archive: &Path, out: &mut Unpacker<'_>) -> Result<()> {
             out.dir(&rel)?;
         } else if entry.is_symlink() {
             let mut link = String::new();
-            std::io::Read::read_to_string(&mut entry, &mut link)
+            (&mut entry)
+                .take(4096)
+                .read_to_string(&mut link)
                 .with_context(|| format!("failed to read the symlink `{}`", raw.display()))?;
             out.symlink(&rel, Path::new(&link))?;
         } else {
             let target = out.file_target(&rel)?;
-            let mut file = fs_err::File::create(&target)?;
-            std::io::copy(&mut entry, &mut file)
-                .with_context(|| format!("failed to write `{}`", target.display()))?;
+            let stored = (Stored::Member(entry.compressed_size()), None);
+            write_member(budget, &mut entry, stored, &raw, &target)?;
             if let Some(mode) = entry.unix_mode() {
                 set_mode(&target, mode & 0o777)?;
             }

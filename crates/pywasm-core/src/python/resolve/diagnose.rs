@@ -238,7 +238,7 @@ impl Diagnosis<'_> {
         let built = self
             .pip
             .build_wheel(shell, &sdist, &out, how == SdistBuild::PureFallback)?;
-        let wheel = Wheel::open(&built)?;
+        let wheel = Wheel::open(&built, self.cx.wheel_limits)?;
         let native = wheel::native_members(&wheel);
         if !native.is_empty() && how != SdistBuild::Strip {
             bail!(

@@ -1,25 +1,43 @@
 //! Reading a wheel's zip archive: every member path is checked before anything is joined onto
-//! a directory, and read errors name the wheel and the member.
+//! a directory, every read is held to the wheel limits (a zip bomb stops at the first bound it
+//! passes), and read errors name the wheel and the member.
 
 use std::collections::BTreeSet;
 use std::fmt::Display;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use zip::ZipArchive;
 
 use super::{MALFORMED, WheelFile, normalize_name, wheel_error, wheel_label};
+use crate::diagnostic::Diagnostic;
+use crate::limits::{ArchiveLimits, Budget, Exceeded, Stop, Stored};
 
-pub(super) type Archive = ZipArchive<BufReader<fs_err::File>>;
+/// An open wheel and the budget of one pass over it: the total is counted across every member
+/// read through it.
+pub(super) struct Archive {
+    zip: ZipArchive<BufReader<fs_err::File>>,
+    budget: Budget,
+}
 
-pub(super) fn open_archive(path: &Path) -> Result<Archive> {
+pub(super) fn open_archive(path: &Path, limits: ArchiveLimits) -> Result<Archive> {
     let file = fs_err::File::open(path)
         .with_context(|| format!("failed to open wheel `{}`", path.display()))?;
-    ZipArchive::new(BufReader::new(file)).map_err(|e| {
+    let zip = ZipArchive::new(BufReader::new(file)).map_err(|e| {
         let what = format!("is not a readable zip archive ({e})");
         wheel_error(&wheel_label(path), what, MALFORMED)
-    })
+    })?;
+    let budget = Budget::new(limits);
+    let count = budget.check_count(zip.len() as u64);
+    count.map_err(|e| {
+        too_big(
+            &wheel_label(path),
+            &format!("member number {}", zip.len()),
+            e,
+        )
+    })?;
+    Ok(Archive { zip, budget })
 }
 
 pub(super) fn read_member(zip: &mut Archive, label: &str, member: &str) -> Result<Vec<u8>> {
@@ -27,11 +45,29 @@ pub(super) fn read_member(zip: &mut Archive, label: &str, member: &str) -> Resul
         let what = format!("has no readable member `{member}` ({e})");
         wheel_error(label, what, MALFORMED)
     };
-    let mut entry = zip.by_name(member).map_err(|e| fail(&e))?;
+    let mut entry = zip.zip.by_name(member).map_err(|e| fail(&e))?;
+    let limit = |e: Exceeded| too_big(label, &format!("member `{member}`"), e);
+    zip.budget.check_declared(entry.size()).map_err(limit)?;
     // The declared size is untrusted, so it only sizes the first allocation, up to a cap.
     let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 24));
-    entry.read_to_end(&mut bytes).map_err(|e| fail(&e))?;
-    Ok(bytes)
+    let stored = Stored::Member(entry.compressed_size());
+    match zip.budget.copy(&mut entry, stored, &mut bytes) {
+        Ok(_) => Ok(bytes),
+        Err(Stop::Io(e)) => Err(fail(&e)),
+        Err(Stop::Limit(e)) => Err(limit(e)),
+    }
+}
+
+/// A wheel that passed one of its limits; `what` is "member `x`" or "member number 70000".
+pub(super) fn too_big(label: &str, what: &str, exceeded: Exceeded) -> anyhow::Error {
+    Diagnostic::new(format!("wheel `{label}`: its {what} {exceeded}"))
+        .note("pywasm stopped reading there; nothing of the wheel was installed")
+        .help(format!(
+            "if the wheel is genuine, raise the limit in pyproject.toml: `[tool.pywasm] \
+             wheel-limits = {{ {} = ... }}`",
+            exceeded.key()
+        ))
+        .into()
 }
 
 pub(super) fn member_text(zip: &mut Archive, label: &str, member: &str) -> Result<String> {
@@ -68,8 +104,8 @@ pub(super) fn unsafe_member(label: &str, member: &str, why: &str) -> anyhow::Err
 
 pub(super) fn list_members(zip: &mut Archive, label: &str) -> Result<Vec<WheelFile>> {
     let mut files = Vec::new();
-    for index in 0..zip.len() {
-        let entry = zip.by_index_raw(index);
+    for index in 0..zip.zip.len() {
+        let entry = zip.zip.by_index_raw(index);
         let entry = entry.with_context(|| format!("failed to read entry {index} of `{label}`"))?;
         let (path, size) = (entry.name().to_owned(), entry.size());
         if let Some(why) = unsafe_reason(path.strip_suffix('/').unwrap_or(&path)) {
@@ -83,6 +119,8 @@ pub(super) fn list_members(zip: &mut Archive, label: &str) -> Result<Vec<WheelFi
             return Err(unsafe_member(label, &path, "it is a symbolic link"));
         }
         if !entry.is_dir() {
+            let limit = |e: Exceeded| too_big(label, &format!("member `{path}`"), e);
+            zip.budget.check_declared(size).map_err(limit)?;
             files.push(WheelFile { path, size });
         }
     }

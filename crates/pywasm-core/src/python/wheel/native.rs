@@ -32,7 +32,7 @@ pub fn strip_native(wheel: &Wheel, out_dir: &Path) -> Result<(PathBuf, Vec<Strin
         platform_tags: tag("any"),
         ..wheel.name.clone()
     });
-    let mut zip = open_archive(&wheel.path)?;
+    let mut zip = open_archive(&wheel.path, wheel.limits)?;
     let mut removed = Vec::new();
     for path in wheel.files.iter().map(|f| &f.path) {
         if is_native(path) || is_record_file(&wheel.dist_info, path) {

@@ -26,7 +26,7 @@ fn write(dir: &Path, file_name: &str, entries: Entries) -> Wheel {
     for (path, bytes) in entries {
         w.add(&path, bytes).unwrap();
     }
-    Wheel::open(&w.write(dir).unwrap()).unwrap()
+    Wheel::open(&w.write(dir).unwrap(), ArchiveLimits::WHEEL).unwrap()
 }
 
 /// Zips `entries` without WheelWriter's checks, with a RECORD for `listed`, and returns the
@@ -38,7 +38,10 @@ fn open_raw(dir: &Path, entries: &[(String, Vec<u8>)], listed: &[(String, Vec<u8
     let all = all.map(|(path, bytes)| (path.as_str(), bytes.as_slice()));
     let path = dir.join("demo-1.0-py3-none-any.whl");
     fs_err::write(&path, zip_bytes(all).unwrap()).unwrap();
-    format!("{:#}", Wheel::open(&path).unwrap_err())
+    format!(
+        "{:#}",
+        Wheel::open(&path, ArchiveLimits::WHEEL).unwrap_err()
+    )
 }
 
 fn has(err: &str, needle: &str) {
@@ -178,7 +181,10 @@ fn refuses_unsafe_member_paths() {
     link.unwrap();
     let path = dir.path().join("demo-1.0-py3-none-any.whl");
     fs_err::write(&path, zip.finish().unwrap().into_inner()).unwrap();
-    let err = format!("{:#}", Wheel::open(&path).unwrap_err());
+    let err = format!(
+        "{:#}",
+        Wheel::open(&path, ArchiveLimits::WHEEL).unwrap_err()
+    );
     has(&err, "`a/link`: it is a symbolic link");
 }
 
@@ -198,7 +204,7 @@ fn pack_dir_is_deterministic() {
     assert_eq!(wheel_label(&first), "Demo-1.0-py2.py3-none-any.whl");
     let [first_bytes, second_bytes] = [&first, &second].map(|p| fs_err::read(p).unwrap());
     assert!(first_bytes == second_bytes);
-    let wheel = Wheel::open(&first).unwrap();
+    let wheel = Wheel::open(&first, ArchiveLimits::WHEEL).unwrap();
     let want = ["METADATA", "RECORD", "WHEEL"].map(|f| format!("{DIST}/{f}"));
     assert_eq!(paths(&wheel.files)[..3], want);
     assert_eq!(paths(&wheel.files)[3..], ["demo/__init__.py"]);
@@ -215,10 +221,100 @@ fn strip_native_removes_binaries_and_retags() {
     let (path, removed) = strip_native(&wheel, &dir.path().join("out")).unwrap();
     assert_eq!(removed, [lib, so]);
     assert_eq!(wheel_label(&path), "demo-1.0-py3-none-any.whl");
-    let stripped = Wheel::open(&path).unwrap();
+    let stripped = Wheel::open(&path, ArchiveLimits::WHEEL).unwrap();
     assert_eq!(stripped.name.platform(), Platform::Pure);
     assert!(stripped.root_is_purelib && native_members(&stripped).is_empty());
     assert_eq!(stripped.tags, ["py3-none-any"]);
     let meta = stripped.read(&format!("{DIST}/WHEEL")).unwrap();
     assert_eq!(String::from_utf8(meta).unwrap(), PURE);
+}
+
+/// A well-formed wheel (RECORD and all) holding `extra`, written but not opened.
+fn written(dir: &Path, extra: &[(&str, Vec<u8>)]) -> PathBuf {
+    let mut w = WheelWriter::new(WheelName::parse("demo-1.0-py3-none-any.whl").unwrap());
+    let all = entries(PURE, &[]).into_iter();
+    let all = all.chain(extra.iter().map(|(p, b)| (p.to_string(), b.clone())));
+    for (path, bytes) in all {
+        w.add(&path, bytes).unwrap();
+    }
+    w.write(dir).unwrap()
+}
+
+/// Rewrites every uncompressed-size field of a zip (local headers and central directory) to
+/// `size`: a member that lies about what it inflates to.
+fn lie_about_sizes(bytes: &mut [u8], size: u32) {
+    for at in 0..bytes.len().saturating_sub(30) {
+        let field = match &bytes[at..at + 4] {
+            [0x50, 0x4b, 0x03, 0x04] => at + 22,
+            [0x50, 0x4b, 0x01, 0x02] => at + 24,
+            _ => continue,
+        };
+        bytes[field..field + 4].copy_from_slice(&size.to_le_bytes());
+    }
+}
+
+#[test]
+fn a_zip_bomb_stops_at_the_ratio_naming_the_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = written(dir.path(), &[("demo/zeros.bin", vec![0; 4 << 20])]);
+    let err = Wheel::open(&path, ArchiveLimits::WHEEL).unwrap_err();
+    insta::assert_snapshot!(format!("{err:#}"));
+    let generous = ArchiveLimits {
+        ratio: 10_000,
+        ..ArchiveLimits::WHEEL
+    };
+    let wheel = Wheel::open(&path, generous).unwrap();
+    let site = dir.path().join("site");
+    assert_eq!(wheel.install(&site).unwrap().files.len(), 5);
+}
+
+#[test]
+fn every_limit_is_enforced_on_open_and_on_later_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    // Bytes that do not compress: a zip bomb is not needed to pass a size.
+    let mut noise = vec![0u8; 3 << 20];
+    let mut x = 0x2545_f491_u32;
+    for byte in &mut noise {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *byte = x as u8;
+    }
+    let path = written(
+        dir.path(),
+        &[("demo/a.bin", noise.clone()), ("demo/b.bin", noise)],
+    );
+    let limited = |limits: ArchiveLimits| format!("{:#}", Wheel::open(&path, limits).unwrap_err());
+    let w = ArchiveLimits::WHEEL;
+    let err = limited(ArchiveLimits {
+        member_size: 2 << 20,
+        ..w
+    });
+    has(&err, "its member `demo/a.bin` unpacks to more than 2 MiB");
+    has(&err, "wheel-limits = { member-size = ... }");
+    let err = limited(ArchiveLimits {
+        total_size: 5 << 20,
+        ..w
+    });
+    has(
+        &err,
+        "its member `demo/b.bin` takes the archive's unpacked size past 5 MiB",
+    );
+    let err = limited(ArchiveLimits { members: 4, ..w });
+    has(
+        &err,
+        "its member number 5 is past the 4 members an archive may hold (`members`)",
+    );
+    // A member whose headers claim 10 bytes is still stopped by what it inflates to.
+    let mut bytes = fs_err::read(&path).unwrap();
+    lie_about_sizes(&mut bytes, 10);
+    let liar = dir.path().join("liar").join("demo-1.0-py3-none-any.whl");
+    fs_err::create_dir_all(liar.parent().unwrap()).unwrap();
+    fs_err::write(&liar, bytes).unwrap();
+    let lies = ArchiveLimits {
+        member_size: 1 << 20,
+        ..w
+    };
+    let err = format!("{:#}", Wheel::open(&liar, lies).unwrap_err());
+    has(&err, "unpacks to more than 1 MiB");
 }

@@ -49,7 +49,7 @@ impl Wheel {
                 return Err(already_installed(&label, dest, &site_dir.join(dest)));
             }
         }
-        let mut zip = open_archive(&self.path)?;
+        let mut zip = open_archive(&self.path, self.limits)?;
         let mut contents = BTreeMap::from([(installer, b"pywasm\n".to_vec())]);
         for (dest, member) in plan {
             contents.insert(dest, read_member(&mut zip, &label, member)?);

@@ -241,3 +241,109 @@ fn formats_come_from_the_file_name() {
     assert_eq!(Format::of("s.tar.xz").unwrap(), Format::TarXz);
     assert!(Format::of("s.tar.bz2").is_err());
 }
+
+fn unpack_with(bytes: &[u8], format: Format, limits: ArchiveLimits) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a");
+    fs_err::write(&archive, bytes).unwrap();
+    let dest = dir.path().join("out");
+    fs_err::create_dir(&dest).unwrap();
+    let result = extract_with(&archive, format, &Layout::StripTop, &dest, limits);
+    format!("{:#}", result.unwrap_err())
+}
+
+const LOOSE: ArchiveLimits = ArchiveLimits {
+    member_size: 1 << 40,
+    total_size: 1 << 40,
+    members: 1 << 40,
+    ratio: 1 << 40,
+};
+
+#[test]
+fn archives_past_a_limit_are_refused_naming_the_member_and_the_limit() {
+    let zeros = vec![0u8; 3 << 20];
+    let tar = tar_gz(&[
+        Entry::File("sdk-1/a", b"a", 0o644),
+        Entry::File("sdk-1/zeros", &zeros, 0o644),
+    ]);
+    let cases = [
+        (
+            ArchiveLimits {
+                ratio: 100,
+                ..LOOSE
+            },
+            "`ratio`",
+        ),
+        (
+            ArchiveLimits {
+                member_size: 2 << 20,
+                ..LOOSE
+            },
+            "`member-size`",
+        ),
+        (
+            ArchiveLimits {
+                total_size: 2 << 20,
+                ..LOOSE
+            },
+            "`total-size`",
+        ),
+    ];
+    for (limits, key) in cases {
+        let err = unpack_with(&tar, Format::TarGz, limits);
+        assert!(
+            err.contains("member `sdk-1/zeros`") && err.contains(key),
+            "{err}"
+        );
+    }
+    let err = unpack_with(
+        &tar,
+        Format::TarGz,
+        ArchiveLimits {
+            members: 1,
+            ..LOOSE
+        },
+    );
+    assert!(
+        err.contains("member `sdk-1/zeros`") && err.contains("`members`"),
+        "{err}"
+    );
+    let zip = zip_bytes(&[("sdk-1/a", b"a", 0o644), ("sdk-1/zeros", &zeros, 0o644)]);
+    let err = unpack_with(
+        &zip,
+        Format::Zip,
+        ArchiveLimits {
+            ratio: 100,
+            ..LOOSE
+        },
+    );
+    assert!(
+        err.contains("member `sdk-1/zeros`") && err.contains("`ratio`"),
+        "{err}"
+    );
+    let err = unpack_with(
+        &zip,
+        Format::Zip,
+        ArchiveLimits {
+            members: 1,
+            ..LOOSE
+        },
+    );
+    assert!(err.contains("`members`"), "{err}");
+    // Within the SDK's own limits, the same archive unpacks.
+    let (_dir, result) = unpack(&tar, Format::TarGz, &Layout::StripTop);
+    result.unwrap();
+}
+
+#[test]
+fn tar_members_keep_their_modification_time() {
+    let bytes = tar_gz(&[Entry::File("sdk-1/configure", b"#!/bin/sh", 0o755)]);
+    let (dir, result) = unpack(&bytes, Format::TarGz, &Layout::StripTop);
+    result.unwrap();
+    let modified = fs_err::metadata(dir.path().join("out/configure"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    // The helper's headers carry time 0; a member written now would say otherwise.
+    assert_eq!(modified, std::time::SystemTime::UNIX_EPOCH);
+}
