@@ -9,19 +9,11 @@ use pywasm_tests::wasmer::run_wasmer;
 use pywasm_tests::wazero::run_wazero;
 use pywasm_tests::{Invocation, Outcome, Project, repo, run_node, run_wasmtime, run_wasmtime_cli};
 
-/// What the probe prints in wasmtime, the wasmtime CLI, node and wazero, given the repository
-/// (host path 0) and a file the test wrote in a temporary directory (host path 1), with
-/// `GREETING=hi` its only variable. Paths outside the embedded tree do not exist; climbing out
-/// of it is refused as not capable; every write outside `/tmp` is `[Errno 69] Read-only file
-/// system` (host path 1 lies below `/tmp`, which in the module is its own, empty, in-memory
-/// directory); `os.chmod` does nothing (WASI preview1 has no file modes).
+/// What the probe prints first in wasmtime, the wasmtime CLI, node and wazero. Paths outside
+/// the embedded tree do not exist; climbing out of it is refused as not capable; every write
+/// outside `/tmp` is `[Errno 69] Read-only file system`; `os.chmod` does nothing (WASI preview1
+/// has no file modes). Then come the host's own paths ([`host_lines`]) and the environment.
 const EXPECTED: &str = "\
-read host path 0: FileNotFoundError [Errno 44] No such file or directory
-list host path 0: FileNotFoundError [Errno 44] No such file or directory
-stat host path 0: FileNotFoundError [Errno 44] No such file or directory
-read host path 1: FileNotFoundError [Errno 44] No such file or directory
-list host path 1: FileNotFoundError [Errno 44] No such file or directory
-stat host path 1: FileNotFoundError [Errno 44] No such file or directory
 read /etc/passwd: FileNotFoundError [Errno 44] No such file or directory
 list /etc/passwd: FileNotFoundError [Errno 44] No such file or directory
 stat /etc/passwd: FileNotFoundError [Errno 44] No such file or directory
@@ -51,37 +43,43 @@ write /scratch.txt: OSError [Errno 69] Read-only file system
 write /app/new.txt: OSError [Errno 69] Read-only file system
 write <stdlib>/new.py: OSError [Errno 69] Read-only file system
 write /etc/new: OSError [Errno 69] Read-only file system
-write host path 0/new: OSError [Errno 69] Read-only file system
-write host path 1/new: FileNotFoundError [Errno 44] No such file or directory
 mkdir /newdir: OSError [Errno 69] Read-only file system
 remove /app/sandbox.py: OSError [Errno 69] Read-only file system
 rename /app/sandbox.py: OSError [Errno 69] Read-only file system
 chmod /app/sandbox.py: None
 symlink /app/link: OSError [Errno 69] Read-only file system
 still readable /app/sandbox.py: True
-environ: [('GREETING', 'hi')]
 ";
+
+/// What the probe says of a path the host has, and of writing below it. A path below `/tmp` is
+/// looked for in the module's own `/tmp`, in memory and empty; any other does not exist (in
+/// wasmer, whose root is its own: is not capable) and cannot be written below.
+fn host_lines(index: usize, path: &str, wasmer: bool) -> String {
+    let in_tmp = path.starts_with("/tmp/");
+    let absent = "FileNotFoundError [Errno 44] No such file or directory";
+    let (looked, written) = match (in_tmp, wasmer) {
+        (true, _) => (absent, absent),
+        (false, false) => (absent, "OSError [Errno 69] Read-only file system"),
+        (false, true) => (NOT_CAPABLE, NOT_CAPABLE),
+    };
+    let label = format!("host path {index}");
+    let looks = ["read", "list", "stat"].map(|how| format!("{how} {label}: {looked}\n"));
+    looks.concat() + &format!("write {label}/new: {written}\n")
+}
+
+const NOT_CAPABLE: &str = "PermissionError [Errno 76] Capabilities insufficient";
 
 /// wasmer-wasix gives every instance a root directory of its own at `/` (the README's Platform
 /// limits): what lies outside the embedded tree is refused as not capable rather than absent,
-/// `/` lists that root, empty, and writes outside `/tmp` fail as that root answers. The wasmer
-/// host passes no environment at all.
+/// `/` lists that root, empty, and writes outside `/tmp` fail as that root answers.
 fn in_wasmer(line: &str) -> String {
     let (label, _) = line.split_once(": ").expect("label: result");
-    const NOT_CAPABLE: &str = "PermissionError [Errno 76] Capabilities insufficient";
-    let outside = [
-        "host path 0",
-        "/etc/passwd",
-        "/proc/self/environ",
-        "/root",
-        "/home",
-    ];
+    let outside = ["/etc/passwd", "/proc/self/environ", "/root", "/home"];
     let result = match label {
         "list /" => "[]",
         "write /scratch.txt" => "NotADirectoryError [Errno 54] Not a directory",
-        "write /etc/new" | "write host path 0/new" => NOT_CAPABLE,
+        "write /etc/new" => NOT_CAPABLE,
         "mkdir /newdir" => "PermissionError [Errno 2] Permission denied",
-        "environ" => "[]",
         _ if label
             .split_once(' ')
             .is_some_and(|(_, path)| outside.contains(&path)) =>
@@ -91,6 +89,22 @@ fn in_wasmer(line: &str) -> String {
         _ => return line.to_owned(),
     };
     format!("{label}: {result}")
+}
+
+/// The whole of what the probe prints; the wasmer host passes no environment at all.
+fn expected(paths: &[String], wasmer: bool) -> String {
+    let mut text: String = match wasmer {
+        false => EXPECTED.to_owned(),
+        true => EXPECTED.lines().map(|l| in_wasmer(l) + "\n").collect(),
+    };
+    for (index, path) in paths.iter().enumerate() {
+        text += &host_lines(index, path, wasmer);
+    }
+    text + if wasmer {
+        "environ: []\n"
+    } else {
+        "environ: [('GREETING', 'hi')]\n"
+    }
 }
 
 #[test]
@@ -107,27 +121,24 @@ fn a_module_without_preopens_reads_writes_and_sees_nothing_of_the_host() {
     // module must see only what it is given.
     let inv = Invocation::new(&args).env("GREETING", "hi");
     let wasm = &built.output;
+    let everywhere = expected(&paths, false);
     let runs: [(&str, Outcome, String); 5] = [
         (
             "wasmtime",
             run_wasmtime(wasm, &inv).unwrap(),
-            EXPECTED.to_owned(),
+            everywhere.clone(),
         ),
         (
             "wasmtime CLI",
             run_wasmtime_cli(wasm, &inv).unwrap(),
-            EXPECTED.to_owned(),
+            everywhere.clone(),
         ),
-        ("node", run_node(wasm, &inv).unwrap(), EXPECTED.to_owned()),
-        (
-            "wazero",
-            run_wazero(wasm, &inv).unwrap(),
-            EXPECTED.to_owned(),
-        ),
+        ("node", run_node(wasm, &inv).unwrap(), everywhere.clone()),
+        ("wazero", run_wazero(wasm, &inv).unwrap(), everywhere),
         (
             "wasmer",
             run_wasmer(wasm, &Invocation::new(&args)).unwrap(),
-            EXPECTED.lines().map(|l| in_wasmer(l) + "\n").collect(),
+            expected(&paths, true),
         ),
     ];
     for (runtime, got, expected) in runs {

@@ -22,6 +22,10 @@ pub mod library;
 pub mod wasmer;
 pub mod wazero;
 
+/// The wasmtime these hosts are built on, for code outside the workspace that drives them (the
+/// ABI fuzz target) without pinning a version of its own.
+pub use wasmtime;
+
 /// The repository root: above the package cargo runs now (`CARGO_MANIFEST_DIR` at run time),
 /// else above this crate as it was compiled. Checkouts that share a target directory share
 /// this crate's build when their sources match, so the compiled-in path may name another

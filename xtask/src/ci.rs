@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use pywasm_core::diagnostic::Diagnostic;
@@ -12,8 +12,8 @@ use pywasm_core::{Shell, shell};
 use pywasm_tests::wasmer;
 
 use crate::{
-    BuildWheel, bench, build_wheels, cargo, default_fetch, dist, fetch_sdk, repo_root, runtimes,
-    testrun,
+    BuildWheel, bench, build_wheels, cargo, default_fetch, dist, fetch_sdk, fuzz, repo_root,
+    runtimes, testrun,
 };
 
 pub fn ci(shell: &Shell) -> Result<()> {
@@ -31,8 +31,15 @@ pub fn ci(shell: &Shell) -> Result<()> {
     let rust_checks = spawn_rust_checks(shell);
     let phase = Instant::now();
     let mut python_builds = None;
+    let mut fuzz_build = None;
     let prepared = fetch_sdk(shell, &default_fetch()).and_then(|()| {
-        python_builds = Some(PythonBuilds::start(shell)?);
+        let builds = python_builds_command()?;
+        python_builds = Some(Background::start(shell, "the CPython builds", builds)?);
+        fuzz_build = Some(Background::start(
+            shell,
+            "the fuzz targets' build",
+            fuzz_build_command()?,
+        )?);
         // Downloads, mostly: beside the wheel builds.
         std::thread::scope(|scope| {
             let runtimes = scope.spawn(|| runtimes::install(shell, &repo_root()));
@@ -109,6 +116,20 @@ pub fn ci(shell: &Shell) -> Result<()> {
         .into_iter()
         .collect();
     let testrun::Totals { passed, failed } = testrun::run(shell, cargo, gates)?;
+    // The fuzz targets' short form: every target at once for a minute of wall time, after the
+    // tests, whose cores their nightly build shared (niced) from the wheels phase on.
+    if let Some(build) = fuzz_build {
+        build.wait()?;
+    }
+    let phase = Instant::now();
+    fuzz::fuzz(
+        shell,
+        &fuzz::FuzzArgs::every_target_at_once(Duration::from_secs(60)),
+    )?;
+    shell.status(
+        "Finished",
+        &format!("the fuzz targets in {}", shell::seconds(phase.elapsed())),
+    );
     shell.status(
         "Finished",
         &format!("all checks in {}", shell::seconds(start.elapsed())),
@@ -122,37 +143,30 @@ pub fn ci(shell: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// The CPythons besides the default, built from source (about three to five minutes each on two
-/// cores), then every recipe's wheel for them (tests/versions.rs builds every example on each),
-/// by `cargo xtask build-wheel --all --python …` in a process of its own at low
-/// priority, from the wheels phase on: only tests/versions.rs needs them, and it runs last, so
-/// the builds fill the cores the default's wheel builds, the bench's smoke run and the test
-/// suites leave idle.
-struct PythonBuilds {
+/// `cargo xtask fuzz --build-only`, at low priority.
+fn fuzz_build_command() -> Result<Command> {
+    let mut cmd = Command::new("nice");
+    cmd.args(["-n", "15"])
+        .arg(std::env::current_exe().context("cannot tell where xtask runs from")?)
+        .args(["fuzz", "--build-only"]);
+    Ok(cmd)
+}
+
+/// A step of CI run in a process of its own at low priority, its output in a log printed when
+/// it is waited for.
+struct Background {
+    what: &'static str,
     child: std::process::Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
     start: Instant,
 }
 
-impl PythonBuilds {
-    fn start(shell: &Shell) -> Result<PythonBuilds> {
-        let pins = pywasm_core::sdk::pins::Pins::load(&crate::default_pins())?;
-        let others: Vec<&String> = pins
-            .pythons
-            .keys()
-            .filter(|minor| **minor != pins.default_python)
-            .collect();
-        let dir = tempfile::tempdir().context("cannot create a directory for the build's log")?;
-        let log = dir.path().join("build-wheel.log");
+impl Background {
+    fn start(shell: &Shell, what: &'static str, mut cmd: Command) -> Result<Background> {
+        let dir = tempfile::tempdir().context("cannot create a directory for a log")?;
+        let log = dir.path().join("background.log");
         let out = fs_err::File::create(&log)?.into_parts().0;
-        let mut cmd = Command::new("nice");
-        cmd.args(["-n", "10"])
-            .arg(std::env::current_exe().context("cannot tell where xtask runs from")?)
-            .args(["build-wheel", "--all"]);
-        for minor in &others {
-            cmd.args(["--python", minor.as_str()]);
-        }
         cmd.stdin(std::process::Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
@@ -166,7 +180,8 @@ impl PythonBuilds {
         let child = cmd
             .spawn()
             .with_context(|| format!("cannot start `{}`", pywasm_core::process::display(&cmd)))?;
-        Ok(PythonBuilds {
+        Ok(Background {
+            what,
             child,
             log,
             _dir: dir,
@@ -174,29 +189,50 @@ impl PythonBuilds {
         })
     }
 
-    /// Waits for the builds, prints their log, and fails as they did.
+    /// Waits for the step, prints its log, and fails as it did.
     fn wait(mut self) -> Result<()> {
-        let status = self.child.wait().context("cannot wait for build-wheel")?;
+        let status = self
+            .child
+            .wait()
+            .context("cannot wait for a background step")?;
         let log = fs_err::read_to_string(&self.log).unwrap_or_default();
         eprint!(
-            "\n     Running the CPython builds (in the background, started {} ago)\n{log}",
+            "\n     Running {} (in the background, started {} ago)\n{log}",
+            self.what,
             shell::seconds(self.start.elapsed())
         );
         if !status.success() {
-            anyhow::bail!("building the other CPython versions or their wheels failed: {status}");
+            anyhow::bail!("{} failed: {status}", self.what);
         }
         Ok(())
     }
 }
 
-impl Drop for PythonBuilds {
-    /// A CI that stops before the tests does not leave the builds running.
+impl Drop for Background {
+    /// A CI that stops early does not leave the step running.
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
     }
+}
+
+/// The CPythons besides the default, built from source (about three to five minutes each on two
+/// cores), then every recipe's wheel for them (tests/versions.rs builds every example on each):
+/// `cargo xtask build-wheel --all --python …`, in the background at low priority from the
+/// wheels phase on. Only tests/versions.rs needs them, and it runs last, so the builds fill the
+/// cores the default's wheel builds, the bench's smoke run and the test suites leave idle.
+fn python_builds_command() -> Result<Command> {
+    let pins = pywasm_core::sdk::pins::Pins::load(&crate::default_pins())?;
+    let mut cmd = Command::new("nice");
+    cmd.args(["-n", "10"])
+        .arg(std::env::current_exe().context("cannot tell where xtask runs from")?)
+        .args(["build-wheel", "--all"]);
+    for minor in pins.pythons.keys().filter(|m| **m != pins.default_python) {
+        cmd.args(["--python", minor.as_str()]);
+    }
+    Ok(cmd)
 }
 
 /// `cargo package -p pywasm-core` with its verifying build: the crate holds everything it embeds

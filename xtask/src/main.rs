@@ -8,6 +8,7 @@
 //! - `cargo xtask test-runtimes`: the pinned WASI runtimes the portability tests run modules in.
 //! - `cargo xtask bench`: size, start-up, memory and build time against the alternatives.
 //! - `cargo xtask dist`: the release artifacts (pywasm, every example, SHA256SUMS) in target/dist.
+//! - `cargo xtask fuzz [--time 60s] [TARGET...]`: the fuzz targets of `fuzz/`, each for `--time`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,6 +25,7 @@ use pywasm_core::shell::{Verbosity, render_error};
 mod bench;
 mod ci;
 mod dist;
+mod fuzz;
 mod runtimes;
 mod testrun;
 mod wheels;
@@ -58,6 +60,8 @@ enum Task {
     /// Build what a release publishes into target/dist: the pywasm binary for this host, every
     /// example's module and checksum, and SHA256SUMS
     Dist(dist::DistArgs),
+    /// Run the fuzz targets of fuzz/ (cargo fuzz, nightly Rust) for --time each; a crash fails
+    Fuzz(fuzz::FuzzArgs),
     /// (used by `bench`) run a command and write its wall time and peak memory to a file
     #[command(hide = true)]
     MeasureChild(bench::MeasureChild),
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Task::TestRuntimes => runtimes::install(&shell, &repo_root()),
         Task::Bench(args) => bench::bench(&shell, &repo_root(), &args),
         Task::Dist(args) => dist::dist(&shell, &repo_root(), &args),
+        Task::Fuzz(args) => fuzz::fuzz(&shell, &args),
         Task::MeasureChild(args) => return bench::measure_child(&args),
     };
     match result {

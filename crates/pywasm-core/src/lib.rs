@@ -6,6 +6,8 @@
 
 pub mod diagnostic;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod init;
 pub mod limits;
 pub(crate) mod manifest;

@@ -37,6 +37,37 @@ fn quote(s: &OsStr) -> String {
     }
 }
 
+/// Makes the program `cmd` starts die with the thread that starts it (Linux's
+/// `PR_SET_PDEATHSIG`): a pywasm killed outright (SIGKILL, the out-of-memory killer, a CI
+/// timeout) must not leave a pip or a compiler writing into a work directory that the next
+/// pywasm, seeing no live owner, removes; pip's `download -d` would even create it again. Only
+/// for commands whose thread waits for them. Elsewhere than Linux a child outlives a killed
+/// pywasm.
+pub fn dies_with_pywasm(cmd: &mut Command) -> &mut Command {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the closure calls only async-signal-safe functions
+        // (prctl, getppid) and allocates nothing.
+        let parent = std::process::id();
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the prctl: then nothing will signal.
+                if libc::getppid() as u32 != parent {
+                    return Err(std::io::Error::other(
+                        "pywasm ended before its child started",
+                    ));
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd
+}
+
 /// Runs `cmd` to completion with stdout and stderr captured. `what` names the step for the error
 /// ("compile `main.c`"). A non-zero exit is an error that shows the command and its stderr.
 pub fn run(shell: &Shell, what: &str, cmd: &mut Command) -> Result<Output> {
@@ -51,7 +82,8 @@ pub fn run(shell: &Shell, what: &str, cmd: &mut Command) -> Result<Output> {
 /// tool's output to explain it better (pip's resolver errors).
 pub fn run_unchecked(shell: &Shell, what: &str, cmd: &mut Command) -> Result<Output> {
     shell.command(&display(cmd));
-    cmd.stdin(Stdio::null())
+    dies_with_pywasm(cmd)
+        .stdin(Stdio::null())
         .output()
         .with_context(|| format!("failed to start `{}` to {what}", display(cmd)))
 }
@@ -77,7 +109,7 @@ pub fn failure(what: &str, cmd: &Command, output: &Output) -> anyhow::Error {
 /// should watch (cargo, test runners). A non-zero exit is an error naming the command.
 pub fn run_streaming(shell: &Shell, what: &str, cmd: &mut Command) -> Result<()> {
     shell.command(&display(cmd));
-    let status = cmd
+    let status = dies_with_pywasm(cmd)
         .status()
         .with_context(|| format!("failed to start `{}` to {what}", display(cmd)))?;
     if !status.success() {
@@ -90,7 +122,7 @@ pub fn run_streaming(shell: &Shell, what: &str, cmd: &mut Command) -> Result<()>
 /// exit is an answer, not a failure (a test run). Killed by a signal counts as 128 + signal.
 pub fn run_inherited(shell: &Shell, what: &str, cmd: &mut Command) -> Result<i32> {
     shell.command(&display(cmd));
-    let status = cmd
+    let status = dies_with_pywasm(cmd)
         .status()
         .with_context(|| format!("failed to start `{}` to {what}", display(cmd)))?;
     Ok(exit_code(status))

@@ -140,7 +140,9 @@ pub fn read(module: &[u8]) -> Result<Option<BuildManifest>> {
 /// module and its adapter for a component): every active data segment placed at its offset.
 /// Pre-initialisation rewrites the data as a snapshot of the whole memory, split wherever the
 /// snapshot has a run of zeros, so embedded data is looked for here, not in any one segment.
-pub fn initial_memories(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+/// A memory whose data would reach past `limit` bytes is refused: a few bytes of segment offset
+/// could otherwise ask for 4 GiB.
+pub fn initial_memories(bytes: &[u8], limit: u64) -> Result<Vec<Vec<u8>>> {
     let mut memories: Vec<Vec<u8>> = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload?;
@@ -162,7 +164,15 @@ pub fn initial_memories(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
                     wasmparser::Operator::I64Const { value } => usize::try_from(value)?,
                     _ => anyhow::bail!("a data segment's offset is not a constant"),
                 };
-                let end = start + data.data.len();
+                let end = start
+                    .checked_add(data.data.len())
+                    .filter(|end| *end as u64 <= limit)
+                    .with_context(|| {
+                        format!(
+                            "a data segment at {start} reaches past {}, the most read of a memory",
+                            crate::size::size_text(limit)
+                        )
+                    })?;
                 if memory.len() < end {
                     memory.resize(end, 0);
                 }

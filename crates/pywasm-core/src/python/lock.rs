@@ -99,7 +99,12 @@ impl Lock {
             return Ok(None);
         }
         let text = fs_err::read_to_string(&path)?;
-        let lock: Lock = toml::from_str(&text).map_err(|e| {
+        Lock::parse(&path, &text).map(Some)
+    }
+
+    /// Reads a lock's text; `path` is where it came from, for errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Lock> {
+        let lock: Lock = toml::from_str(text).map_err(|e| {
             let diagnostic = Diagnostic::new(format!(
                 "`{}` is not a lock pywasm can read: {}",
                 path.display(),
@@ -107,7 +112,7 @@ impl Lock {
             ))
             .help("the lock is written by pywasm; delete it and run `pywasm lock`");
             match e.span() {
-                Some(span) => diagnostic.at(crate::diagnostic::Origin::new(&path, &text, span)),
+                Some(span) => diagnostic.at(crate::diagnostic::Origin::new(path, text, span)),
                 None => diagnostic,
             }
         })?;
@@ -121,7 +126,7 @@ impl Lock {
                 .help("run `pywasm lock` to write it again")
             );
         }
-        Ok(Some(lock))
+        Ok(lock)
     }
 
     pub fn to_text(&self) -> Result<String> {

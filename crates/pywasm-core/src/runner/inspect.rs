@@ -59,7 +59,7 @@ pub fn inspect(path: &Path, verify: bool, max_size: u64) -> Result<Inspection> {
     let memory = describe::memory_layout(&bytes)
         .with_context(|| format!("cannot read the memory of `{}`", path.display()))?;
     let verification = if verify {
-        Some(check(path, &bytes, &sha256, &manifest)?)
+        Some(check(path, &bytes, &sha256, &manifest, max_size)?)
     } else {
         None
     };
@@ -105,9 +105,10 @@ fn check(
     bytes: &[u8],
     sha256: &str,
     manifest: &BuildManifest,
+    max_size: u64,
 ) -> Result<Verification> {
     let mut problems = Vec::new();
-    let memories = describe::initial_memories(bytes)?;
+    let memories = describe::initial_memories(bytes, max_size)?;
     // The magic also appears in the code that checks it, so every occurrence is tried.
     let image = memories
         .iter()

@@ -50,7 +50,7 @@ pub fn deflated(bytes: &[u8]) -> Result<Option<Vec<u8>>> {
 pub(super) fn inflated(stored: &[u8], size: usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(size.min(64 << 20));
     DeflateDecoder::new(stored)
-        .take(size as u64 + 1)
+        .take((size as u64).saturating_add(1))
         .read_to_end(&mut out)?;
     if out.len() != size {
         bail!("it inflates to {} bytes instead of {size}", out.len());

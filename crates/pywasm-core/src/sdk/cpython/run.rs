@@ -56,7 +56,7 @@ impl<'a> Steps<'a> {
         self.shell.stage_started(step.name);
         let mut log = fs_err::File::create(&log_path)?;
         writeln!(log, "$ {}", process::display(cmd))?;
-        let mut child = cmd
+        let mut child = process::dies_with_pywasm(cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
