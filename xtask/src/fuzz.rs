@@ -108,9 +108,9 @@ pub fn fuzz(shell: &Shell, args: &FuzzArgs) -> Result<()> {
     };
     // libFuzzer runs one input at a time: as many at once as there are cores, unless told.
     let mut results = Vec::new();
-    for pair in targets.chunks(args.jobs.max(1)) {
+    for batch in targets.chunks(args.jobs.max(1)) {
         let runs: Vec<Result<Ran>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = pair
+            let handles: Vec<_> = batch
                 .iter()
                 .map(|target| scope.spawn(|| fuzz.run(shell, target, &env)))
                 .collect();

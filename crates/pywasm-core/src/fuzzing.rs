@@ -33,15 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
 /// The files a target's corpus starts from: `fuzz/seeds/<target>/`, and for `manifest` and
 /// `lock` every `pyproject.toml` and `pywasm.lock` of the examples and test fixtures.
 pub fn seed_files(repo: &Path, target: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let own = repo.join("fuzz/seeds").join(target);
-    if own.is_dir() {
-        files.extend(
-            crate::fsutil::walk_files(&own, &|_, _| false)?
-                .into_iter()
-                .map(|f| own.join(f)),
-        );
-    }
+    let mut files = files_below(&repo.join("fuzz/seeds").join(target))?;
     let name = match target {
         "manifest" => "pyproject.toml",
         "lock" => "pywasm.lock",
@@ -60,11 +52,15 @@ pub fn seed_files(repo: &Path, target: &str) -> anyhow::Result<Vec<PathBuf>> {
 
 /// The inputs that once crashed a target (`fuzz/regressions/<target>/`), each run by the tests.
 pub fn regression_files(repo: &Path, target: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let dir = repo.join("fuzz/regressions").join(target);
+    files_below(&repo.join("fuzz/regressions").join(target))
+}
+
+/// Every file below `dir`, none when it does not exist.
+fn files_below(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let found = crate::fsutil::walk_files(&dir, &|_, _| false)?;
+    let found = crate::fsutil::walk_files(dir, &|_, _| false)?;
     Ok(found.into_iter().map(|f| dir.join(f)).collect())
 }
 
@@ -119,19 +115,30 @@ pub fn wheel(data: &[u8]) {
 }
 
 fn open_and_install(dir: &Path, path: &Path) {
-    match Wheel::open(path, LIMITS) {
-        Ok(wheel) => {
-            let site = dir.join("site");
-            render(wheel.install(&site));
-            let _ = wheel.read(&format!("{}/METADATA", wheel.dist_info));
-        }
-        Err(err) => render::<()>(Err(err)),
+    let opened = Wheel::open(path, LIMITS);
+    if let Ok(wheel) = &opened {
+        render(wheel.install(&dir.join("site")));
+        let _ = wheel.read(&format!("{}/METADATA", wheel.dist_info));
     }
+    render(opened);
     assert_only(
         dir,
         &[path.file_name().unwrap_or_default(), "site".as_ref()],
     );
 }
+
+/// The members [`record`]'s wheel holds besides its RECORD (which the seeds list).
+pub(crate) const RECORDED: [(&str, &[u8]); 3] = [
+    ("demo/__init__.py", b"VALUE = 1\n"),
+    (
+        "demo-1.0.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n",
+    ),
+    (
+        "demo-1.0.dist-info/WHEEL",
+        b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    ),
+];
 
 /// A wheel whose RECORD is `data`, beside members it may or may not list rightly: RECORD's CSV
 /// and hashes, reached without the fuzzer having to build a zip.
@@ -141,19 +148,8 @@ pub fn record(data: &[u8]) {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let stored =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    let members: [(&str, &[u8]); 4] = [
-        ("demo/__init__.py", b"VALUE = 1\n"),
-        (
-            "demo-1.0.dist-info/METADATA",
-            b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n",
-        ),
-        (
-            "demo-1.0.dist-info/WHEEL",
-            b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        ),
-        ("demo-1.0.dist-info/RECORD", data),
-    ];
-    for (name, bytes) in members {
+    let record = [("demo-1.0.dist-info/RECORD", data)];
+    for (name, bytes) in RECORDED.iter().copied().chain(record) {
         zip.start_file(name, stored).expect("start a member");
         zip.write_all(bytes).expect("write a member");
     }
@@ -218,13 +214,12 @@ pub fn module(data: &[u8]) {
     let dir = scratch();
     let path = dir.path().join("module.wasm");
     fs_err::write(&path, data).expect("write the module");
-    match crate::runner::inspect::inspect(&path, true, LIMITS.total_size) {
-        Ok(report) => {
-            std::hint::black_box(report.table(true));
-            std::hint::black_box(report.to_json().expect("a report renders as JSON"));
-        }
-        Err(err) => render::<()>(Err(err)),
+    let inspected = crate::runner::inspect::inspect(&path, true, LIMITS.total_size);
+    if let Ok(report) = &inspected {
+        std::hint::black_box(report.table(true));
+        std::hint::black_box(report.to_json().expect("a report renders as JSON"));
     }
+    render(inspected);
 }
 
 /// A file system image on its own, as `inspect` finds it in the module's data, with every file's

@@ -70,7 +70,7 @@ fn add_defaults(tool: &mut Value, definitions: &mut Map<String, Value>) {
 }
 
 /// The definition a property refers to, directly or as one branch of `anyOf`.
-pub(crate) fn definition_of(property: &Map<String, Value>) -> Option<String> {
+fn definition_of(property: &Map<String, Value>) -> Option<String> {
     let direct = property.get("$ref").into_iter();
     let branches = property
         .get("anyOf")

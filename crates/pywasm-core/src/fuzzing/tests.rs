@@ -8,7 +8,7 @@ use std::io::Write;
 use super::*;
 use crate::module::bundle::ImageBuilder;
 use crate::module::describe::{self, BuildManifest, FileDigest, Named, Output, Pinned};
-use crate::python::wheel::{WheelName, WheelWriter};
+use crate::python::wheel::{WheelName, WheelWriter, record_line};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -80,16 +80,8 @@ fn generated() -> Seeds {
 
 fn wheel_bytes(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = WheelWriter::new(WheelName::parse("demo-1.0-py3-none-any.whl").unwrap());
-    let meta: [(&str, &[u8]); 2] = [
-        (
-            "demo-1.0.dist-info/METADATA",
-            b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n",
-        ),
-        (
-            "demo-1.0.dist-info/WHEEL",
-            b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        ),
-    ];
+    // METADATA and WHEEL as the record target's wheel has them.
+    let meta = &RECORDED[1..];
     for (path, bytes) in meta.iter().chain(files) {
         w.add(path, bytes.to_vec()).unwrap();
     }
@@ -117,41 +109,15 @@ fn data_wheel() -> Vec<u8> {
     ])
 }
 
-/// `sha256=<urlsafe base64, no padding>` as RECORD writes it.
-fn record_hash(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let digest = sha2::Sha256::digest(bytes);
-    let mut out = String::from("sha256=");
-    for chunk in digest.chunks(3) {
-        let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-        }
-    }
-    out
-}
-
 /// RECORDs for the members [`super::record`] writes: right, quoted, with another hash, and
 /// wrong in the ways a reader must catch.
 fn records() -> Vec<(&'static str, Vec<u8>)> {
-    let members: [(&str, &[u8]); 3] = [
-        ("demo/__init__.py", b"VALUE = 1\n"),
-        (
-            "demo-1.0.dist-info/METADATA",
-            b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n",
-        ),
-        (
-            "demo-1.0.dist-info/WHEEL",
-            b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        ),
-    ];
-    let line =
-        |(path, bytes): &(&str, &[u8])| format!("{path},{},{}\n", record_hash(bytes), bytes.len());
-    let valid: String =
-        members.iter().map(line).collect::<String>() + "demo-1.0.dist-info/RECORD,,\n";
+    let line = |(path, bytes): &(&str, &[u8])| record_line(path, Some(bytes)) + "\n";
+    let valid: String = RECORDED.iter().map(line).collect::<String>()
+        + &record_line("demo-1.0.dist-info/RECORD", None)
+        + "\n";
     let quoted = valid.replace("demo/__init__.py,", "\"demo/__init__.py\",");
-    let missing: String = members[1..].iter().map(line).collect();
+    let missing: String = RECORDED[1..].iter().map(line).collect();
     let wrong_size = valid.replace(",10\n", ",11\n");
     vec![
         ("valid.csv", valid.into_bytes()),

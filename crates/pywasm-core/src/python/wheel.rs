@@ -18,6 +18,8 @@ use crate::limits::ArchiveLimits;
 use archive::{find_dist_info, list_members, member_text, open_archive, read_member};
 pub use name::{Platform, WheelName, escape_name, normalize_name};
 pub use native::{native_members, strip_native};
+#[cfg(test)]
+pub(crate) use record::record_line;
 use record::verify_record;
 pub use unpack::Unpacked;
 pub use write::{WheelWriter, pack_dir};

@@ -76,25 +76,17 @@ pub(crate) fn extract_with(
     out.finish()
 }
 
-/// Copies one member into a new file at `target`, within the budget, and gives it the member's
-/// modification time when the archive has one: CPython's make decides from those what to
-/// regenerate.
+/// Copies one member into a new file at `target`, within the budget; returns the file.
 fn write_member(
     budget: &mut Budget,
     reader: &mut impl Read,
-    (stored, mtime): (Stored<'_>, Option<SystemTime>),
+    stored: Stored<'_>,
     raw: &Path,
     target: &Path,
-) -> Result<()> {
+) -> Result<fs_err::File> {
     let mut file = fs_err::File::create(target)?;
     match budget.copy(reader, stored, &mut file) {
-        Ok(_) => {
-            if let Some(mtime) = mtime {
-                let set = file.file().set_modified(mtime);
-                set.with_context(|| format!("failed to set the time of `{}`", target.display()))?;
-            }
-            Ok(())
-        }
+        Ok(_) => Ok(file),
         Err(Stop::Io(e)) => {
             Err(e).with_context(|| format!("failed to write `{}`", target.display()))
         }
@@ -133,11 +125,16 @@ fn extract_tar(
             tar::EntryType::Directory => out.dir(&rel)?,
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let target = out.file_target(&rel)?;
-                let mode = entry.header().mode().ok();
-                let mtime = entry.header().mtime().ok();
-                let mtime = mtime.map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
-                let stored = (Stored::Stream(read), mtime);
-                write_member(budget, &mut entry, stored, &raw, &target)?;
+                let (mode, mtime) = (entry.header().mode().ok(), entry.header().mtime().ok());
+                let file = write_member(budget, &mut entry, Stored::Stream(read), &raw, &target)?;
+                // CPython's make decides from the sources' times what to regenerate.
+                if let Some(secs) = mtime {
+                    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+                    let set = file.file().set_modified(time);
+                    set.with_context(|| {
+                        format!("failed to set the time of `{}`", target.display())
+                    })?;
+                }
                 if let Some(mode) = mode {
                     set_mode(&target, mode & 0o777)?;
                 }
@@ -184,7 +181,7 @@ fn extract_zip(archive: &Path, out: &mut Unpacker<'_>, budget: &mut Budget) -> R
             out.symlink(&rel, Path::new(&link))?;
         } else {
             let target = out.file_target(&rel)?;
-            let stored = (Stored::Member(entry.compressed_size()), None);
+            let stored = Stored::Member(entry.compressed_size());
             write_member(budget, &mut entry, stored, &raw, &target)?;
             if let Some(mode) = entry.unix_mode() {
                 set_mode(&target, mode & 0o777)?;

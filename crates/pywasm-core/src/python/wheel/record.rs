@@ -93,7 +93,7 @@ pub(super) fn parse_csv(text: &str) -> Vec<Vec<String>> {
 }
 
 /// A RECORD row; `None` for RECORD itself, which cannot hash itself.
-pub(super) fn record_line(path: &str, bytes: Option<&[u8]>) -> String {
+pub(crate) fn record_line(path: &str, bytes: Option<&[u8]>) -> String {
     let path = if path.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", path.replace('"', "\"\""))
     } else {
