@@ -185,20 +185,16 @@ fn a_missing_stdlib_c_module_names_itself_and_its_wheel() {
     let probe = project.root.join("src/fresh/probe.py");
     let source = fs_err::read_to_string(&probe).expect("read");
     fs_err::write(&probe, format!("import zlib\n{source}")).expect("write");
-    // The same SDK and caches, without the wheels `cargo xtask build-wheel` made.
-    let bare = tempfile::tempdir().expect("temp dir");
-    let real = home();
-    for dir in ["sdk", "cache"] {
-        std::os::unix::fs::symlink(real.root().join(dir), bare.path().join(dir)).expect("link");
-    }
-    let home = pywasm_core::sdk::SdkHome::at(bare.path());
+    let (_dir, bare) = pywasm_tests::home_without_wheels();
     let err = project
-        .build_with(|o| o.home = Some(home))
+        .build_with(|o| o.home = Some(bare.clone()))
         .expect_err("zlib is not there");
     let err = format!("{err:#}");
+    let command = format!("pywasm wheel build zlib --python {}", default_minor());
     assert!(
         err.contains("the stdlib C module `zlib` is not available")
-            && err.contains("cargo xtask build-wheel zlib"),
+            && err.contains(&command)
+            && err.contains("--build-missing"),
         "{err}"
     );
     assert!(!err.contains("nothing may be printed"), "{err}");

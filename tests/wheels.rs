@@ -1,15 +1,23 @@
-//! The wheels `cargo xtask build-wheel` makes, used the way users use them: `examples/lxml-app`
-//! and `examples/pydantic-app` depend on plain `lxml==…` / `pydantic==…` and print what native
-//! CPython prints with the same packages; zlib and sqlite3 are linked when a project imports
-//! them. Run in wasmtime and node with no preopened directory.
+//! The wheels of pywasm's recipes (`pywasm wheel build`), used the way users use them:
+//! `examples/lxml-app` and `examples/pydantic-app` depend on plain `lxml==…` / `pydantic==…`
+//! and print what native CPython prints with the same packages; zlib and sqlite3 are linked when
+//! a project imports them. Run in wasmtime and node with no preopened directory. On a machine
+//! without the wheels, the error names the command, `--build-missing` runs it, and two builds
+//! of one wheel at once build it once.
 //!
 //! Needs the wheels: `cargo xtask build-wheel --all` (CI runs it first; it is cached).
 
 // Test setup helpers panic on failure, like assertions.
 #![allow(clippy::unwrap_used)]
 
+use std::path::{Path, PathBuf};
+
+use pywasm_core::Shell;
+use pywasm_core::recipes::{self, WheelOptions};
+use pywasm_core::sdk::pins::Pins;
 use pywasm_tests::{
-    Invocation, Project, assert_same_as_native_on, default_minor, run_node, run_wasmtime,
+    Invocation, Project, assert_same_as_native, assert_same_as_native_on, default_minor, home,
+    home_without_wheels, run_node, run_wasmtime,
 };
 
 #[test]
@@ -153,4 +161,179 @@ fn a_rust_panic_in_pydantic_core_traps_with_its_message() {
         "{}",
         node.stderr
     );
+}
+
+/// The wheel of `file` in the shared home's index, which CI's `cargo xtask build-wheel --all`
+/// made.
+fn indexed(file: &str) -> PathBuf {
+    let path = home().wheels_index().join(file);
+    assert!(path.is_file(), "`{}` is not built", path.display());
+    path
+}
+
+fn wheel_file(distribution: &str, version: &str) -> String {
+    let tag = format!("cp{}", default_minor().replace('.', ""));
+    format!("{distribution}-{version}-{tag}-{tag}-wasi_0_0_0_wasm32.whl")
+}
+
+/// What the binary does for `pywasm wheel build zlib`, from the recipe compiled into it: in a
+/// home without wheels, two builds at once (two threads, each taking the entry's file lock as
+/// two processes do) build it once and both return it; the wheel is byte for byte the one CI
+/// built; it lands in the index every build offers to pip; a third call finds it fresh.
+#[test]
+fn wheel_build_makes_the_recipe_wheel_once_for_two_at_a_time_and_reproducibly() {
+    let (_dir, bare) = home_without_wheels();
+    let pins = Pins::embedded().unwrap();
+    let built: Vec<PathBuf> = std::thread::scope(|scope| {
+        let builds: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    recipes::build(
+                        &Shell::quiet(),
+                        &bare,
+                        "zlib",
+                        &pins,
+                        WheelOptions::default(),
+                    )
+                    .unwrap()
+                })
+            })
+            .collect();
+        builds.into_iter().map(|b| b.join().unwrap()).collect()
+    });
+    assert_eq!(built[0], built[1]);
+    let entry = built[0].parent().unwrap();
+    let entries: Vec<_> = fs_err::read_dir(bare.root().join("wheels"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries.len(), 2, "one entry and the index: {entries:?}");
+    let file = wheel_file("pywasm_stdlib_zlib", &pins.sources["zlib"].version);
+    let expected = fs_err::read(indexed(&file)).unwrap();
+    assert_eq!(
+        fs_err::read(&built[0]).unwrap(),
+        expected,
+        "not reproducible"
+    );
+    assert_eq!(
+        fs_err::read(bare.wheels_index().join(&file)).unwrap(),
+        expected
+    );
+    // Nothing left in the home's work area.
+    let tmp: Vec<_> = fs_err::read_dir(bare.tmp_dir()).unwrap().collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+    let modified = fs_err::metadata(&built[0]).unwrap().modified().unwrap();
+    let again = recipes::build(
+        &Shell::quiet(),
+        &bare,
+        "zlib",
+        &pins,
+        WheelOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(again, built[0]);
+    assert_eq!(
+        fs_err::metadata(&again).unwrap().modified().unwrap(),
+        modified
+    );
+    assert_eq!(entry, again.parent().unwrap());
+}
+
+/// A project that imports zlib and sqlite3, on a machine without their wheels: `--build-missing`
+/// builds both from the recipes and the module matches native CPython.
+#[test]
+fn build_missing_builds_the_stdlib_wheels_a_project_imports() {
+    let (_dir, bare) = home_without_wheels();
+    let project = Project::fixture("stdlib_ext");
+    let built = project
+        .build_with(|o| {
+            o.home = Some(bare.clone());
+            o.build_missing = true;
+        })
+        .expect("build with --build-missing");
+    assert_eq!(built.contents.extension_names(), ["_sqlite3", "zlib"]);
+    let out = assert_same_as_native(
+        &built.output,
+        &project.root.join("src"),
+        "stdext:main",
+        &Invocation::new(&["stdext"]),
+    );
+    assert!(
+        out.stdout.contains("zlib round trip: True"),
+        "{}",
+        out.stdout
+    );
+    let index = bare.wheels_index();
+    for dist in ["pywasm_stdlib_zlib", "pywasm_stdlib_sqlite3"] {
+        let found = fs_err::read_dir(&index)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(dist));
+        assert!(found, "{dist} is not in `{}`", index.display());
+    }
+}
+
+/// `dependencies = ["lxml==…"]` on a machine where lxml's wheel was never built: one error that
+/// names the distribution and the exact command, and says `--build-missing` runs it. With it,
+/// the recipe's wheel is made (here found in the wheel cache, as a second machine sharing it
+/// would; building lxml from scratch takes about ten minutes, and the test above builds a recipe
+/// from scratch) and the same project builds and matches native CPython.
+#[test]
+fn a_dependency_with_a_recipe_names_the_command_and_build_missing_runs_it() {
+    let (_dir, bare) = home_without_wheels();
+    let project = Project::example("lxml-app");
+    let err = project
+        .build_with(|o| {
+            o.home = Some(bare.clone());
+            o.offline = false;
+        })
+        .expect_err("lxml's wheel is not built in this home");
+    let text = format!("{err:#}");
+    let command = format!("pywasm wheel build lxml --python {}", default_minor());
+    assert!(
+        text.contains("`lxml`") && text.contains(&command) && text.contains("--build-missing"),
+        "{text}"
+    );
+    assert!(
+        recipes::MissingWheels::find(&err).is_some_and(|m| m.recipes == ["lxml"]),
+        "{text}"
+    );
+    // The built wheel's cache entry, as `pywasm wheel build lxml` left it in the shared home.
+    let lxml = &Pins::embedded().unwrap().sources["lxml"].version;
+    let file = wheel_file("lxml", lxml);
+    let entry = fs_err::read_dir(home().root().join("wheels"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|dir| dir.join(&file).is_file())
+        .expect("the shared home has lxml's wheel");
+    let name = entry.file_name().unwrap();
+    copy_dir(&entry, &bare.root().join("wheels").join(name));
+    let built = project
+        .build_with(|o| {
+            o.home = Some(bare.clone());
+            o.offline = false;
+            o.build_missing = true;
+        })
+        .expect("build with --build-missing");
+    assert!(
+        built.contents.extension_names().contains(&"lxml.etree"),
+        "{:?}",
+        built.contents.extension_names()
+    );
+    assert!(bare.wheels_index().join(&file).is_file());
+    let site = project.native_site(&default_minor(), &[&format!("lxml=={lxml}")]);
+    let out = assert_same_as_native_on(
+        &built.output,
+        &[&project.root.join("src"), &site],
+        "lxml_app.cli:main",
+        &Invocation::new(&["lxml-app"]),
+    );
+    assert!(out.stdout.contains("schema valid: True"), "{}", out.stdout);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs_err::create_dir_all(to).unwrap();
+    for entry in fs_err::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        fs_err::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
 }

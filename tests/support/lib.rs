@@ -253,6 +253,23 @@ pub fn home() -> SdkHome {
     SdkHome::from_env().expect("PYWASM_HOME or a user cache directory")
 }
 
+/// A home with the shared one's SDK, caches and pinned sources (linked) and none of its
+/// wheels: a machine where `pywasm wheel build` never ran. Dropping the directory removes it.
+pub fn home_without_wheels() -> (tempfile::TempDir, SdkHome) {
+    let bare = tempfile::Builder::new()
+        .prefix("pywasm-home-")
+        .tempdir()
+        .expect("temp dir");
+    let real = home();
+    for dir in ["sdk", "cache", "sources"] {
+        let from = real.root().join(dir);
+        fs_err::create_dir_all(&from).expect("create a directory of the shared home");
+        std::os::unix::fs::symlink(&from, bare.path().join(dir)).expect("link");
+    }
+    let home = SdkHome::at(bare.path());
+    (bare, home)
+}
+
 fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| Runtime::new(Some(home().cache("test-cwasm"))).expect("wasmtime engine"))

@@ -45,7 +45,7 @@ pub fn ci(shell: &Shell) -> Result<()> {
             let runtimes = scope.spawn(|| runtimes::install(shell, &repo_root()));
             // The end-to-end tests use every recipe's wheel; unchanged recipes come from the
             // cache.
-            let wheels = build_wheels(shell, &BuildWheel::every());
+            let wheels = build_wheels(shell, &BuildWheel::every()).map(drop);
             let runtimes = runtimes
                 .join()
                 .map_err(|_| anyhow::anyhow!("installing the test runtimes panicked"))
@@ -388,6 +388,7 @@ fn check_dist(shell: &Shell) -> Result<()> {
             dev: true,
             out: Some(out.path().to_path_buf()),
             binary_only: false,
+            all_pythons: false,
         },
     )?;
     run_streaming(

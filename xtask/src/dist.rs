@@ -1,7 +1,10 @@
 //! `cargo xtask dist`: what a release publishes, built locally into `target/dist/`: the pywasm
-//! binary for this host as `pywasm-<version>-<host>.tar.gz`, every example built with it
-//! (`<example>.wasm` and its `.sha256`), and `SHA256SUMS` over all of them, in `sha256sum -c`
-//! format. `.github/workflows/release.yml` runs it on each host and publishes the result.
+//! binary for this host as `pywasm-<version>-<host>.tar.gz`, its PyPI package
+//! (`pywasm_toolchain-<version>-<tags>.whl`, checked in a fresh venv, see [`crate::package`]),
+//! every example built with it (`<example>.wasm` and its `.sha256`), the WASI wheels of
+//! pywasm's recipes (each with its `.sha256`), and `SHA256SUMS` over all of them, in
+//! `sha256sum -c` format. `.github/workflows/release.yml` runs it on each host and publishes the
+//! result.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,15 +25,32 @@ pub struct DistArgs {
     /// that cannot build the wheel recipes (they use Debian's source packages)
     #[arg(long)]
     pub binary_only: bool,
+    /// The WASI wheels for every pinned CPython, not only the default one (each version's
+    /// SDK is built first where it is a release tarball: minutes each)
+    #[arg(long, conflicts_with = "binary_only")]
+    pub all_pythons: bool,
 }
 
 pub fn dist(shell: &Shell, repo: &Path, args: &DistArgs) -> Result<()> {
     crate::fetch_sdk(shell, &crate::default_fetch())?;
-    if !args.binary_only {
-        // lxml-app and pydantic-app use the recipes' wheels; unchanged recipes come from the
-        // cache.
-        crate::build_wheels(shell, &crate::BuildWheel::every())?;
-    }
+    // lxml-app and pydantic-app use the recipes' wheels; unchanged recipes come from the cache.
+    let wheels = if args.binary_only {
+        Vec::new()
+    } else {
+        let pins = pywasm_core::sdk::pins::Pins::load(&crate::default_pins())?;
+        let versions: Vec<String> = if args.all_pythons {
+            pins.pythons.keys().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        crate::build_wheels(
+            shell,
+            &crate::BuildWheel {
+                python: versions,
+                ..crate::BuildWheel::every()
+            },
+        )?
+    };
     let target = crate::target_dir();
     let out = args.out.clone().unwrap_or_else(|| target.join("dist"));
     let binary = if args.dev {
@@ -71,6 +91,25 @@ pub fn dist(shell: &Shell, repo: &Path, args: &DistArgs) -> Result<()> {
         shell.status("Built", &format!("`{}`", wasm.display()));
         assets.push(wasm);
     }
+    for wheel in wheels {
+        let name = wheel.file_name().context("a wheel has a name")?;
+        let copy = out.join(name);
+        fs_err::copy(&wheel, &copy)?;
+        let sum = out.join(format!("{}.sha256", name.to_string_lossy()));
+        pywasm_core::fsutil::atomic_write(
+            &sum,
+            sha256sums(std::slice::from_ref(&copy))?.as_bytes(),
+        )?;
+        assets.push(copy);
+    }
+    let package = crate::package::build(shell, repo, &out, args.dev)?;
+    crate::package::check(
+        shell,
+        &package,
+        &repo.join("examples/hello"),
+        &out.join("hello.wasm"),
+    )?;
+    assets.push(package);
     let sums = sha256sums(&assets)?;
     pywasm_core::fsutil::atomic_write(&out.join("SHA256SUMS"), sums.as_bytes())?;
     shell.status(

@@ -26,9 +26,9 @@ mod bench;
 mod ci;
 mod dist;
 mod fuzz;
+mod package;
 mod runtimes;
 mod testrun;
-mod wheels;
 
 #[derive(Parser)]
 #[command(
@@ -50,7 +50,8 @@ enum Task {
     Demo,
     /// Fetch the SDK, then check formatting and clippy and run every test (what CI runs)
     Ci,
-    /// Build static WASI extension wheels from the recipes in xtask/recipes/ (cached by content)
+    /// `pywasm wheel build` for CI and releases: also installs the host packages the recipes
+    /// need when run as root
     BuildWheel(BuildWheel),
     /// Install the pinned WASI runtimes the portability tests use (wasmtime CLI, browser_wasi_shim)
     TestRuntimes,
@@ -69,7 +70,7 @@ enum Task {
 
 #[derive(clap::Args)]
 struct BuildWheel {
-    /// Recipe names (files in xtask/recipes/ without `.toml`)
+    /// Recipe names (`crates/pywasm-core/recipes/<name>.toml`)
     #[arg(required_unless_present = "all")]
     recipes: Vec<String>,
     /// Every recipe
@@ -109,7 +110,7 @@ fn main() -> ExitCode {
         Task::FetchSdk(args) => fetch_sdk(&shell, &args),
         Task::Demo => demo(&shell),
         Task::Ci => ci::ci(&shell),
-        Task::BuildWheel(args) => build_wheels(&shell, &args),
+        Task::BuildWheel(args) => build_wheels(&shell, &args).map(drop),
         Task::TestRuntimes => runtimes::install(&shell, &repo_root()),
         Task::Bench(args) => bench::bench(&shell, &repo_root(), &args),
         Task::Dist(args) => dist::dist(&shell, &repo_root(), &args),
@@ -151,46 +152,23 @@ fn fetch_sdk(shell: &Shell, args: &FetchSdk) -> Result<()> {
     Ok(())
 }
 
-fn build_wheels(shell: &Shell, args: &BuildWheel) -> Result<()> {
-    let repo = repo_root();
-    let names = if args.all {
-        wheels::all_recipes(&repo)?
+/// Returns the wheels, in the order the recipes and versions were asked for.
+fn build_wheels(shell: &Shell, args: &BuildWheel) -> Result<Vec<PathBuf>> {
+    let names: Vec<String> = if args.all {
+        pywasm_core::recipes::names()
+            .into_iter()
+            .map(String::from)
+            .collect()
     } else {
         args.recipes.clone()
     };
     let versions = Pins::load(&default_pins())?.each_python(&args.python)?;
-    // Each SDK before any wheel: two builds for one version must not both build its CPython.
+    let options = pywasm_core::recipes::WheelOptions {
+        force: args.force,
+        install_host_packages: true,
+    };
     let home = SdkHome::from_env()?;
-    for pins in &versions {
-        sdk::ensure(pins, &home, shell, pins.toolchain.default, false)?;
-    }
-    let jobs: Vec<(String, &Pins)> = wheels::longest_first(names)
-        .into_iter()
-        .flat_map(|name| versions.iter().map(move |pins| (name.clone(), pins)))
-        .collect();
-    // Two at a time, longest first: lxml is mostly one configure script or compiler at a time,
-    // so on a cold machine the other core builds the rest beside it.
-    let queue = std::sync::Mutex::new(jobs.into_iter());
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
-                        let Some((name, pins)) = next else {
-                            return Ok(());
-                        };
-                        wheels::build(shell, &repo, &name, pins, args.force)?;
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().try_for_each(|worker| {
-            worker
-                .join()
-                .map_err(|_| anyhow::anyhow!("a wheel build panicked"))?
-        })
-    })
+    pywasm_core::recipes::build_all(shell, &home, &names, &versions, options)
 }
 
 /// The repository's `wasi-sdk.toml`, found from this crate's own directory so the command works

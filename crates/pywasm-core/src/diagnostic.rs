@@ -55,16 +55,18 @@ impl Diagnostic {
 
     /// The diagnostic an error carries, if any: the error itself, a context added to it (which
     /// `chain()` shows only as its wrapper), or a cause further down; or the diagnostic of a
-    /// typed error callers match on (`SdkError`).
+    /// typed error callers match on (`SdkError`, `MissingWheels`).
     pub fn find(err: &anyhow::Error) -> Option<Diagnostic> {
         let own = err
             .downcast_ref::<Diagnostic>()
             .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Diagnostic>()));
-        own.cloned().or_else(|| {
-            err.chain()
-                .find_map(|e| e.downcast_ref::<crate::sdk::SdkError>())
-                .map(crate::sdk::SdkError::diagnostic)
-        })
+        own.cloned()
+            .or_else(|| {
+                err.chain()
+                    .find_map(|e| e.downcast_ref::<crate::sdk::SdkError>())
+                    .map(crate::sdk::SdkError::diagnostic)
+            })
+            .or_else(|| crate::recipes::MissingWheels::find(err).map(|m| m.diagnostic.clone()))
     }
 }
 

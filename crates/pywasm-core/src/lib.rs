@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod process;
 pub mod python;
+pub mod recipes;
 pub mod runner;
 pub mod schema;
 pub mod sdk;

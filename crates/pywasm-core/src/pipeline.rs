@@ -33,7 +33,7 @@ use crate::sdk::pins::{Pins, ToolchainKind};
 use crate::sdk::{self, Sdk, SdkHome};
 use crate::settings::Overrides;
 use crate::shell::{human_size, seconds, timed};
-use crate::{Shell, module::checksum};
+use crate::{Shell, module::checksum, recipes};
 
 pub use contents::Contents;
 pub use lock::{LockOptions, lock};
@@ -57,6 +57,10 @@ pub struct BuildOptions {
     /// Keep the work directory with the generated C and the image.
     #[arg(long)]
     pub keep_work: bool,
+    /// Build the WASI wheels of pywasm's recipes (lxml, pydantic-core, zlib, sqlite3) that a
+    /// dependency or an imported stdlib module needs and this machine has not built yet.
+    #[arg(long, conflicts_with = "offline")]
+    pub build_missing: bool,
     /// Defaults to `SOURCE_DATE_EPOCH`, then to [`crate::plan::DEFAULT_SOURCE_DATE_EPOCH`].
     #[arg(skip)]
     pub source_date_epoch: Option<u64>,
@@ -239,7 +243,13 @@ fn resolve(cx: &Context) -> Result<Resolution> {
             offline: plan.offline,
             wheel_limits: plan.settings.wheel_limits,
         };
-        let resolution = resolve::dependencies(&rcx, &plan.deps, &plan.extras)?;
+        let resolution = recipes::retry_with_missing(
+            cx.shell,
+            cx.home,
+            &cx.sdk.python.minor,
+            plan.build_missing,
+            || resolve::dependencies(&rcx, &plan.deps, &plan.extras),
+        )?;
         let message = format!("{} distributions", resolution.dists.len());
         Ok((resolution, message))
     })

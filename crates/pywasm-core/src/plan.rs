@@ -41,6 +41,9 @@ pub struct BuildPlan {
     pub extras: Vec<String>,
     /// Never download: a missing distribution is an error naming the command that fetches it.
     pub offline: bool,
+    /// Build the WASI wheels pywasm's recipes provide when a dependency or a stdlib module
+    /// needs one that is not built yet.
+    pub build_missing: bool,
     /// The project's entry points by group, for its own `entry_points.txt` in the module.
     pub entry_points: BTreeMap<String, BTreeMap<String, String>>,
     /// Where `pywasm.lock` is read and written: the project directory, or for a test module
@@ -133,6 +136,7 @@ impl BuildPlan {
             deps: manifest.deps,
             extras: options.extras.clone(),
             offline: options.offline,
+            build_missing: options.build_missing,
             entry_points: manifest.entry_points,
             lock_dir,
         })

@@ -72,7 +72,7 @@ impl SdkHome {
     pub fn sdk_dir(&self) -> PathBuf {
         self.root.join("sdk")
     }
-    /// Wheels built by `cargo xtask build-wheel`: a find-links directory every build offers to
+    /// Wheels built by `pywasm wheel build`: a find-links directory every build offers to
     /// pip.
     pub fn wheels_index(&self) -> PathBuf {
         self.root.join("wheels").join("index")

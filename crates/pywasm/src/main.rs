@@ -134,6 +134,10 @@ enum Command {
     },
     /// Resolve the dependencies of the project in DIR with pip and write `pywasm.lock`.
     Lock(LockOptions),
+    /// Build the static WASI wheels of pywasm's recipes (lxml, pydantic-core, zlib, sqlite3)
+    /// into the cache, where every build finds them.
+    #[command(subcommand)]
+    Wheel(WheelCommand),
     /// Download, verify and unpack the pinned SDK into the cache (PYWASM_HOME); CPython
     /// versions pinned as release tarballs are built (about five minutes each on two cores).
     FetchSdk {
@@ -147,6 +151,30 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum WheelCommand {
+    /// Build the wheels of RECIPE... (or `--all`) for the default CPython or each `--python`;
+    /// unchanged recipes come from the cache.
+    Build {
+        #[arg(value_name = "RECIPE", required_unless_present = "all")]
+        recipes: Vec<String>,
+        /// Every recipe.
+        #[arg(long, conflicts_with = "recipes")]
+        all: bool,
+        /// The CPython versions, e.g. `--python 3.13 --python 3.14` (default: the pins' default).
+        #[arg(long, value_name = "VERSION")]
+        python: Vec<String>,
+        /// Build again even when the cache has the wheel.
+        #[arg(long)]
+        force: bool,
+        /// When run as root, install the Debian packages the recipes need with apt-get.
+        #[arg(long)]
+        install_host_packages: bool,
+    },
+    /// List the recipes, what each provides, and the CPython versions it is built for here.
+    List,
 }
 
 fn main() -> ExitCode {
@@ -261,6 +289,38 @@ fn run(command: Command, shell: &Shell) -> anyhow::Result<()> {
             unreachable!("handled in main, which owns the exit code")
         }
         Command::Lock(options) => lock(&options, shell).map(drop),
+        Command::Wheel(WheelCommand::Build {
+            recipes,
+            all,
+            python,
+            force,
+            install_host_packages,
+        }) => {
+            let names: Vec<String> = if all {
+                pywasm_core::recipes::names()
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            } else {
+                recipes
+            };
+            let versions = Pins::embedded()?.each_python(&python)?;
+            let options = pywasm_core::recipes::WheelOptions {
+                force,
+                install_host_packages,
+            };
+            let home = SdkHome::from_env()?;
+            let wheels = pywasm_core::recipes::build_all(shell, &home, &names, &versions, options)?;
+            let lines: String = wheels
+                .iter()
+                .map(|w| format!("{}\n", w.display()))
+                .collect();
+            print_stdout(&lines)
+        }
+        Command::Wheel(WheelCommand::List) => {
+            let home = SdkHome::from_env()?;
+            print_stdout(&pywasm_core::recipes::table(&home)?)
+        }
         Command::Doctor => {
             let pins = Pins::embedded()?;
             let home = SdkHome::from_env()?;

@@ -372,6 +372,42 @@ fn version_names_the_pinned_python_and_toolchains() {
     assert!(stdout.contains("WASI SDK 25.0"), "{stdout}");
 }
 
+/// `pywasm wheel list` names every recipe compiled into the binary and what it provides;
+/// an unknown recipe is an `error:` naming the known ones, with exit code 1 and nothing built.
+#[test]
+fn wheel_lists_its_recipes_and_refuses_an_unknown_one() {
+    let out = pywasm(&["wheel", "list"], repo());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert!(lines[0].starts_with("recipe "), "{stdout}");
+    for (recipe, provides) in [
+        ("lxml", "lxml.etree"),
+        ("pydantic-core", "pydantic_core._pydantic_core"),
+        ("sqlite3", "_sqlite3"),
+        ("zlib", "zlib"),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{recipe} ")) && l.contains(provides)),
+            "{recipe}: {stdout}"
+        );
+    }
+    let out = pywasm(&["wheel", "build", "numpy"], repo());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr), @r"
+    error: pywasm has no wheel recipe `numpy`
+      = help: the recipes are: lxml, pydantic-core, sqlite3, zlib
+    ");
+}
+
 #[test]
 fn doctor_checks_the_sdk_pip_and_a_runtime_and_says_what_to_fix() {
     let out = pywasm(&["doctor"], repo());

@@ -393,6 +393,7 @@ mod tests {
             deps: Default::default(),
             extras: vec![],
             offline: true,
+            build_missing: false,
             entry_points: Default::default(),
             lock_dir: PathBuf::from("/p"),
         }

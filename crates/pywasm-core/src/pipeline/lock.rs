@@ -23,6 +23,10 @@ pub struct LockOptions {
     /// Defaults to `PYWASM_HOME`, then the user's cache directory.
     #[arg(skip)]
     pub home: Option<SdkHome>,
+    /// Build the WASI wheels of pywasm's recipes (lxml, pydantic-core) that a dependency needs
+    /// and this machine has not built yet.
+    #[arg(long)]
+    pub build_missing: bool,
 }
 
 /// Resolves the project's dependencies afresh with pip and writes `pywasm.lock`.
@@ -46,7 +50,13 @@ pub fn lock(options: &LockOptions, shell: &Shell) -> Result<Resolution> {
     };
     let (requirements, inputs) =
         resolve::requirements(&manifest.deps, &options.extras, pins.python_minor())?;
-    let resolution = resolve::fresh(&cx, &manifest.deps, &requirements, inputs)?;
+    let resolution = crate::recipes::retry_with_missing(
+        shell,
+        &home,
+        pins.python_minor(),
+        options.build_missing,
+        || resolve::fresh(&cx, &manifest.deps, &requirements, inputs.clone()),
+    )?;
     let path = resolution.lock().save(&manifest.dir)?;
     for dist in &resolution.dists {
         shell.verbose(&format!(

@@ -16,11 +16,8 @@ use crate::python::imports::{ImportGraph, StdlibMode};
 use crate::python::install::{self, Installed, InstalledDist};
 use crate::python::pycompile::Bytecode;
 use crate::python::stdlib;
+use crate::recipes;
 use crate::shell::timed;
-
-/// The stdlib C modules this CPython for WASI lacks, and the `cargo xtask build-wheel` recipe
-/// whose wheel provides each.
-const STDLIB_WHEEL_MODULES: &[(&str, &str)] = &[("zlib", "zlib"), ("_sqlite3", "sqlite3")];
 
 /// Everything the module embeds and links, as selected.
 pub(super) struct Selected {
@@ -166,8 +163,8 @@ pub(super) fn select(
 }
 
 /// Adds the stdlib extension modules this CPython lacks (zlib, _sqlite3) when the bundle's
-/// imports reach them and `cargo xtask build-wheel` has built them; returns those reached and
-/// not built, each with a warning.
+/// imports reach them and their recipes' wheels are built (`--build-missing` builds them);
+/// returns those reached and not built, each with a warning.
 fn stdlib_extensions(
     cx: &Context,
     reach: &Reach,
@@ -176,27 +173,40 @@ fn stdlib_extensions(
     let reached = reach.graph.reachable(&reach.roots);
     let python = &cx.sdk.python;
     let limits = cx.plan.settings.wheel_limits;
-    let available = install::stdlib_wheels(&cx.home.wheels_index(), &python.minor, limits)?;
+    let index = cx.home.wheels_index();
+    let mut available = install::stdlib_wheels(&index, &python.minor, limits)?;
+    let not_built = |available: &[install::StdlibWheel]| -> Vec<(String, &'static str)> {
+        let mut missing: Vec<(String, &'static str)> = reached
+            .iter()
+            .filter_map(|module| Some((module.clone(), recipes::for_stdlib_module(module)?)))
+            .filter(|(module, _)| {
+                !available
+                    .iter()
+                    .any(|w| w.modules.iter().any(|m| m == module))
+            })
+            .collect();
+        missing.sort();
+        missing
+    };
+    let missing = not_built(&available);
+    if cx.plan.build_missing && !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|(_, r)| r.to_string()).collect();
+        recipes::build_for(cx.shell, cx.home, &names, &python.minor)?;
+        available = install::stdlib_wheels(&index, &python.minor, limits)?;
+    }
     let wanted: Vec<&install::StdlibWheel> = available
         .iter()
         .filter(|w| w.modules.iter().any(|m| reached.contains(m)))
         .collect();
-    let unavailable: Vec<Unavailable> = STDLIB_WHEEL_MODULES
-        .iter()
-        .filter(|(module, _)| {
-            reached.contains(*module)
-                && !available
-                    .iter()
-                    .any(|w| w.modules.iter().any(|m| m == module))
-        })
+    let unavailable: Vec<Unavailable> = not_built(&available)
+        .into_iter()
         .map(|(module, recipe)| Unavailable {
-            module: module.to_string(),
             help: format!(
                 "this CPython for WASI has no `{module}`; pywasm links it from the WASI wheel \
-                 that `cargo xtask build-wheel {recipe} --python {}` builds (once per machine): \
-                 run it and build again",
-                python.minor
+                 that `{}` builds (once per machine): run it, or build with `--build-missing`",
+                recipes::command(recipe, &python.minor)
             ),
+            module,
         })
         .collect();
     for missing in &unavailable {

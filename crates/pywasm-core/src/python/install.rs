@@ -131,8 +131,8 @@ pub struct ProjectMetadata<'a> {
     pub entry_points: &'a BTreeMap<String, BTreeMap<String, String>>,
 }
 
-/// Prefix of the stdlib extension wheels `cargo xtask build-wheel` makes (zlib, sqlite3).
-const STDLIB_WHEEL_PREFIX: &str = "pywasm_stdlib_";
+/// Prefix of the stdlib extension wheels `pywasm wheel build` makes (zlib, sqlite3).
+pub(crate) const STDLIB_WHEEL_PREFIX: &str = "pywasm_stdlib_";
 
 /// A stdlib extension wheel from pywasm's built-wheel directory, and the modules it provides.
 #[derive(Clone, Debug)]

@@ -74,7 +74,7 @@ pub enum Source {
     Wheels,
     /// Built by pywasm from the index's source distribution, without native extension modules.
     Sdist,
-    /// Built by `cargo xtask build-wheel` into pywasm's own wheel directory.
+    /// Built by `pywasm wheel build` into pywasm's own wheel directory.
     Built,
 }
 

@@ -88,6 +88,12 @@ impl WorkDir {
     }
 
     /// Removes the directory now, reporting a failure that dropping would ignore.
+    /// Leaves the directory in place (a failed build's tree, for its user to look at) and
+    /// releases its lock, so that the next sweep of its prefix removes it.
+    pub fn keep(self) -> PathBuf {
+        self.dir.keep()
+    }
+
     pub fn close(self) -> Result<()> {
         let path = self.dir.path().to_owned();
         self.dir

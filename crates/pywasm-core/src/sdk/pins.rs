@@ -23,7 +23,7 @@ pub struct Pins {
     pub default_python: String,
     /// binaryen's C library, which `optimize = "size" | "speed"` loads.
     pub binaryen: PypiToolPins,
-    /// Sources of the WASI extension wheels `cargo xtask build-wheel` builds, by name.
+    /// Sources of the WASI extension wheels `pywasm wheel build` builds, by name.
     #[serde(default)]
     pub sources: BTreeMap<String, SourcePin>,
 }

@@ -101,6 +101,7 @@ impl Diagnosis<'_> {
             }
         };
         let mut unusable = Vec::new();
+        let mut with_recipe: Vec<(String, &str)> = Vec::new();
         let mut repaired = 0;
         for item in native {
             let host_wheel = WheelName::parse(&item.file_name).ok();
@@ -124,6 +125,22 @@ impl Diagnosis<'_> {
             }
             let key = wheel::normalize_name(&item.name);
             let strip = self.without.contains(&key);
+            // Its sdist would only fail to build here: pywasm's own recipe is the way.
+            if !strip
+                && let Some((recipe, version)) =
+                    crate::recipes::for_distribution(&item.name, self.cx.python_minor)
+            {
+                let what = if item.version == version {
+                    format!("`{}` {version}", item.name)
+                } else {
+                    format!(
+                        "`{}` (pip chose {} for this host; the recipe builds {version})",
+                        item.name, item.version
+                    )
+                };
+                with_recipe.push((what, recipe));
+                continue;
+            }
             let native_wheels = format!(
                 "its wheels carry native code for other platforms (pip would install `{}` here)",
                 item.file_name
@@ -189,6 +206,18 @@ impl Diagnosis<'_> {
                     reason: format!("{err:#}"),
                 }),
             }
+        }
+        if !with_recipe.is_empty() {
+            let mut missing = missing_wheels(&with_recipe, &unusable, self.cx.python_minor);
+            // One direct dependency is pointed at in pyproject.toml.
+            if let [(what, _)] = with_recipe.as_slice() {
+                let key = wheel::normalize_name(first_name(what).trim_matches('`'));
+                let origin = requirements.iter().find(|r| r.name == key);
+                missing.diagnostic = missing
+                    .diagnostic
+                    .at_opt(origin.and_then(|r| r.origin.as_ref()));
+            }
+            return Err(missing.into());
         }
         if !unusable.is_empty() {
             return Err(unusable_error(&unusable, requirements));
@@ -269,6 +298,46 @@ impl Diagnosis<'_> {
             .with_context(|| format!("no wheel in `{}`", cache.display()))?;
         Ok((done, sdist_name, sdist_sha))
     }
+}
+
+/// Dependencies a recipe builds, and any others that have no WASI build either (named in
+/// notes: building the recipes will not help them).
+fn missing_wheels(
+    with_recipe: &[(String, &str)],
+    unusable: &[Unusable],
+    minor: &str,
+) -> crate::recipes::MissingWheels {
+    let names: Vec<&str> = with_recipe.iter().map(|(what, _)| what.as_str()).collect();
+    let title = if names.len() == 1 {
+        format!(
+            "{} needs a WASI wheel that pywasm builds from its own recipe, and it is not built \
+             for CPython {minor} yet",
+            first_name(names[0])
+        )
+    } else {
+        format!(
+            "{} need WASI wheels that pywasm builds from its own recipes, and they are not built \
+             for CPython {minor} yet",
+            names
+                .iter()
+                .map(|n| first_name(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut missing = crate::recipes::MissingWheels::new(title, with_recipe, minor);
+    for item in unusable {
+        missing.diagnostic = missing.diagnostic.clone().note(format!(
+            "`{}` {} has no WASI build either, and no recipe: {}",
+            item.name, item.version, item.reason
+        ));
+    }
+    missing
+}
+
+/// `` `lxml` `` of `` `lxml` (pip chose ...) ``.
+fn first_name(what: &str) -> &str {
+    what.split(' ').next().unwrap_or(what)
 }
 
 fn unusable_error(unusable: &[Unusable], requirements: &[Requirement]) -> anyhow::Error {

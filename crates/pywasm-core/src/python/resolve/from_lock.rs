@@ -53,10 +53,27 @@ pub(super) fn locked(cx: &ResolveContext, spec: &DependencySpec, lock: Lock) -> 
         match pkg.source {
             Source::Wheels | Source::Built => {
                 let Some(found) = local.origins.get(&pkg.file) else {
+                    let recipe = crate::recipes::for_distribution(&pkg.name, cx.python_minor)
+                        .filter(|_| pkg.source == Source::Built);
+                    if let Some((recipe, _)) = recipe {
+                        let title = format!(
+                            "`{}` pins `{}` from pywasm's built wheels, and it is not built on \
+                             this machine",
+                            lock_path.display(),
+                            pkg.file
+                        );
+                        let what = format!("`{}` {}", pkg.name, pkg.version);
+                        return Err(crate::recipes::MissingWheels::new(
+                            title,
+                            &[(what, recipe)],
+                            cx.python_minor,
+                        )
+                        .into());
+                    }
                     let (from, help) = if pkg.source == Source::Built {
                         (
                             "pywasm's built wheels",
-                            "build it with `cargo xtask build-wheel`, or run `pywasm lock` to resolve again",
+                            "build it with `pywasm wheel build`, or run `pywasm lock` to resolve again",
                         )
                     } else {
                         (

@@ -18,7 +18,7 @@ pub(super) struct LocalWheel {
     /// The entry as the user knows it (relative to the project when inside it).
     pub(super) display: String,
     pub(super) sha256: String,
-    /// From pywasm's own built wheels (`cargo xtask build-wheel`), not from the project.
+    /// From pywasm's own built wheels (`pywasm wheel build`), not from the project.
     pub(super) built: bool,
 }
 
@@ -96,7 +96,7 @@ impl LocalWheels {
     }
 }
 
-/// Offers the wheels `cargo xtask build-wheel` made (lxml, pydantic-core, ...) too, so a
+/// Offers the wheels `pywasm wheel build` made (lxml, pydantic-core, ...) too, so a
 /// project that depends on them needs no configuration. The project's own wheels win.
 fn add_built(
     cx: &ResolveContext,

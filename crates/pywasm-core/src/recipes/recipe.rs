@@ -1,4 +1,4 @@
-//! The recipe format: `xtask/recipes/<name>.toml`. A recipe is data: which pinned sources to
+//! The recipe format: `recipes/<name>.toml` of this crate, compiled into the binary. A recipe is data: which pinned sources to
 //! unpack, which libraries to build (autotools, cargo, or plain C files), which extension
 //! modules to compile, and what goes into the wheel. The code that carries it out is shared by
 //! every recipe.
@@ -140,28 +140,27 @@ pub struct ModuleSpec {
 }
 
 impl Recipe {
-    pub fn load(path: &Path) -> Result<(Recipe, String)> {
-        let text = fs_err::read_to_string(path)?;
-        let recipe: Recipe = toml::from_str(&text).map_err(|e| {
-            let at = pywasm_core::diagnostic::locate(path, &text, e.span());
-            anyhow::anyhow!("`{at}`: {}", e.message().trim())
+    /// Parses a recipe; `file` names it in errors (`sqlite3.toml:5:1`).
+    pub fn parse(file: &str, text: &str) -> Result<Recipe> {
+        let recipe: Recipe = toml::from_str(text).map_err(|e| {
+            let at = crate::diagnostic::locate(Path::new(file), text, e.span());
+            anyhow::anyhow!("recipe `{at}`: {}", e.message().trim())
         })?;
         for module in &recipe.modules {
             if module.sources.is_empty() == module.archive.is_none() {
                 bail!(
-                    "`{}`: module `{}` needs either `sources` or `archive`",
-                    path.display(),
+                    "recipe `{file}`: module `{}` needs either `sources` or `archive`",
                     module.name
                 );
             }
         }
-        Ok((recipe, text))
+        Ok(recipe)
     }
 }
 
 impl ModuleSpec {
     pub fn default_init(&self) -> String {
-        pywasm_core::python::extensions::default_init(&self.name)
+        crate::python::extensions::default_init(&self.name)
     }
 
     pub fn init(&self) -> String {

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::sdk::Sdk;
+use crate::{Shell, process};
 use anyhow::{Context, Result, bail};
-use pywasm_core::sdk::Sdk;
-use pywasm_core::{Shell, process};
 
 use super::recipe::{Autotools, CLibrary, CargoStep, HostStep, ModuleSpec};
 
@@ -20,7 +20,8 @@ pub struct Builder<'a> {
     /// one program name per tool.
     pub bin: PathBuf,
     pub jobs: usize,
-    /// `xtask/recipes/<name>/`: files a recipe brings along (headers, patches).
+    /// The files a recipe brings along (headers, patches; `recipes/<name>/`), written into the
+    /// work directory.
     pub recipe_dir: PathBuf,
     /// `PYWASM_HOME`, where the SDK lives.
     pub home: PathBuf,
@@ -264,7 +265,7 @@ impl Builder<'_> {
             .args(OPTIMISE)
             .arg("-c")
             .args(self.prefix_maps())
-            .args(pywasm_core::module::link::python_cflags(self.sdk))
+            .args(crate::module::link::python_cflags(self.sdk))
             .args(cflags.iter().map(|f| self.vars(f)))
             .arg(source)
             .arg("-o")
@@ -308,7 +309,7 @@ impl Builder<'_> {
 const OPTIMISE: [&str; 2] = ["-O2", "-g0"];
 
 fn emulation_defines() -> Vec<String> {
-    pywasm_core::module::link::emulation_defines().collect()
+    crate::module::link::emulation_defines().collect()
 }
 
 /// `CARGO`/`RUSTC` from the environment as `PYWASM_CARGO`/`PYWASM_RUSTC`, else Debian's
@@ -339,9 +340,8 @@ pub fn expand(tree: &Path, patterns: &[String]) -> Result<Vec<PathBuf>> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.is_file()
-                    && p.file_name().is_some_and(|n| {
-                        pywasm_core::fsutil::wildcard_match(&file, &n.to_string_lossy())
-                    })
+                    && p.file_name()
+                        .is_some_and(|n| crate::fsutil::wildcard_match(&file, &n.to_string_lossy()))
             })
             .collect();
         if matched.is_empty() {

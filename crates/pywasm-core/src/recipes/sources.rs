@@ -1,16 +1,17 @@
 //! Pinned source archives of the wheel recipes: fetched from Debian's pools or with pip (PyPI
-//! sdists) into `$PYWASM_HOME/sources/` (see `pywasm_core::sdk::sources`), and unpacked with
+//! sdists) into `$PYWASM_HOME/sources/` (see `crate::sdk::sources`), and unpacked with
 //! the host's `tar`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use pywasm_core::process;
-use pywasm_core::sdk::SdkHome;
-use pywasm_core::sdk::pins::{SourceOrigin, SourcePin};
-use pywasm_core::sdk::sources::{self, Pinned, Place};
-use pywasm_core::{Shell, fsutil};
+
+use crate::process;
+use crate::sdk::SdkHome;
+use crate::sdk::pins::{SourceOrigin, SourcePin};
+use crate::sdk::sources::{self, Pinned, Place};
+use crate::{Shell, fsutil};
 
 /// Returns the verified archive of `pin`, fetching it when the cache lacks it.
 pub fn obtain(shell: &Shell, home: &SdkHome, name: &str, pin: &SourcePin) -> Result<PathBuf> {
@@ -62,9 +63,9 @@ fn pypi_sdist(shell: &Shell, home: &SdkHome, pin: &SourcePin, scratch: &Path) ->
 
 /// `$PYWASM_HOME/tools/sdist-venv`: created once.
 fn tool_venv(shell: &Shell, home: &SdkHome) -> Result<PathBuf> {
-    // Two wheel builds run at once, and the second must not delete the first one's venv.
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // Two wheel builds run at once, in one process or in two, and the second must not delete
+    // the first one's venv.
+    let _turn = crate::sdk::lock::lock_entry(home, shell, "tools-sdist-venv")?;
     let venv = home.root().join("tools").join("sdist-venv");
     let ready = venv.join(".pywasm-ready");
     if ready.is_file() {
