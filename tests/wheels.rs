@@ -276,7 +276,9 @@ fn build_missing_builds_the_stdlib_wheels_a_project_imports() {
 /// names the distribution and the exact command, and says `--build-missing` runs it. With it,
 /// the recipe's wheel is made (here found in the wheel cache, as a second machine sharing it
 /// would; building lxml from scratch takes about ten minutes, and the test above builds a recipe
-/// from scratch) and the same project builds and matches native CPython.
+/// from scratch) and the same project builds and matches native CPython. A lock made where the
+/// wheel exists gives the same error on a machine without it, and `pywasm lock --build-missing`
+/// makes it there, with the locked hash.
 #[test]
 fn a_dependency_with_a_recipe_names_the_command_and_build_missing_runs_it() {
     let (_dir, bare) = home_without_wheels();
@@ -294,19 +296,16 @@ fn a_dependency_with_a_recipe_names_the_command_and_build_missing_runs_it() {
         "{text}"
     );
     assert!(
+        text.contains("pyproject.toml:5:"),
+        "points at the requirement: {text}"
+    );
+    assert!(
         recipes::MissingWheels::find(&err).is_some_and(|m| m.recipes == ["lxml"]),
         "{text}"
     );
-    // The built wheel's cache entry, as `pywasm wheel build lxml` left it in the shared home.
     let lxml = &Pins::embedded().unwrap().sources["lxml"].version;
     let file = wheel_file("lxml", lxml);
-    let entry = fs_err::read_dir(home().root().join("wheels"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|dir| dir.join(&file).is_file())
-        .expect("the shared home has lxml's wheel");
-    let name = entry.file_name().unwrap();
-    copy_dir(&entry, &bare.root().join("wheels").join(name));
+    copy_lxml_entry(&bare, &file);
     let built = project
         .build_with(|o| {
             o.home = Some(bare.clone());
@@ -328,6 +327,56 @@ fn a_dependency_with_a_recipe_names_the_command_and_build_missing_runs_it() {
         &Invocation::new(&["lxml-app"]),
     );
     assert!(out.stdout.contains("schema valid: True"), "{}", out.stdout);
+
+    // The project's lock, made on the machine with the wheel, pins it as pywasm's built wheel.
+    let locked = project.lock().expect("pywasm lock");
+    let pinned = locked
+        .dists
+        .iter()
+        .find(|d| d.locked.file == file)
+        .expect("lxml is locked")
+        .locked
+        .sha256
+        .clone();
+    let (_dir2, bare2) = home_without_wheels();
+    let err = project
+        .build_with(|o| o.home = Some(bare2.clone()))
+        .expect_err("the lock pins a wheel this home lacks");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(&format!("pins `{file}` from pywasm's built wheels"))
+            && text.contains(&command),
+        "{text}"
+    );
+    copy_lxml_entry(&bare2, &file);
+    let options = pywasm_core::LockOptions {
+        project_dir: project.root.clone(),
+        home: Some(bare2.clone()),
+        build_missing: true,
+        ..pywasm_core::LockOptions::default()
+    };
+    let relocked =
+        pywasm_core::lock(&options, &Shell::quiet()).expect("pywasm lock --build-missing");
+    assert!(
+        relocked
+            .dists
+            .iter()
+            .any(|d| d.locked.file == file && d.locked.sha256 == pinned),
+        "{:?}",
+        relocked.dists
+    );
+}
+
+/// Puts the shared home's cache entry of lxml's wheel (as `pywasm wheel build lxml` left it)
+/// into `home`'s wheel cache, without adding it to `home`'s index.
+fn copy_lxml_entry(home: &pywasm_core::sdk::SdkHome, file: &str) {
+    let entry = fs_err::read_dir(pywasm_tests::home().root().join("wheels"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|dir| dir.join(file).is_file())
+        .expect("the shared home has lxml's wheel");
+    let name = entry.file_name().unwrap();
+    copy_dir(&entry, &home.root().join("wheels").join(name));
 }
 
 fn copy_dir(from: &Path, to: &Path) {

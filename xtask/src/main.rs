@@ -22,6 +22,7 @@ use pywasm_core::sdk::pins::{Pins, ToolchainKind};
 use pywasm_core::sdk::{self, FetchOptions, SdkHome};
 use pywasm_core::shell::{Verbosity, render_error};
 
+mod background;
 mod bench;
 mod ci;
 mod dist;

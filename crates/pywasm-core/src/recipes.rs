@@ -9,7 +9,10 @@
 //! Whoever builds an entry holds its lock (see [`crate::sdk::lock`]): two processes asking for
 //! the same wheel build it once.
 
+mod host;
+mod list;
 mod make;
+mod missing;
 mod recipe;
 mod sources;
 mod steps;
@@ -19,13 +22,16 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::diagnostic::Diagnostic;
 use crate::sdk::pins::Pins;
 use crate::sdk::{self, SdkHome, lock};
 use crate::{Shell, fsutil};
 
+pub use host::ensure_host_tools;
+pub use list::table;
+pub use missing::{MissingWheels, build_for, retry_with_missing};
 pub use recipe::Recipe;
 
 /// A recipe as the binary carries it: its TOML and the files beside it (headers, patches).
@@ -284,67 +290,6 @@ pub fn longest_first(names: &[String]) -> Vec<&String> {
     ordered
 }
 
-/// Debian packages the recipes' host steps need: make and a C compiler for autotools and
-/// SQLite's generator, tclsh for SQLite's amalgamation, and a rustc that can build std for
-/// wasm32-wasip1 (rustup cannot add that target here; Debian's rustc-web with its sources can).
-const HOST_PACKAGES: &[(&str, &str)] = &[
-    ("/usr/bin/make", "make"),
-    ("/usr/bin/cc", "gcc"),
-    ("/usr/bin/tclsh", "tcl"),
-    ("/usr/bin/xz", "xz-utils"),
-    ("/usr/bin/bzip2", "bzip2"),
-    ("/usr/bin/cargo", "cargo-web"),
-    ("/usr/bin/rustc", "rustc-web"),
-    ("/usr/lib/rustlib/src/rust/library", "rust-web-src"),
-];
-
-/// Checks the host packages; with `install`, installs missing ones with apt when running as
-/// root. One caller at a time: apt holds a lock, and the second of two wheel builds must find
-/// the packages the first installed.
-pub fn ensure_host_tools(shell: &Shell, install: bool) -> Result<()> {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let missing: Vec<&str> = HOST_PACKAGES
-        .iter()
-        .filter(|(path, _)| !Path::new(path).exists())
-        .map(|(_, package)| *package)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let command = format!("apt-get install -y {}", missing.join(" "));
-    let is_root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !install || !is_root || !Path::new("/usr/bin/apt-get").exists() {
-        bail!(
-            Diagnostic::new(format!(
-                "building WASI wheels needs these host packages: {}",
-                missing.join(", ")
-            ))
-            .help(format!(
-                "`sudo {command}` (Debian or Ubuntu); as root, `pywasm wheel build \
-                 --install-host-packages` runs it"
-            ))
-        );
-    }
-    shell.status(
-        "Installing",
-        &format!("host packages {}", missing.join(", ")),
-    );
-    let mut update = std::process::Command::new("apt-get");
-    update.args(["update", "-qq"]);
-    crate::process::run(shell, "update apt's package lists", &mut update)?;
-    let mut install = std::process::Command::new("apt-get");
-    install
-        .args(["install", "-y", "-qq"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    crate::process::run(shell, "install the host packages", &mut install)?;
-    Ok(())
-}
-
 /// Copies a built wheel into the find-links directory `pywasm build` offers to pip.
 fn publish(home: &SdkHome, wheel: &Path) -> Result<()> {
     let index = home.wheels_index();
@@ -355,147 +300,4 @@ fn publish(home: &SdkHome, wheel: &Path) -> Result<()> {
         return Ok(());
     }
     fsutil::atomic_write(&target, &fs_err::read(wheel)?)
-}
-
-/// Dependencies that pywasm's recipes build and that are not built for this CPython yet: what
-/// `--build-missing` builds before it resolves again. Users read it as its diagnostic.
-#[derive(Debug)]
-pub struct MissingWheels {
-    /// Recipe names, sorted, without repeats.
-    pub recipes: Vec<String>,
-    pub diagnostic: Diagnostic,
-}
-
-impl MissingWheels {
-    /// `what` is each distribution as the error names it (`` `lxml` 6.1.0 ``), with its recipe.
-    pub fn new(title: String, missing: &[(String, &str)], minor: &str) -> MissingWheels {
-        let mut recipes: Vec<String> = missing.iter().map(|(_, r)| r.to_string()).collect();
-        recipes.sort();
-        recipes.dedup();
-        let commands: Vec<String> = recipes.iter().map(|r| command(r, minor)).collect();
-        let mut diagnostic = Diagnostic::new(title).help(format!(
-            "run `{}` (once per machine; a recipe takes from seconds to about ten minutes on two cores), or build \
-             with `--build-missing` to run it now",
-            commands.join(" && ")
-        ));
-        for (what, recipe) in missing {
-            diagnostic = diagnostic.note(format!(
-                "{what} has no WASI wheel on the index; pywasm's recipe `{recipe}` builds one \
-                 into `$PYWASM_HOME/wheels/index`, which every build offers to pip"
-            ));
-        }
-        MissingWheels {
-            recipes,
-            diagnostic,
-        }
-    }
-
-    /// The one an error carries, if any.
-    pub fn find(err: &anyhow::Error) -> Option<&MissingWheels> {
-        err.chain().find_map(|e| e.downcast_ref::<MissingWheels>())
-    }
-}
-
-impl std::fmt::Display for MissingWheels {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.diagnostic.fmt(f)
-    }
-}
-
-impl std::error::Error for MissingWheels {}
-
-/// Runs `attempt`; when it fails for want of wheels pywasm's recipes build and `build_missing`
-/// is set, builds them for CPython `minor` and runs it once more.
-pub fn retry_with_missing<T>(
-    shell: &Shell,
-    home: &SdkHome,
-    minor: &str,
-    build_missing: bool,
-    mut attempt: impl FnMut() -> Result<T>,
-) -> Result<T> {
-    let err = match attempt() {
-        Ok(done) => return Ok(done),
-        Err(err) => err,
-    };
-    let Some(missing) = MissingWheels::find(&err).filter(|_| build_missing) else {
-        return Err(err);
-    };
-    build_for(shell, home, &missing.recipes, minor)?;
-    attempt()
-}
-
-/// Builds recipes `names` for CPython `minor`, as `--build-missing` does.
-pub fn build_for(shell: &Shell, home: &SdkHome, names: &[String], minor: &str) -> Result<()> {
-    shell.status(
-        "Building",
-        &format!(
-            "the missing WASI wheels ({}) for CPython {minor}, as `--build-missing` asks",
-            names.join(", ")
-        ),
-    );
-    let pins = Pins::embedded()?.with_python(Some(minor))?;
-    build_all(shell, home, names, &[pins], WheelOptions::default())?;
-    Ok(())
-}
-
-/// `pywasm wheel list`: each recipe, its distribution and version, what it provides, and the
-/// CPython versions whose wheel is in this home's index.
-pub fn table(home: &SdkHome) -> Result<String> {
-    let pins = Pins::embedded()?;
-    let index = home.wheels_index();
-    let mut built: Vec<crate::python::wheel::WheelName> = Vec::new();
-    if index.is_dir() {
-        for entry in fs_err::read_dir(&index)? {
-            let name = entry?.file_name().to_string_lossy().into_owned();
-            if let Ok(wheel) = crate::python::wheel::WheelName::parse(&name) {
-                built.push(wheel);
-            }
-        }
-    }
-    let mut rows = vec![[
-        "recipe".to_owned(),
-        "distribution".to_owned(),
-        "version".to_owned(),
-        "provides".to_owned(),
-        "built for".to_owned(),
-    ]];
-    for embedded in EMBEDDED {
-        let recipe = embedded.recipe()?;
-        let version = make::version(&recipe, &pins)?;
-        let escaped = crate::python::wheel::escape_name(&recipe.wheel.distribution);
-        let mut minors: Vec<String> = built
-            .iter()
-            .filter(|w| w.distribution == escaped)
-            .flat_map(|w| w.python_tags.iter())
-            .filter_map(|tag| tag.strip_prefix("cp3").map(|rest| format!("3.{rest}")))
-            .collect();
-        minors.sort();
-        minors.dedup();
-        let modules: Vec<&str> = recipe.modules.iter().map(|m| m.name.as_str()).collect();
-        rows.push([
-            embedded.name.to_owned(),
-            recipe.wheel.distribution.clone(),
-            version,
-            modules.join(", "),
-            if minors.is_empty() {
-                "-".to_owned()
-            } else {
-                minors.join(", ")
-            },
-        ]);
-    }
-    let widths: Vec<usize> = (0..5)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    Ok(out)
 }
