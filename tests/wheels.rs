@@ -184,7 +184,7 @@ fn wheel_file(distribution: &str, version: &str) -> String {
 fn wheel_build_makes_the_recipe_wheel_once_for_two_at_a_time_and_reproducibly() {
     let (_dir, bare) = home_without_wheels();
     let pins = Pins::embedded().unwrap();
-    let built: Vec<PathBuf> = std::thread::scope(|scope| {
+    let built: Vec<recipes::RecipeWheel> = std::thread::scope(|scope| {
         let builds: Vec<_> = (0..2)
             .map(|_| {
                 scope.spawn(|| {
@@ -201,7 +201,12 @@ fn wheel_build_makes_the_recipe_wheel_once_for_two_at_a_time_and_reproducibly() 
             .collect();
         builds.into_iter().map(|b| b.join().unwrap()).collect()
     });
-    assert_eq!(built[0], built[1]);
+    // One built it; the other waited for the entry's lock and found it made.
+    let mut fresh: Vec<bool> = built.iter().map(|w| w.fresh).collect();
+    fresh.sort();
+    assert_eq!(fresh, [false, true]);
+    assert_eq!(built[0].path, built[1].path);
+    let built: Vec<PathBuf> = built.into_iter().map(|w| w.path).collect();
     let entry = built[0].parent().unwrap();
     let entries: Vec<_> = fs_err::read_dir(bare.root().join("wheels"))
         .unwrap()
@@ -231,6 +236,8 @@ fn wheel_build_makes_the_recipe_wheel_once_for_two_at_a_time_and_reproducibly() 
         WheelOptions::default(),
     )
     .unwrap();
+    assert!(again.fresh);
+    let again = again.path;
     assert_eq!(again, built[0]);
     assert_eq!(
         fs_err::metadata(&again).unwrap().modified().unwrap(),
@@ -277,8 +284,9 @@ fn build_missing_builds_the_stdlib_wheels_a_project_imports() {
 /// the recipe's wheel is made (here found in the wheel cache, as a second machine sharing it
 /// would; building lxml from scratch takes about ten minutes, and the test above builds a recipe
 /// from scratch) and the same project builds and matches native CPython. A lock made where the
-/// wheel exists gives the same error on a machine without it, and `pywasm lock --build-missing`
-/// makes it there, with the locked hash.
+/// wheel exists gives the same error on a machine without it; `pywasm build --build-missing`
+/// builds from the lock there, and `pywasm lock --build-missing` on a third one locks the same
+/// hash.
 #[test]
 fn a_dependency_with_a_recipe_names_the_command_and_build_missing_runs_it() {
     let (_dir, bare) = home_without_wheels();
@@ -349,9 +357,18 @@ fn a_dependency_with_a_recipe_names_the_command_and_build_missing_runs_it() {
         "{text}"
     );
     copy_lxml_entry(&bare2, &file);
+    let again = project
+        .build_with(|o| {
+            o.home = Some(bare2.clone());
+            o.build_missing = true;
+        })
+        .expect("build --build-missing with the lock");
+    assert_eq!(again.sha256, built.sha256, "the same module from the lock");
+    let (_dir3, bare3) = home_without_wheels();
+    copy_lxml_entry(&bare3, &file);
     let options = pywasm_core::LockOptions {
         project_dir: project.root.clone(),
-        home: Some(bare2.clone()),
+        home: Some(bare3.clone()),
         build_missing: true,
         ..pywasm_core::LockOptions::default()
     };
@@ -368,12 +385,15 @@ fn a_dependency_with_a_recipe_names_the_command_and_build_missing_runs_it() {
 }
 
 /// Puts the shared home's cache entry of lxml's wheel (as `pywasm wheel build lxml` left it)
-/// into `home`'s wheel cache, without adding it to `home`'s index.
+/// into `home`'s wheel cache, without adding it to `home`'s index. The entry of the current
+/// recipe: its wheel is the one in the index (an older recipe's entry may hold a wheel of the
+/// same name).
 fn copy_lxml_entry(home: &pywasm_core::sdk::SdkHome, file: &str) {
+    let current = fs_err::read(indexed(file)).unwrap();
     let entry = fs_err::read_dir(pywasm_tests::home().root().join("wheels"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|dir| dir.join(file).is_file())
+        .find(|dir| fs_err::read(dir.join(file)).is_ok_and(|bytes| bytes == current))
         .expect("the shared home has lxml's wheel");
     let name = entry.file_name().unwrap();
     copy_dir(&entry, &home.root().join("wheels").join(name));
@@ -385,4 +405,35 @@ fn copy_dir(from: &Path, to: &Path) {
         let entry = entry.unwrap();
         fs_err::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
+}
+
+/// A requirement the recipe's version does not satisfy, on a machine where that wheel is
+/// built: the error says the requirements rule it out, and `--build-missing` has nothing to
+/// build.
+#[test]
+fn a_requirement_the_recipe_does_not_meet_is_named_not_rebuilt() {
+    let project = Project::example("lxml-app");
+    let pyproject = project.root.join("pyproject.toml");
+    let text = fs_err::read_to_string(&pyproject).unwrap();
+    let lxml = &Pins::embedded().unwrap().sources["lxml"].version;
+    fs_err::write(
+        &pyproject,
+        text.replace(&format!("\"lxml=={lxml}\""), "\"lxml<6\""),
+    )
+    .unwrap();
+    let err = project
+        .build_with(|o| {
+            o.offline = false;
+            o.build_missing = true;
+        })
+        .expect_err("no WASI build of lxml<6");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains(&format!(
+            "pywasm's recipe `lxml` builds {lxml}, which is built here, and the requirements \
+             rule it out"
+        )),
+        "{text}"
+    );
+    assert!(recipes::MissingWheels::find(&err).is_none(), "{text}");
 }

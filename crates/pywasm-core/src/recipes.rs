@@ -29,7 +29,6 @@ use crate::sdk::pins::Pins;
 use crate::sdk::{self, SdkHome, lock};
 use crate::{Shell, fsutil};
 
-pub use host::ensure_host_tools;
 pub use list::table;
 pub use missing::{MissingWheels, build_for, retry_with_missing};
 pub use recipe::Recipe;
@@ -136,32 +135,42 @@ pub struct WheelOptions {
     pub install_host_packages: bool,
 }
 
+/// A recipe's wheel in the cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipeWheel {
+    pub path: PathBuf,
+    /// Found made (by an earlier run, or by another process while this one waited for the
+    /// entry's lock), not built by this call.
+    pub fresh: bool,
+}
+
 /// Builds (or finds in the cache) the wheel of recipe `name` for the CPython `pins` select,
-/// and offers it to every build through the index; returns its path.
+/// and offers it to every build through the index.
 pub fn build(
     shell: &Shell,
     home: &SdkHome,
     name: &str,
     pins: &Pins,
     opts: WheelOptions,
-) -> Result<PathBuf> {
+) -> Result<RecipeWheel> {
     let start = Instant::now();
     let embedded = find(name)?;
     let recipe = embedded.recipe()?;
     let sdk = sdk::ensure(pins, home, shell, pins.toolchain.default, false)?;
     let plan = make::Plan::new(embedded, &recipe, pins, &sdk)?;
-    let out_dir = home.root().join("wheels").join(&plan.entry);
+    let wheels = home.root().join("wheels");
+    let out_dir = wheels.join(&plan.entry);
     let what = format!(
         "{} {} for CPython {}",
         recipe.wheel.distribution, plan.version, sdk.python.minor
     );
-    let fresh = |shell: &Shell| -> Result<Option<PathBuf>> {
-        let Some(wheel) = fsutil::first_with_extension(&out_dir, "whl")? else {
+    let fresh = |shell: &Shell| -> Result<Option<RecipeWheel>> {
+        let Some(path) = fsutil::first_with_extension(&out_dir, "whl")? else {
             return Ok(None);
         };
-        shell.status("Fresh", &format!("{what} (`{}`)", wheel.display()));
-        publish(home, &wheel)?;
-        Ok(Some(wheel))
+        shell.status("Fresh", &format!("{what} (`{}`)", path.display()));
+        publish(home, &path)?;
+        Ok(Some(RecipeWheel { path, fresh: true }))
     };
     if !opts.force
         && let Some(wheel) = fresh(shell)?
@@ -175,9 +184,15 @@ pub fn build(
     {
         return Ok(wheel);
     }
-    ensure_host_tools(shell, opts.install_host_packages)?;
-    let prefix = format!("build-{name}");
+    host::ensure_host_tools(
+        shell,
+        &host::needed(&recipe, &plan),
+        opts.install_host_packages,
+    )?;
+    // Per entry, as the lock: what a killed build of this wheel left, never another's tree.
+    let prefix = format!("build-{}", plan.entry);
     lock::sweep_stale_work(home, &prefix)?;
+    sweep_staged(&wheels, &plan.entry)?;
     let work = lock::WorkDir::new(home, &prefix)?;
     let built = make::build_in(shell, home, &sdk, &plan, work.path());
     let wheel = match built {
@@ -186,12 +201,11 @@ pub fn build(
             let kept = work.keep();
             return Err(err.context(format!(
                 "recipe `{name}` failed; its build tree is kept at `{}` until the next build \
-                 of a wheel removes it",
+                 of this wheel",
                 kept.display()
             )));
         }
     };
-    let wheels = home.root().join("wheels");
     fs_err::create_dir_all(&wheels)?;
     let staged = tempfile::Builder::new()
         .prefix(&format!(".staged-{}-", plan.entry))
@@ -202,24 +216,43 @@ pub fn build(
     if out_dir.exists() {
         fs_err::remove_dir_all(&out_dir)?;
     }
-    fs_err::rename(staged.keep(), &out_dir)?;
+    // Renamed from its temporary name: a process killed before this leaves a `.staged-*`
+    // directory, which the next build of the entry removes under the lock.
+    fs_err::rename(staged.path(), &out_dir)?;
+    let path = out_dir.join(file);
+    publish(home, &path)?;
     work.close()?;
-    let wheel = out_dir.join(file);
-    publish(home, &wheel)?;
     shell.stage_done(
         "Built",
         &format!(
             "{what} (`{}`, {})",
-            wheel.display(),
-            crate::shell::human_size(fs_err::metadata(&wheel)?.len())
+            path.display(),
+            crate::shell::human_size(fs_err::metadata(&path)?.len())
         ),
         start.elapsed(),
     );
-    Ok(wheel)
+    Ok(RecipeWheel { path, fresh: false })
+}
+
+/// Removes `wheels/.staged-<entry>-*`: what a process killed between staging the wheel and
+/// renaming it left. Called with the entry's lock held, so none is another's.
+fn sweep_staged(wheels: &Path, entry: &str) -> Result<()> {
+    let prefix = format!(".staged-{entry}-");
+    let Ok(dir) = fs_err::read_dir(wheels) else {
+        return Ok(());
+    };
+    for item in dir {
+        let item = item?;
+        if item.file_name().to_string_lossy().starts_with(&prefix) {
+            fs_err::remove_dir_all(item.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Every recipe of `names` for every CPython of `versions`, two at a time, the longest first;
-/// returns the wheels in the order asked.
+/// returns the wheels in the order asked. The first failure stops both workers from taking
+/// more.
 pub fn build_all(
     shell: &Shell,
     home: &SdkHome,
@@ -244,18 +277,30 @@ pub fn build_all(
     // Two at a time, longest first: lxml is mostly one configure script or compiler at a time,
     // so on a cold machine the other core builds the rest beside it.
     let queue = std::sync::Mutex::new(jobs.into_iter());
+    let failed = std::sync::atomic::AtomicBool::new(false);
     let done = std::sync::Mutex::new(vec![None; total]);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
             .map(|_| {
                 scope.spawn(|| -> Result<()> {
                     loop {
+                        if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                            return Ok(());
+                        }
                         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                         let Some((i, name, pins)) = next else {
                             return Ok(());
                         };
-                        let wheel = build(shell, home, name, pins, opts)?;
-                        done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(wheel);
+                        match build(shell, home, name, pins, opts) {
+                            Ok(wheel) => {
+                                done.lock().unwrap_or_else(|p| p.into_inner())[i] =
+                                    Some(wheel.path);
+                            }
+                            Err(err) => {
+                                failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                                return Err(err);
+                            }
+                        }
                     }
                 })
             })
@@ -272,6 +317,21 @@ pub fn build_all(
         .into_iter()
         .flatten()
         .collect())
+}
+
+/// The wheel of recipe `name` for CPython `minor` in this home's index, when it is built.
+pub fn built_wheel(home: &SdkHome, name: &str, minor: &str) -> Option<PathBuf> {
+    let (_, recipe) = parsed().iter().find(|(n, _)| *n == name)?;
+    let pins = Pins::embedded().ok()?.with_python(Some(minor)).ok()?;
+    let version = make::version(recipe, &pins).ok()?;
+    let tag = format!("cp{}", minor.replace('.', ""));
+    let file = format!(
+        "{}-{version}-{tag}-{tag}-{}.whl",
+        crate::python::wheel::escape_name(&recipe.wheel.distribution),
+        crate::python::pip::WASI_PLATFORM
+    );
+    let path = home.wheels_index().join(file);
+    path.is_file().then_some(path)
 }
 
 /// The recipes of `names` in the order that finishes soonest two at a time: the longest first

@@ -203,7 +203,7 @@ fn stdlib_extensions(
         .map(|(module, recipe)| Unavailable {
             help: format!(
                 "this CPython for WASI has no `{module}`; pywasm links it from the WASI wheel \
-                 that `{}` builds (once per machine): run it, or build with `--build-missing`",
+                 that `{}` builds (once per machine): run it, or `pywasm build --build-missing`",
                 recipes::command(recipe, &python.minor)
             ),
             module,

@@ -33,7 +33,7 @@ pub fn table(home: &SdkHome) -> Result<String> {
         let escaped = crate::python::wheel::escape_name(&recipe.wheel.distribution);
         let mut minors: Vec<String> = built
             .iter()
-            .filter(|w| w.distribution == escaped)
+            .filter(|w| w.distribution == escaped && w.version == version)
             .flat_map(|w| w.python_tags.iter())
             .filter_map(|tag| tag.strip_prefix("cp3").map(|rest| format!("3.{rest}")))
             .collect();

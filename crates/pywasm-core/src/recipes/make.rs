@@ -74,7 +74,7 @@ impl Used {
     }
 
     /// The archive's file name and sha256.
-    fn file(&self) -> (&str, &str) {
+    pub fn file(&self) -> (&str, &str) {
         match self {
             Used::Pin(pin) => (&pin.file, &pin.sha256),
             Used::Release { pin, .. } => (&pin.file, &pin.sha256),

@@ -26,8 +26,8 @@ impl MissingWheels {
         recipes.dedup();
         let commands: Vec<String> = recipes.iter().map(|r| command(r, minor)).collect();
         let mut diagnostic = Diagnostic::new(title).help(format!(
-            "run `{}` (once per machine; a recipe takes from seconds to about ten minutes on two cores), or build \
-             with `--build-missing` to run it now",
+            "run `{}` (once per machine; a recipe takes from seconds to about ten minutes on two \
+             cores), or `pywasm build --build-missing` to run it now",
             commands.join(" && ")
         ));
         for (what, recipe) in missing {
@@ -72,8 +72,16 @@ pub fn retry_with_missing<T>(
     let Some(missing) = MissingWheels::find(&err).filter(|_| build_missing) else {
         return Err(err);
     };
-    build_for(shell, home, &missing.recipes, minor)?;
-    attempt()
+    let built = missing.recipes.clone();
+    build_for(shell, home, &built, minor)?;
+    attempt().map_err(|err| match MissingWheels::find(&err) {
+        Some(again) if again.recipes == built => err.context(format!(
+            "the wheels of {} were built for CPython {minor}, and pip still found none it \
+             could use",
+            built.join(", ")
+        )),
+        _ => err,
+    })
 }
 
 /// Builds recipes `names` for CPython `minor`, as `--build-missing` does.

@@ -76,10 +76,15 @@ impl WorkDir {
             .prefix(&format!("{prefix}-"))
             .tempdir_in(&tmp)
             .map_err(|e| not_writable(home, &tmp, e))?;
-        let lock_path = dir.path().join(WORK_LOCK);
-        let lock = open_lock_file(home, &lock_path)?;
+        // Locked under another name, then renamed: a sweeper that finds `WORK_LOCK` always
+        // finds it held. Until the rename, the directory has no lock file and is younger than
+        // `UNLOCKED_GRACE`, so no sweeper takes it either.
+        let pending = dir.path().join(format!("{WORK_LOCK}-pending"));
+        let lock = open_lock_file(home, &pending)?;
         lock.lock()
-            .with_context(|| format!("failed to lock `{}`", lock_path.display()))?;
+            .with_context(|| format!("failed to lock `{}`", pending.display()))?;
+        let lock_path = dir.path().join(WORK_LOCK);
+        fs_err::rename(&pending, &lock_path)?;
         Ok(WorkDir { dir, _lock: lock })
     }
 
@@ -87,13 +92,13 @@ impl WorkDir {
         self.dir.path()
     }
 
-    /// Removes the directory now, reporting a failure that dropping would ignore.
     /// Leaves the directory in place (a failed build's tree, for its user to look at) and
     /// releases its lock, so that the next sweep of its prefix removes it.
     pub fn keep(self) -> PathBuf {
         self.dir.keep()
     }
 
+    /// Removes the directory now, reporting a failure that dropping would ignore.
     pub fn close(self) -> Result<()> {
         let path = self.dir.path().to_owned();
         self.dir

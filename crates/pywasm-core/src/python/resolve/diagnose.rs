@@ -126,10 +126,25 @@ impl Diagnosis<'_> {
             let key = wheel::normalize_name(&item.name);
             let strip = self.without.contains(&key);
             // Its sdist would only fail to build here: pywasm's own recipe is the way.
-            if !strip
-                && let Some((recipe, version)) =
-                    crate::recipes::for_distribution(&item.name, self.cx.python_minor)
+            let recipe = crate::recipes::for_distribution(&item.name, self.cx.python_minor)
+                .filter(|_| !strip);
+            if let Some((recipe, version)) = &recipe
+                && crate::recipes::built_wheel(self.cx.home, recipe, self.cx.python_minor).is_some()
             {
+                // Built, and still not chosen: the requirements rule out the recipe's version.
+                unusable.push(Unusable {
+                    reason: format!(
+                        "pywasm's recipe `{recipe}` builds {version}, which is built here, and \
+                         the requirements rule it out (pip chose {} for this host); allow \
+                         {version}, or supply another WASI build in `[tool.pywasm] wheels`",
+                        item.version
+                    ),
+                    name: item.name,
+                    version: item.version,
+                });
+                continue;
+            }
+            if let Some((recipe, version)) = recipe {
                 let what = if item.version == version {
                     format!("`{}` {version}", item.name)
                 } else {

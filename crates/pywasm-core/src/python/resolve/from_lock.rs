@@ -53,8 +53,12 @@ pub(super) fn locked(cx: &ResolveContext, spec: &DependencySpec, lock: Lock) -> 
         match pkg.source {
             Source::Wheels | Source::Built => {
                 let Some(found) = local.origins.get(&pkg.file) else {
+                    // Only when the recipe builds the pinned version: otherwise building it
+                    // cannot help, and the lock needs resolving again.
                     let recipe = crate::recipes::for_distribution(&pkg.name, cx.python_minor)
-                        .filter(|_| pkg.source == Source::Built);
+                        .filter(|(_, version)| {
+                            pkg.source == Source::Built && *version == pkg.version
+                        });
                     if let Some((recipe, _)) = recipe {
                         let title = format!(
                             "`{}` pins `{}` from pywasm's built wheels, and it is not built on \
