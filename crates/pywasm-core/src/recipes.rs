@@ -324,12 +324,7 @@ pub fn built_wheel(home: &SdkHome, name: &str, minor: &str) -> Option<PathBuf> {
     let (_, recipe) = parsed().iter().find(|(n, _)| *n == name)?;
     let pins = Pins::embedded().ok()?.with_python(Some(minor)).ok()?;
     let version = make::version(recipe, &pins).ok()?;
-    let tag = format!("cp{}", minor.replace('.', ""));
-    let file = format!(
-        "{}-{version}-{tag}-{tag}-{}.whl",
-        crate::python::wheel::escape_name(&recipe.wheel.distribution),
-        crate::python::pip::WASI_PLATFORM
-    );
+    let file = make::wheel_name(recipe, &version, minor).file_name();
     let path = home.wheels_index().join(file);
     path.is_file().then_some(path)
 }

@@ -207,6 +207,19 @@ pub(super) fn build_in(
     write_wheel(&builder, plan, &modules, &archives, &out)
 }
 
+/// The name of recipe `recipe`'s wheel of `version` for CPython `minor` (`3.13`).
+pub(super) fn wheel_name(recipe: &Recipe, version: &str, minor: &str) -> WheelName {
+    let tag = format!("cp{}", minor.replace('.', ""));
+    WheelName {
+        distribution: escape_name(&recipe.wheel.distribution),
+        version: version.to_owned(),
+        build: None,
+        python_tags: vec![tag.clone()],
+        abi_tags: vec![tag],
+        platform_tags: vec![crate::python::pip::WASI_PLATFORM.to_string()],
+    }
+}
+
 fn file_name(path: &str) -> String {
     path.rsplit('/').next().unwrap_or(path).to_string()
 }
@@ -221,14 +234,7 @@ fn write_wheel(
     let minor = builder.sdk.python.minor.replace('.', "");
     let spec = &plan.recipe.wheel;
     let version = &plan.version;
-    let name = WheelName {
-        distribution: escape_name(&spec.distribution),
-        version: version.clone(),
-        build: None,
-        python_tags: vec![format!("cp{minor}")],
-        abi_tags: vec![format!("cp{minor}")],
-        platform_tags: vec![crate::python::pip::WASI_PLATFORM.to_string()],
-    };
+    let name = wheel_name(plan.recipe, version, &builder.sdk.python.minor);
     let dist_info = format!("{}-{version}.dist-info", escape_name(&spec.distribution));
     let mut writer = WheelWriter::new(name);
     for package in &spec.packages {
